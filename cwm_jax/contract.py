@@ -1,0 +1,144 @@
+"""The CWM contract: the one place where the rules live.
+
+The validator enforces exactly these limits and allow-lists, and `rules_text`
+is what prompts show an LLM, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from cwm_jax.envs.spec import EnvSpec
+
+# Imports a CWM may write, as (module, alias) -> what the alias names.
+ALLOWED_IMPORTS: dict[str, str] = {
+    "jax": "jax",
+    "jax.numpy": "jax.numpy",
+    "jax.lax": "jax.lax",
+    "math": "math",
+}
+
+# Bounds that keep tracing and compilation small.
+MAX_RANGE = 64  # iterations of one `for ... in range(...)` (it is unrolled)
+MAX_UNROLLED = 256  # product of the ranges of nested `for` loops
+MAX_FORI_LOOP = 10_000  # trip count of lax.fori_loop (not unrolled)
+MAX_POW_EXPONENT = 64  # constant integer exponents, so `9**9**9` cannot stall
+MAX_STRING = 64  # length of a string literal (einsum specs, dtype names)
+MAX_ARRAY_ELEMENTS = 1 << 20  # largest array a step may create
+MAX_OPERATIONS = 20_000  # primitive operations in the traced step
+
+# Python builtins a CWM may call. Everything else (open, eval, exec, getattr,
+# globals, type, print, __import__, ...) does not exist in its namespace.
+ALLOWED_BUILTINS = (
+    "abs", "bool", "enumerate", "float", "int", "len", "list", "max", "min",
+    "range", "round", "sum", "tuple", "zip",
+)
+
+# jax.numpy functions and constants (also reachable as jax.numpy.<name>).
+ALLOWED_JNP = frozenset("""
+    abs absolute add all allclose amax amin any arange arccos arccosh arcsin
+    arcsinh arctan arctan2 arctanh argmax argmin argsort around array
+    array_equal asarray atleast_1d bool_ broadcast_to cbrt ceil clip
+    concatenate copysign cos cosh count_nonzero cross cumprod cumsum deg2rad
+    degrees diag diagonal diff divide dot e einsum equal exp expand_dims expm1
+    eye fabs flip float16 float32 floor floor_divide fmax fmin fmod full
+    full_like greater greater_equal hstack hypot identity inf int8 int16 int32
+    interp isclose isfinite isinf isnan less less_equal linalg linspace log
+    log10 log1p log2 logaddexp logical_and logical_not logical_or logical_xor
+    matmul max maximum mean minimum min mod multiply nan nan_to_num negative
+    newaxis not_equal ones ones_like outer pi power prod rad2deg radians ravel
+    reciprocal remainder repeat reshape rint roll round searchsorted select
+    sign sin sinc sinh sort sqrt square squeeze stack std subtract sum take
+    take_along_axis tan tanh tile transpose tril triu true_divide trunc uint8
+    uint32 unwrap var vstack where zeros zeros_like
+""".split())
+ALLOWED_JNP_LINALG = frozenset("det inv norm solve".split())
+
+# jax.lax functions. No while_loop (unbounded), no callbacks, no randomness.
+ALLOWED_LAX = frozenset("""
+    abs acos asin atan atan2 ceil clamp cond convert_element_type cos cosh
+    dynamic_slice dynamic_update_slice erf exp floor fori_loop integer_pow log
+    max min pow rem round rsqrt select select_n sign sin sinh sqrt
+    stop_gradient switch tan tanh
+""".split())
+
+# jax.nn activations that are handy in dynamics (clipping, smooth steps).
+ALLOWED_JAX_NN = frozenset("one_hot relu sigmoid softplus".split())
+
+# Names under `jax.` itself besides the three sub-modules above.
+ALLOWED_JAX = frozenset({"numpy", "lax", "nn"})
+
+# Python's math module: pure float functions only (no factorial, comb, ...).
+ALLOWED_MATH = frozenset("""
+    acos asin atan atan2 ceil copysign cos cosh degrees e exp fabs floor fmod
+    hypot inf isclose log log10 log2 nan pi pow radians sin sinh sqrt tan tanh
+    tau trunc
+""".split())
+
+# Attributes and methods allowed on arrays and values (x.at[i].set(v), ...).
+ALLOWED_ARRAY_ATTRIBUTES = frozenset("""
+    T add all any argmax argmin astype at clip cumsum divide dot dtype flatten
+    get max mean min multiply ndim prod ravel reshape round set shape size
+    squeeze std sum transpose var
+""".split())
+
+# Sub-trees of jax that are rejected with a specific reason.
+FORBIDDEN_JAX_REASONS = {
+    "jax.random": "randomness is not allowed: a CWM must be deterministic",
+    "jax.debug": "host callbacks and debug printing are not allowed",
+    "jax.pure_callback": "host callbacks are not allowed",
+    "jax.experimental": "host callbacks and experimental APIs are not allowed",
+    "jax.lax.while_loop": "lax.while_loop is not allowed (it may never end); use lax.fori_loop with constant bounds or a `for` over range(N)",
+    "jax.lax.scan": "lax.scan is not allowed; use lax.fori_loop with constant bounds",
+}
+
+
+def rules_text() -> str:
+    """The jax-subset rules, as shown to an LLM and enforced by the validator."""
+    return f"""\
+Write ONE Python module that defines `step(state, action)` and nothing that
+runs on import besides constant definitions.
+
+Allowed:
+- Imports: exactly `import jax`, `import jax.numpy as jnp`, `from jax import lax`,
+  `import math`. No other module (no numpy, no os, no random).
+- Module-level numeric constants (numbers, tuples/lists of numbers, math.pi,
+  arithmetic on other constants) and helper functions defined with `def`.
+- Inside functions: assignments, `return`, arithmetic, comparisons, calls to
+  jnp.* (e.g. jnp.where, jnp.clip, jnp.sin, jnp.array, jnp.stack), lax.cond,
+  lax.select, lax.switch, lax.fori_loop(lower, upper, body, init) with constant
+  bounds (at most {MAX_FORI_LOOP} iterations), math.* on constants, array
+  methods such as x.at[i].set(v), x.astype(jnp.float32), x.sum(), x.shape.
+- `for i in range(N)` with a constant N <= {MAX_RANGE} (it is unrolled; nested
+  loops at most {MAX_UNROLLED} iterations in total).
+- Python `if` only on constants (such as a loop index), never on `state`,
+  `action` or anything computed from them.
+- Builtins: {", ".join(ALLOWED_BUILTINS)}.
+
+Not allowed (the program is rejected):
+- `if`/`while`/`x if c else y`/`and`/`or`/`not` on values computed from the
+  state or the action: use jnp.where(cond, a, b), lax.select or lax.cond.
+- `while` loops, recursion, lax.while_loop, lax.scan.
+- Classes, global/nonlocal, decorators, try/except, raise, assert, with,
+  side effects: print, file or network I/O, reading environment
+  variables.
+- Any name or attribute starting with an underscore, and the builtins open,
+  eval, exec, compile, getattr, setattr, globals, locals, vars, type, input,
+  print, __import__.
+- Randomness (jax.random, numpy.random), host callbacks (jax.debug.*,
+  jax.pure_callback, io_callback), mutation of module-level values.
+- Arrays larger than {MAX_ARRAY_ELEMENTS} elements.
+"""
+
+
+def contract_text(spec: EnvSpec) -> str:
+    """The signature a CWM must implement for one environment, in words."""
+    return f"""\
+def step(state, action):
+    # state:  float32 array of shape [{spec.obs_dim}] (the observation, see the description)
+    # action: {spec.action_signature()}
+    # returns (next_state, reward, done):
+    #   next_state: float32 array of shape [{spec.obs_dim}]
+    #   reward:     float32 scalar
+    #   done:       bool scalar, True when the episode terminates (ignore time limits)
+
+`step` must be pure and deterministic, and work under jax.jit and jax.vmap.
+"""

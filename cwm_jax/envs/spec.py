@@ -1,0 +1,137 @@
+"""The environment spec: everything the framework knows about one benchmark env."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+# A transition function with the CWM signature: (state, action) -> (next_state, reward, done).
+StepFn = Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array, jax.Array]]
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvSpec:
+    """One benchmark environment.
+
+    Observation-as-state: a CWM's state is the gymnax observation flattened to a
+    float32 vector [obs_dim]. Actions are int32 scalars in [0, num_actions) for
+    discrete envs, float32 vectors [action_dim] in [action_low, action_high] for
+    continuous ones.
+
+    Attributes:
+      name: canonical short name, e.g. "CartPole".
+      gymnax_id: id for `gymnax.make`, e.g. "CartPole-v1".
+      description: prose for the LLM (layout, units, actions, reward, start,
+        termination; no equations).
+      obs_shape: shape of the gymnax observation (Catch: (10, 5)).
+      num_actions: number of discrete actions, or None for continuous envs.
+      action_dim: size of the continuous action vector, or None.
+      action_low, action_high: continuous action bounds (per element).
+      state_from_obs: rebuilds a gymnax EnvState from a flat observation; the
+        oracle runs gymnax's own `step_env` on it.
+      heuristic_policy: (key, obs) -> action, better than random; used to
+        collect non-random trajectories.
+      reference: module name of the hand-written reference CWM in
+        `cwm_jax.reference`.
+      aliases: extra accepted ids besides name, gymnax_id and "gymnax/<name>".
+      to_gymnax_action: maps a contract action to what gymnax's `step_env`
+        expects, when the two differ (None: pass it through).
+    """
+
+    name: str
+    gymnax_id: str
+    description: str
+    obs_shape: tuple[int, ...]
+    state_from_obs: Callable[[jax.Array], Any]
+    heuristic_policy: Callable[[jax.Array, jax.Array], jax.Array]
+    reference: str
+    num_actions: int | None = None
+    action_dim: int | None = None
+    action_low: float = 0.0
+    action_high: float = 0.0
+    aliases: tuple[str, ...] = ()
+    to_gymnax_action: Callable[[jax.Array], jax.Array] | None = None
+
+    @property
+    def discrete(self) -> bool:
+        return self.num_actions is not None
+
+    @property
+    def obs_dim(self) -> int:
+        size = 1
+        for d in self.obs_shape:
+            size *= d
+        return size
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Every id that resolves to this spec."""
+        return (f"gymnax/{self.name}", self.name, self.gymnax_id, f"gymnax/{self.gymnax_id}", *self.aliases)
+
+    def state_struct(self) -> jax.ShapeDtypeStruct:
+        return jax.ShapeDtypeStruct((self.obs_dim,), jnp.float32)
+
+    def action_struct(self) -> jax.ShapeDtypeStruct:
+        if self.discrete:
+            return jax.ShapeDtypeStruct((), jnp.int32)
+        return jax.ShapeDtypeStruct((self.action_dim,), jnp.float32)
+
+    def action_signature(self) -> str:
+        """The action part of the contract, in words (shown to the LLM)."""
+        if self.discrete:
+            return f"int32 scalar in {{0, ..., {self.num_actions - 1}}}"
+        return (
+            f"float32 array of shape [{self.action_dim}], each element in "
+            f"[{self.action_low:g}, {self.action_high:g}]"
+        )
+
+    def make_gymnax(self):
+        """(env, default_params) from gymnax."""
+        return _make_gymnax(self.gymnax_id)
+
+    def flatten_obs(self, obs: jax.Array) -> jax.Array:
+        return jnp.reshape(obs, (self.obs_dim,)).astype(jnp.float32)
+
+    def oracle_step(self, state: jax.Array, action: jax.Array):
+        """The true dynamics through the CWM signature.
+
+        Rebuilds the gymnax state from the observation and calls gymnax's own
+        `step_env` (never `step`, which auto-resets). Deterministic: the key is
+        fixed and, for the envs in the registry, unused by the dynamics.
+
+        Args:
+          state: float32 [obs_dim].
+          action: int32 [] or float32 [action_dim].
+
+        Returns:
+          (next_state float32 [obs_dim], reward float32 [], done bool []).
+        """
+        env, params = self.make_gymnax()
+        env_state = self.state_from_obs(state)
+        if self.to_gymnax_action is not None:
+            action = self.to_gymnax_action(action)
+        obs, _, reward, done, _ = env.step_env(jax.random.key(0), env_state, action, params)
+        return (
+            self.flatten_obs(obs),
+            jnp.asarray(reward, jnp.float32).reshape(()),
+            jnp.asarray(done, jnp.bool_).reshape(()),
+        )
+
+    def random_action(self, key: jax.Array) -> jax.Array:
+        if self.discrete:
+            return jax.random.randint(key, (), 0, self.num_actions, dtype=jnp.int32)
+        return jax.random.uniform(
+            key, (self.action_dim,), jnp.float32, self.action_low, self.action_high
+        )
+
+
+@functools.cache
+def _make_gymnax(gymnax_id: str):
+    import gymnax
+
+    return gymnax.make(gymnax_id)
