@@ -25,6 +25,10 @@ MAX_STRING = 64  # length of a string literal (einsum specs, dtype names)
 MAX_ARRAY_ELEMENTS = 1 << 20  # largest array a step may create
 MAX_OPERATIONS = 20_000  # primitive operations in the traced step
 
+# Calls allowed in module-level constant definitions (besides math.*): they
+# make a value, never a large array.
+MODULE_LEVEL_JNP = frozenset("array asarray float32 int32 bool_ deg2rad radians sqrt".split())
+
 # Python builtins a CWM may call. Everything else (open, eval, exec, getattr,
 # globals, type, print, __import__, ...) does not exist in its namespace.
 ALLOWED_BUILTINS = (
@@ -101,7 +105,8 @@ Allowed:
 - Imports: exactly `import jax`, `import jax.numpy as jnp`, `from jax import lax`,
   `import math`. No other module (no numpy, no os, no random).
 - Module-level numeric constants (numbers, tuples/lists of numbers, math.pi,
-  arithmetic on other constants) and helper functions defined with `def`.
+  arithmetic on other constants, jnp.array([...]) of numbers) and helper
+  functions defined with `def` (lambdas too).
 - Inside functions: assignments, `return`, arithmetic, comparisons, calls to
   jnp.* (e.g. jnp.where, jnp.clip, jnp.sin, jnp.array, jnp.stack), lax.cond,
   lax.select, lax.switch, lax.fori_loop(lower, upper, body, init) with constant

@@ -1,0 +1,61 @@
+"""Typed rejections of a CWM. Their messages are written to be shown to an LLM.
+
+Every message names the line (when there is one), what is wrong, and what to
+use instead; the Fix prompt of the search shows `str(error)` verbatim.
+"""
+
+from __future__ import annotations
+
+
+class CWMError(Exception):
+    """A CWM was rejected. `str(e)` is the full message, with its line."""
+
+    kind = "error"
+
+    def __init__(self, message: str, *, line: int | None = None, source_line: str | None = None):
+        self.message = message
+        self.line = line
+        self.source_line = source_line
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        text = f"line {self.line}: {self.message}" if self.line is not None else self.message
+        if self.source_line:
+            text += f"\n    {self.source_line.strip()}"
+        return text
+
+
+class CWMSyntaxError(CWMError):
+    """The source is not valid Python."""
+
+    kind = "syntax"
+
+
+class CWMValidationError(CWMError):
+    """The source breaks a rule of the jax subset (static check, nothing ran)."""
+
+    kind = "validation"
+
+
+class CWMLoadError(CWMError):
+    """The module failed while it was executed or traced."""
+
+    kind = "load"
+
+
+class CWMContractError(CWMError):
+    """`step` is missing, has the wrong signature, or returns wrong shapes or dtypes."""
+
+    kind = "contract"
+
+
+class CWMRuntimeError(CWMError):
+    """`step` traced fine but produced non-finite values on probe states."""
+
+    kind = "runtime"
+
+
+class CWMResourceError(CWMError):
+    """`step` is too large: too many operations or too big arrays."""
+
+    kind = "resource"
