@@ -244,6 +244,7 @@ class _Validator(ast.NodeVisitor):
             pass
         elif isinstance(stmt, ast.Expr):
             if not _is_docstring(stmt):
+                self.visit(stmt.value)  # a specific reason (e.g. `open`) beats the generic one
                 raise self.fail(
                     stmt,
                     "an expression on its own line does nothing or is a side effect (a call like "
@@ -405,6 +406,14 @@ class _Validator(ast.NodeVisitor):
             raise self.fail(node, usage)
 
     def visit_BinOp(self, node: ast.BinOp) -> None:
+        sequences = (ast.List, ast.Tuple, ast.ListComp, ast.JoinedStr)
+        for side in (node.left, node.right):
+            if isinstance(side, sequences) or isinstance(side, ast.Constant) and isinstance(side.value, str):
+                raise self.fail(
+                    node,
+                    "arithmetic on lists, tuples or strings is not allowed (it can build huge "
+                    "objects); use jnp.full, jnp.tile or jnp.concatenate",
+                )
         if isinstance(node.op, (ast.Pow, ast.LShift)):
             exponent = self.fold(node.right)
             base = self.fold(node.left)
