@@ -329,18 +329,19 @@ class _Validator(ast.NodeVisitor):
         )
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        self.check_identifier(node, node.attr)
         path = self.module_path(node)
         if path is not None:
+            self.check_identifier(node, node.attr)
             self.check_module_path(node, path)
             return
+        self.visit(node.value)  # report the innermost problem first: `open(...)` before `.write`
+        self.check_identifier(node, node.attr)
         if node.attr not in C.ALLOWED_ARRAY_ATTRIBUTES:
             raise self.fail(
                 node,
                 f"attribute `.{node.attr}` is not allowed; array attributes that are allowed: "
                 f"{', '.join(sorted(C.ALLOWED_ARRAY_ATTRIBUTES))}",
             )
-        self.visit(node.value)
 
     def module_path(self, node: ast.expr) -> str | None:
         """'jax.numpy.where' for `jnp.where` etc.; None if not rooted at an import."""
