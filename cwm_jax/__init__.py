@@ -1,0 +1,63 @@
+"""cwm-jax: Code World Models in JAX.
+
+A CWM is the source of one module defining `step(state, action) ->
+(next_state, reward, done)` in a restricted jax.numpy subset (see
+`cwm_jax.contract.rules_text()`). This package validates and loads CWMs,
+knows the benchmark environments, records their transitions and scores CWMs
+against them in one jitted, vmapped call.
+"""
+
+from cwm_jax.accuracy import (
+    AccuracyReport,
+    Counterexample,
+    Tolerance,
+    check,
+    counterexamples,
+    format_counterexamples,
+)
+from cwm_jax.contract import contract_text, rules_text
+from cwm_jax.data import Transitions, load_split
+from cwm_jax.envs import EnvSpec, StepFn, UnknownEnvError, make, names
+from cwm_jax.errors import (
+    CWMContractError,
+    CWMError,
+    CWMLoadError,
+    CWMResourceError,
+    CWMRuntimeError,
+    CWMSyntaxError,
+    CWMValidationError,
+)
+from cwm_jax.loader import load_cwm, load_cwm_file, load_reference
+from cwm_jax.scoring import ScoreResult, score_source
+from cwm_jax.validator import validate
+
+__all__ = [
+    "AccuracyReport",
+    "CWMContractError",
+    "CWMError",
+    "CWMLoadError",
+    "CWMResourceError",
+    "CWMRuntimeError",
+    "CWMSyntaxError",
+    "CWMValidationError",
+    "Counterexample",
+    "EnvSpec",
+    "ScoreResult",
+    "StepFn",
+    "Tolerance",
+    "Transitions",
+    "UnknownEnvError",
+    "check",
+    "contract_text",
+    "counterexamples",
+    "format_counterexamples",
+    "load_cwm",
+    "load_cwm_file",
+    "load_reference",
+    "load_split",
+    "make",
+    "names",
+    "rules_text",
+    "score_source",
+    "validate",
+]

@@ -5,11 +5,12 @@ Per transition, three components are checked:
 - reward: within its own tolerance (continuous rewards are never bit-exact);
 - done: exact.
 
-Default tolerances are rtol = atol = 1e-5 for both. Measured on CartPole
-(`tests/test_accuracy.py`): algebraically equivalent float32 rewrites of the
-true dynamics stay within 1e-6, while gravity 9.81 instead of 9.8 (a 0.1%
-error) moves the next state by more than 1e-5 on most transitions. A
-tolerance of 1e-4 no longer catches it.
+Default tolerances are rtol = atol = 1e-5 for both, chosen by measurement on
+the CartPole train split (`tests/test_accuracy.py`): an algebraically
+equivalent float32 rewrite of the true dynamics differs by at most 1.2e-7
+(1% of the tolerance), while gravity 9.81 instead of 9.8 (a 0.1% error)
+differs by up to 6.6e-5 and fails on 7% of the transitions. At 1e-4 that
+mutant would score 1.0.
 """
 
 from __future__ import annotations
