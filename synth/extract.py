@@ -1,0 +1,163 @@
+"""Find the program in a model's answer.
+
+Real answers wrap the code in prose, give several blocks (the model and a
+usage example), use ```python, ```py or bare fences, forget the fence, or
+stop mid-block at max_tokens. The rules, in order:
+
+1. If the answer has a `## Correct code` heading outside code blocks (any
+   level, or in bold; the GIF-MCTS fix/improve prompts ask for
+   `## Error explanation` ... `## Correct code`), only the text after the
+   last one is searched: code before it is usually the old, wrong program
+   quoted back.
+2. Among fenced blocks tagged as Python or untagged (any block if there are
+   none such), take those that define `def step`: complete blocks before an
+   unclosed one, then the longest (the last on a tie). If none defines
+   `step`, the longest complete block, then an unclosed one.
+3. Without fences: the whole text if it parses as Python with at least one
+   definition, import or assignment; otherwise, if it contains such code or
+   `def step`, the text from its first code-looking line, less trailing
+   lines of prose.
+
+An unclosed fence means the answer was cut off: its code is returned with
+`truncated=True` so the caller can say so rather than report a syntax error.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import textwrap
+from dataclasses import dataclass
+from typing import Literal
+
+Method = Literal["fence", "unclosed_fence", "unfenced", "none"]
+
+_PYTHON_TAGS = frozenset({"", "python", "py", "python3", "py3"})
+_FENCE_OPEN = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*(?P<tag>[\w+.-]*)[^\n`]*$")
+_CORRECT_CODE = re.compile(r"^[ \t]*(#{1,6}|\*\*)[ \t]*correct[ \t]+code\b", re.IGNORECASE)
+_DEFINES_STEP = re.compile(r"^[ \t]*def[ \t]+step[ \t]*\(", re.MULTILINE)
+_CODE_START = re.compile(
+    r"^(import |from \w|def |class |@|[A-Za-z_][\w.]*(\[[^\]]*\])?[ \t]*(:[ \t]*[\w.]+(\[[\w., ]*\])?[ \t]*)?=[^=])"
+)
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """The code found (may be empty), whether it was cut off, and how it was found."""
+
+    code: str
+    truncated: bool
+    method: Method
+    after_correct_code_heading: bool
+
+
+@dataclass(frozen=True)
+class _Block:
+    code: str
+    tag: str
+    closed: bool
+
+
+def extract_code(text: str) -> Extraction:
+    """The program in `text`, by the rules in the module docstring."""
+    section = _after_last_correct_code_heading(text)
+    sectioned = section is not None
+    if section is not None:
+        text = section
+
+    block = _choose(_fenced_blocks(text))
+    if block is not None:
+        method: Method = "fence" if block.closed else "unclosed_fence"
+        return Extraction(block.code, truncated=not block.closed, method=method, after_correct_code_heading=sectioned)
+
+    code = _unfenced(text)
+    if code:
+        return Extraction(code, truncated=False, method="unfenced", after_correct_code_heading=sectioned)
+    return Extraction("", truncated=False, method="none", after_correct_code_heading=sectioned)
+
+
+def _after_last_correct_code_heading(text: str) -> str | None:
+    """The text after the last heading outside fences (a `# correct code` comment is not one)."""
+    lines = text.splitlines()
+    last = None
+    closing: re.Pattern[str] | None = None
+    for k, line in enumerate(lines):
+        if closing is not None:
+            if closing.match(line):
+                closing = None
+        elif (opening := _FENCE_OPEN.match(line)) is not None:
+            closing = _closing_fence(opening["fence"])
+        elif _CORRECT_CODE.match(line):
+            last = k
+    return None if last is None else "\n".join(lines[last + 1:])
+
+
+def _closing_fence(fence: str) -> re.Pattern[str]:
+    return re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
+
+
+def _fenced_blocks(text: str) -> list[_Block]:
+    """Every fenced block; a fence still open at the end yields an unclosed block."""
+    blocks: list[_Block] = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        opening = _FENCE_OPEN.match(lines[i])
+        if opening is None:
+            i += 1
+            continue
+        fence, tag = opening["fence"], opening["tag"].lower()
+        close = _closing_fence(fence)
+        j = i + 1
+        while j < len(lines) and not close.match(lines[j]):
+            j += 1
+        body = textwrap.dedent("\n".join(lines[i + 1:j])).strip("\n")
+        blocks.append(_Block(body + "\n" if body else "", tag, closed=j < len(lines)))
+        i = j + 1
+    return blocks
+
+
+def _choose(blocks: list[_Block]) -> _Block | None:
+    python = [b for b in blocks if b.tag in _PYTHON_TAGS and b.code]
+    pool = python or [b for b in blocks if b.code]
+    if not pool:
+        return None
+    with_step = [b for b in pool if _DEFINES_STEP.search(b.code)]
+    candidates = with_step or pool
+    complete = [b for b in candidates if b.closed]
+    ranked = complete or candidates
+    # max() keeps the first maximum; search reversed so ties go to the last block
+    return max(reversed(ranked), key=lambda b: len(b.code))
+
+
+def _unfenced(text: str) -> str:
+    whole = text.strip("\n")
+    if _is_program(whole):
+        return whole.rstrip() + "\n"
+    lines = whole.splitlines()
+    start = next((k for k, line in enumerate(lines) if _CODE_START.match(line)), None)
+    if start is None:
+        return ""
+    lines = lines[start:]
+    while lines and (not lines[-1].strip() or _is_prose(lines[-1])):
+        lines.pop()
+    code = "\n".join(lines).rstrip()
+    # Code that still does not parse is returned if it defines step: the
+    # validator's syntax error is more useful feedback than "no code found".
+    return code + "\n" if code and (_is_program(code) or _DEFINES_STEP.search(code)) else ""
+
+
+def _is_prose(line: str) -> bool:
+    """An unindented line of words that is not a statement ("That's it.", "Note:")."""
+    if not line[:1].isalpha() or _CODE_START.match(line):
+        return False
+    return not _is_program(line)
+
+
+def _is_program(code: str) -> bool:
+    """Parses, and does something a program does (a bare word of prose also parses)."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return any(not isinstance(node, ast.Expr) for node in tree.body)

@@ -1,0 +1,273 @@
+"""The harness every search method runs in: LLM calls, scoring, budget, log, checkpoint.
+
+A method (GIF-MCTS, WorldCoder, zero-shot) only decides what to ask next
+(`propose`) and what to do with the answer (`integrate`). The harness keeps up
+to `concurrency` LLM calls in flight, scores each answer in the sandbox,
+appends every node to the tree log, and writes a checkpoint after every node,
+so a killed run resumes where it stopped. Each expansion is exactly one LLM
+call, and the budget counts calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from cwm_jax.scoring import ScoreResult
+from synth import prompts
+from synth.extract import extract_code
+from synth.llm import BudgetExceeded, LLMClient, LLMError
+from synth.tree import Node
+
+CHECKPOINT_VERSION = 1
+Scorer = Callable[[str], ScoreResult]
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """One LLM call a method asks for: an expansion of `parent` by `action`."""
+
+    parent: int
+    action: str
+    messages: prompts.Messages
+    ticket: Any = None  # method-private bookkeeping (e.g. the selection path)
+
+
+class Method(Protocol):
+    name: str
+    nodes: list[Node]
+
+    def propose(self) -> Request | None: ...
+
+    def integrate(self, request: Request, node: Node | None) -> None: ...
+
+    @property
+    def solved(self) -> bool: ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Sampling:
+    """Sampling parameters sent with every call (None: the server's default)."""
+
+    temperature: float | None = 1.0
+    top_p: float | None = None
+    max_tokens: int | None = 1500
+
+
+class Harness:
+    """Runs a method against an LLM and a scorer within a budget of calls.
+
+    Args:
+      llm: the client (its cache makes runs replayable).
+      score: program source -> ScoreResult on the train split (the sandbox).
+      budget: number of LLM calls.
+      out_dir: where the tree log and the checkpoint go (None: nowhere).
+      concurrency: LLM calls in flight at once.
+      sampling: sampling parameters.
+      on_node: called after every integrated node (progress display).
+    """
+
+    def __init__(
+        self,
+        llm: LLMClient,
+        score: Scorer,
+        *,
+        budget: int,
+        out_dir: str | Path | None = None,
+        concurrency: int = 1,
+        sampling: Sampling = Sampling(),
+        on_node: Callable[[Harness], None] | None = None,
+    ):
+        if budget < 1:
+            raise ValueError(f"budget must be at least 1 call, got {budget}")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        self.llm = llm
+        self.score = score
+        self.budget = budget
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.concurrency = concurrency
+        self.sampling = sampling
+        self.on_node = on_node
+        self.calls = 0  # integrated calls, failed ones included
+        self.failed_calls = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.prompt_counts: Counter[str] = Counter()
+        self.stop_reason = ""
+        self.seconds = 0.0  # wall-clock of earlier sessions of a resumed run
+        self.llm_seconds = 0.0
+        self.score_seconds = 0.0
+
+    # -- the loop -------------------------------------------------------------------
+
+    async def run(self, method: Method) -> None:
+        start = time.perf_counter() - self.seconds
+        inflight: dict[asyncio.Task, Request] = {}
+        order = 0
+        try:
+            while True:
+                while (not self.stop_reason and not method.solved and len(inflight) < self.concurrency
+                       and self.calls + len(inflight) < self.budget):
+                    request = method.propose()
+                    if request is None:
+                        break
+                    key = prompts.prompt_hash(request.messages)
+                    # The n-th identical prompt asks for sample n, so repeats are
+                    # new samples live and distinct entries in the cache.
+                    index = self.prompt_counts[key] + sum(
+                        prompts.prompt_hash(r.messages) == key for r in inflight.values())
+                    task = asyncio.create_task(self._expand(request, key, index))
+                    task.order = order  # type: ignore[attr-defined]
+                    order += 1
+                    inflight[task] = request
+                if not inflight:
+                    break
+                done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                for task in sorted(done, key=lambda t: t.order):  # type: ignore[attr-defined]
+                    request = inflight.pop(task)
+                    outcome = task.result()
+                    if outcome == "budget":
+                        continue
+                    node, key = outcome
+                    self.calls += 1
+                    self.prompt_counts[key] += 1
+                    method.integrate(request, node)
+                    self.seconds = time.perf_counter() - start
+                    if node is not None:
+                        self._log(node)
+                    self.checkpoint(method)
+                    if self.on_node is not None:
+                        self.on_node(self)
+        finally:
+            for task in inflight:
+                task.cancel()
+            self.seconds = time.perf_counter() - start
+        if not self.stop_reason:
+            self.stop_reason = "solved" if method.solved else (
+                "budget" if self.calls >= self.budget else "exhausted")
+
+    async def _expand(self, request: Request, key: str, index: int):
+        start = time.perf_counter()
+        try:
+            [completion] = await self.llm.complete(
+                request.messages, n=1, sample_offset=index, temperature=self.sampling.temperature,
+                top_p=self.sampling.top_p, max_tokens=self.sampling.max_tokens)
+        except BudgetExceeded as exc:
+            self.stop_reason = f"budget: {exc}"
+            return "budget"
+        except LLMError as exc:
+            # A failed call is spent but adds no node; the search goes on.
+            self.failed_calls += 1
+            self.llm_seconds += time.perf_counter() - start
+            self._log_event({"event": "llm_error", "parent": request.parent, "action": request.action,
+                             "prompt_hash": key, "error": str(exc)})
+            return None, key
+        self.llm_seconds += time.perf_counter() - start
+        if not completion.cached:
+            self.prompt_tokens += completion.prompt_tokens
+            self.completion_tokens += completion.completion_tokens
+        node = Node(id=-1, parent=request.parent, action=request.action, prompt_hash=key,
+                    tokens=completion.prompt_tokens + completion.completion_tokens)
+        extracted = extract_code(completion.text)
+        score_start = time.perf_counter()
+        if not extracted.code.strip():
+            node.buggy = True
+            node.error = ("the answer contained no Python code; answer with the complete module in one "
+                          "```python code block")
+        else:
+            node.program = extracted.code
+            result = await asyncio.to_thread(self.score, extracted.code)
+            if result.valid:
+                node.value = result.value
+                node.counterexample = result.counterexamples
+            else:
+                node.buggy = True
+                node.error = result.error
+                if extracted.truncated:
+                    node.error += "\n(the answer was cut off before the end of the program; write a shorter program)"
+        self.score_seconds += time.perf_counter() - score_start
+        node.seconds = time.perf_counter() - start
+        return node, key
+
+    # -- results --------------------------------------------------------------------
+
+    @staticmethod
+    def best(method: Method) -> Node | None:
+        """The highest-valued valid program (earliest wins ties), or None."""
+        best = None
+        for node in method.nodes:
+            if node.action != "root" and not node.buggy and (best is None or node.value > best.value):
+                best = node
+        return best
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    # -- persistence ----------------------------------------------------------------
+
+    def _log(self, node: Node) -> None:
+        self._log_event(node.log_record())
+
+    def _log_event(self, record: dict) -> None:
+        if self.out_dir is None:
+            return
+        with open(self.out_dir / "tree.jsonl", "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def state_dict(self) -> dict:
+        return {
+            "calls": self.calls, "failed_calls": self.failed_calls, "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens, "prompt_counts": dict(self.prompt_counts),
+            "seconds": self.seconds, "llm_seconds": self.llm_seconds, "score_seconds": self.score_seconds,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.calls, self.failed_calls = state["calls"], state["failed_calls"]
+        self.prompt_tokens, self.completion_tokens = state["prompt_tokens"], state["completion_tokens"]
+        self.prompt_counts = Counter(state["prompt_counts"])
+        self.seconds, self.llm_seconds, self.score_seconds = (
+            state["seconds"], state["llm_seconds"], state["score_seconds"])
+
+    def checkpoint(self, method: Method) -> None:
+        """Writes the whole search state atomically (a kill never leaves half a file)."""
+        if self.out_dir is None:
+            return
+        payload = {"version": CHECKPOINT_VERSION, "method": method.name, "harness": self.state_dict(),
+                   "search": method.state_dict()}
+        fd, tmp = tempfile.mkstemp(dir=self.out_dir, suffix=".tmp")
+        with os.fdopen(fd, "w") as handle:
+            json.dump(payload, handle)
+        os.replace(tmp, self.out_dir / "checkpoint.json")
+
+    def resume(self, method: Method) -> bool:
+        """Loads the checkpoint in out_dir into the harness and `method`, if there is one."""
+        path = self.out_dir / "checkpoint.json" if self.out_dir else None
+        if path is None or not path.exists():
+            return False
+        payload = json.loads(path.read_text())
+        if payload.get("version") != CHECKPOINT_VERSION or payload.get("method") != method.name:
+            raise ValueError(
+                f"{path} holds a checkpoint of method {payload.get('method')!r}, not {method.name!r}; "
+                "use another --out directory or the same --method")
+        self.load_state_dict(payload["harness"])
+        method.load_state_dict(payload["search"])
+        # The log may hold nodes written after the last checkpoint: rewrite it from the checkpoint.
+        with open(self.out_dir / "tree.jsonl", "w") as handle:
+            for node in method.nodes:
+                if node.action != "root":
+                    handle.write(json.dumps(node.log_record()) + "\n")
+        return True

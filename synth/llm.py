@@ -1,0 +1,516 @@
+"""An async client for any OpenAI-compatible chat-completions server.
+
+The search needs many samples from servers that differ (OpenAI, vLLM, SGLang,
+llama.cpp, Ollama), fail now and then, and cost money or GPU time. So this
+client, built on the real `openai` package:
+
+* asks for several samples with `n` where the server honours it and falls
+  back to concurrent single requests where it does not (it notices fewer
+  choices than asked, or a 400 to `n`, and remembers for the rest of the run);
+* bounds the HTTP requests in flight with a semaphore;
+* retries 408/409/429/5xx, connection errors, timeouts and malformed bodies
+  with exponential backoff and jitter, honouring Retry-After; the `openai`
+  package's own retries are off so these are the only ones;
+* ends every failure in a typed `LLMError` the search can catch, record and
+  go on from (catch `BudgetExceeded` first: it means stop);
+* counts calls, HTTP requests, tokens and cost, and enforces a `Budget`;
+* replays answers from a `ResponseCache` so a run repeats with no requests.
+
+Empty content (the server answered, with nothing) is not an error: it comes
+back as a `Completion` whose `empty` is True, is counted and cached like any
+other answer, and is not retried, because a retry of the same request usually
+spends the same tokens on the same nothing. The search records it as a
+failed expansion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import openai
+from openai.types.chat import ChatCompletion
+
+from synth.budget import Budget, Ledger, Prices, UsageReport, estimate_tokens
+from synth.cache import ResponseCache, StoredResponse, cache_key, request_fingerprint
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+PLACEHOLDER_API_KEY = "not-needed"  # local servers accept any key; the openai package demands one
+
+Message = Mapping[str, Any]
+
+_RETRYABLE_STATUS = frozenset({408, 409, 429})
+
+
+class LLMError(Exception):
+    """Base of every error the client raises after its own retries."""
+
+
+class LLMUnavailable(LLMError):
+    """The server could not be reached at all (connection refused, DNS, ...)."""
+
+    def __init__(self, message: str, *, base_url: str) -> None:
+        super().__init__(message)
+        self.base_url = base_url
+
+
+class LLMModelNotFound(LLMError):
+    """The server does not serve the configured model (HTTP 404 or its wording)."""
+
+    def __init__(self, message: str, *, model: str, base_url: str) -> None:
+        super().__init__(message)
+        self.model = model
+        self.base_url = base_url
+
+
+class LLMRequestRejected(LLMError):
+    """The server refused the request for good (400, 401, 403, 422, ...): retrying cannot help."""
+
+    def __init__(self, message: str, *, status_code: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class LLMRetriesExhausted(LLMError):
+    """Every attempt failed with a transient error (429, 5xx, timeout, malformed body)."""
+
+    def __init__(self, message: str, *, attempts: int) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+
+class BudgetExceeded(LLMError):
+    """A call, token or cost budget forbids this call; nothing was sent. Stop the run."""
+
+
+class _MalformedResponse(Exception):
+    """A 200 answer that is not a usable chat completion (retried)."""
+
+
+class _NRejected(Exception):
+    """The server refused `n` > 1 (switch to concurrent single requests)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LLMConfig:
+    """Where to send requests and how hard to try.
+
+    base_url and api_key default to OPENAI_BASE_URL / OPENAI_API_KEY, then to
+    OpenAI's URL and a placeholder key (local servers need no real key).
+    supports_n: None detects it on the first multi-sample call; True / False
+    skip the detection. timeout is per HTTP request, in seconds. A retry waits
+    for the server's Retry-After when it sends one, else for a jittered
+    backoff_base * 2**attempt (at most backoff_max) seconds.
+    """
+
+    model: str
+    base_url: str | None = None
+    api_key: str | None = None
+    prices: Prices | None = None
+    timeout: float = 120.0
+    max_retries: int = 4
+    backoff_base: float = 1.0
+    backoff_max: float = 30.0
+    max_concurrency: int = 8
+    supports_n: bool | None = None
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise ValueError("LLMConfig.model is required (the name the server serves, e.g. from GET <base_url>/models)")
+        if self.max_concurrency < 1:
+            raise ValueError(f"LLMConfig.max_concurrency must be >= 1, got {self.max_concurrency}")
+        if self.max_retries < 0:
+            raise ValueError(f"LLMConfig.max_retries must be >= 0, got {self.max_retries}")
+
+    def resolved_base_url(self) -> str:
+        return (self.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+
+    def resolved_api_key(self) -> str:
+        return self.api_key or os.environ.get("OPENAI_API_KEY") or PLACEHOLDER_API_KEY
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One sample. Tokens are this sample's share of its request's usage
+    (estimated at ~4 characters per token when the server sent no usage).
+    `cached` samples were replayed and spent nothing in this run."""
+
+    text: str
+    index: int
+    finish_reason: str | None
+    cached: bool
+    prompt_tokens: int
+    completion_tokens: int
+    tokens_estimated: bool
+
+    @property
+    def empty(self) -> bool:
+        return not self.text.strip()
+
+    @property
+    def truncated(self) -> bool:
+        """The server stopped at max_tokens: any code in it is likely cut off."""
+        return self.finish_reason == "length"
+
+
+@dataclass
+class _Session:
+    """The transport of one event loop: httpx connections cannot cross loops."""
+
+    loop: asyncio.AbstractEventLoop
+    client: openai.AsyncOpenAI
+    slots: asyncio.Semaphore
+
+
+class LLMClient:
+    """Samples completions; see the module docstring for what it guarantees.
+
+    cache: a `ResponseCache` or the path of its SQLite file (None: no cache).
+    budget: limits on calls, tokens and cost (`synth.budget` says what counts).
+    jitter_seed: seeds the backoff jitter, for reproducible retry timing.
+    Use it as `async with LLMClient(...) as llm:` or call `aclose()` at the end.
+    """
+
+    def __init__(
+        self,
+        config: LLMConfig,
+        *,
+        cache: ResponseCache | str | Path | None = None,
+        budget: Budget | None = None,
+        jitter_seed: int | None = None,
+    ) -> None:
+        self.config = config
+        self.base_url = config.resolved_base_url()
+        self.cache = ResponseCache(cache) if isinstance(cache, (str, Path)) else cache
+        self._owns_cache = isinstance(cache, (str, Path))
+        self.ledger = Ledger(budget=budget, prices=config.prices)
+        self._supports_n = config.supports_n
+        self._jitter = random.Random(jitter_seed)
+        self._session: _Session | None = None
+
+    @property
+    def supports_n(self) -> bool | None:
+        """Whether the server honours `n` (None until a multi-sample call found out)."""
+        return self._supports_n
+
+    def usage(self) -> UsageReport:
+        return self.ledger.report()
+
+    async def complete(
+        self,
+        messages: str | Sequence[Message],
+        *,
+        n: int = 1,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        seed: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> list[Completion]:
+        """`n` samples for one prompt (a string is one user message), in sample order.
+
+        Parameters left as None are not sent (the server's defaults apply).
+        `extra_body` passes server-specific parameters (e.g. vLLM's `top_k`).
+        Raises `BudgetExceeded` before sending anything if the budget forbids
+        `n` more calls, and another `LLMError` when the server fails for good.
+        """
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        msgs = _as_messages(messages)
+        given = {
+            "temperature": temperature,
+            "top_p": top_p,
+            "max_tokens": max_tokens,
+            "seed": seed,
+            "stop": stop if stop is None or isinstance(stop, str) else list(stop),
+            "extra_body": dict(extra_body) if extra_body else None,
+        }
+        params = {k: v for k, v in given.items() if v is not None}
+
+        refusal = self.ledger.reserve(n)
+        if refusal is not None:
+            raise BudgetExceeded(refusal)
+
+        fingerprint = request_fingerprint(self.config.model, msgs, params)
+        results: list[Completion | None] = [self._replay(fingerprint, i) for i in range(n)]
+        missing = [i for i, r in enumerate(results) if r is None]
+        self.ledger.cached += n - len(missing)
+        if missing:
+            try:
+                fetched = await self._fetch(msgs, params, fingerprint, missing)
+            except LLMError:
+                self.ledger.failed += len(missing)
+                raise
+            for i, completion in fetched.items():
+                results[i] = completion
+        done = [r for r in results if r is not None]
+        self.ledger.empty += sum(c.empty for c in done)
+        return done
+
+    def complete_sync(self, messages: str | Sequence[Message], **kwargs: Any) -> list[Completion]:
+        """`complete` for code without an event loop (not callable from inside one)."""
+
+        async def run() -> list[Completion]:
+            try:
+                return await self.complete(messages, **kwargs)
+            finally:
+                await self.aclose()
+
+        return asyncio.run(run())
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections (and the cache if the client opened it); both reopen if used again."""
+        if self._owns_cache and self.cache is not None:
+            self.cache.close()
+        session, self._session = self._session, None
+        if session is not None and session.loop is asyncio.get_running_loop():
+            await session.client.close()
+
+    async def __aenter__(self) -> LLMClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- cache -------------------------------------------------------------
+
+    def _replay(self, fingerprint: dict[str, Any], index: int) -> Completion | None:
+        if self.cache is None:
+            return None
+        stored = self.cache.get(cache_key(fingerprint, index))
+        if stored is None:
+            return None
+        return Completion(
+            text=stored.text,
+            index=index,
+            finish_reason=stored.finish_reason,
+            cached=True,
+            prompt_tokens=stored.prompt_tokens,
+            completion_tokens=stored.completion_tokens,
+            tokens_estimated=stored.tokens_estimated,
+        )
+
+    def _store(self, fingerprint: dict[str, Any], completion: Completion) -> None:
+        if self.cache is None:
+            return
+        stored = StoredResponse(
+            text=completion.text,
+            finish_reason=completion.finish_reason,
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+            tokens_estimated=completion.tokens_estimated,
+        )
+        self.cache.put(cache_key(fingerprint, completion.index), stored, fingerprint=fingerprint,
+                       sample_index=completion.index)
+
+    # -- sampling ----------------------------------------------------------
+
+    async def _fetch(
+        self, msgs: list[dict[str, Any]], params: dict[str, Any], fingerprint: dict[str, Any], indices: list[int]
+    ) -> dict[int, Completion]:
+        """Samples for `indices`: one request with `n` if possible, else one request each.
+
+        Samples that arrive are cached even when a sibling request fails, so
+        a rerun does not pay for them again.
+        """
+        count = len(indices)
+        choices: list[Completion] = []
+        if count > 1 and self._supports_n is not False:
+            try:
+                choices = (await self._request(msgs, params, n=count))[:count]
+            except _NRejected:
+                log.info("%s refused n=%d; sending concurrent single requests from now on", self.base_url, count)
+                self._supports_n = False
+            else:
+                self._supports_n = len(choices) == count
+                if not self._supports_n:
+                    log.info("%s returned %d of n=%d choices; sending concurrent single requests from now on",
+                             self.base_url, len(choices), count)
+        outcomes: list[Any] = list(choices)
+        if len(choices) < count:
+            singles = [self._request(msgs, params, n=1) for _ in range(count - len(choices))]
+            outcomes += [r[0] if isinstance(r, list) else r
+                         for r in await asyncio.gather(*singles, return_exceptions=True)]
+        samples = [c for c in outcomes if isinstance(c, Completion)]
+        fetched = {i: _with_index(c, i) for i, c in zip(indices, samples)}
+        for completion in fetched.values():
+            self._store(fingerprint, completion)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return fetched
+
+    def _connection(self) -> _Session:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.loop is not loop:
+            client = openai.AsyncOpenAI(
+                base_url=self.base_url,
+                api_key=self.config.resolved_api_key(),
+                timeout=self.config.timeout,
+                max_retries=0,  # ours are the only retries
+            )
+            self._session = _Session(loop, client, asyncio.Semaphore(self.config.max_concurrency))
+        return self._session
+
+    async def _request(self, msgs: list[dict[str, Any]], params: dict[str, Any], *, n: int) -> list[Completion]:
+        """One chat-completions request, retried; its choices with their token shares."""
+        session = self._connection()
+        kwargs = dict(params, model=self.config.model, messages=msgs)
+        if n > 1:
+            kwargs["n"] = n
+        attempts = self.config.max_retries + 1
+        last: Exception | None = None
+        for attempt in range(attempts):
+            retry_after: float | None = None
+            async with session.slots:
+                self.ledger.http_requests += 1
+                try:
+                    response = await session.client.chat.completions.create(**kwargs)
+                    return self._account(response, msgs)
+                except openai.APIStatusError as e:
+                    self._raise_if_permanent(e, n)
+                    last, retry_after = e, _retry_after(e.response.headers)
+                except (openai.APIConnectionError, json.JSONDecodeError, _MalformedResponse) as e:
+                    last = e
+            if attempt + 1 == attempts:
+                break
+            delay = retry_after if retry_after is not None else self._backoff(attempt)
+            log.warning("LLM request to %s failed (%s); retry %d/%d in %.2f s",
+                        self.base_url, _describe(last), attempt + 1, attempts - 1, delay)
+            self.ledger.retries += 1
+            await asyncio.sleep(delay)
+        assert last is not None
+        if isinstance(last, openai.APIConnectionError) and not isinstance(last, openai.APITimeoutError):
+            raise LLMUnavailable(
+                f"cannot reach the LLM server at {self.base_url} after {attempts} attempt(s): {_describe(last)}. "
+                "Is it running, and is base_url (or OPENAI_BASE_URL) right, including the /v1 suffix?",
+                base_url=self.base_url,
+            ) from last
+        raise LLMRetriesExhausted(
+            f"LLM request to {self.base_url} (model {self.config.model!r}) failed {attempts} time(s); "
+            f"last error: {_describe(last)}",
+            attempts=attempts,
+        ) from last
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with equal jitter: clients that failed together spread out."""
+        delay = min(self.config.backoff_max, self.config.backoff_base * 2**attempt)
+        return delay / 2 + self._jitter.uniform(0, delay / 2)
+
+    def _raise_if_permanent(self, error: openai.APIStatusError, n: int) -> None:
+        """Raise the typed error for a status no retry can fix; return for transient ones."""
+        status, message = error.status_code, _server_message(error)
+        if status == 404 or (status in (400, 422) and _says_model_missing(message)):
+            raise LLMModelNotFound(
+                f"model {self.config.model!r} not found at {self.base_url} (HTTP {status}: {message}). "
+                f"Check the model name against GET {self.base_url}/models, and that base_url ends in /v1.",
+                model=self.config.model,
+                base_url=self.base_url,
+            ) from error
+        if status in _RETRYABLE_STATUS or status >= 500:
+            return
+        if n > 1 and status in (400, 422):
+            raise _NRejected() from error
+        hint = " Set api_key or OPENAI_API_KEY." if status in (401, 403) else ""
+        raise LLMRequestRejected(
+            f"the LLM server at {self.base_url} rejected the request (HTTP {status}: {message}).{hint}",
+            status_code=status,
+        ) from error
+
+    def _account(self, response: object, msgs: list[dict[str, Any]]) -> list[Completion]:
+        """Check the response, charge its tokens, and split them over its choices."""
+        choices = getattr(response, "choices", None)
+        if not isinstance(response, ChatCompletion) or not isinstance(choices, list) or not choices:
+            raise _MalformedResponse(f"not a chat completion: {str(response)[:120]!r}")
+        texts: list[str] = []
+        finishes: list[str | None] = []
+        for choice in sorted(choices, key=lambda c: getattr(c, "index", 0) or 0):
+            content = getattr(getattr(choice, "message", None), "content", None)
+            if content is not None and not isinstance(content, str):
+                raise _MalformedResponse(f"choice content is {type(content).__name__}, not text")
+            texts.append(content or "")
+            finishes.append(getattr(choice, "finish_reason", None))
+        usage = getattr(response, "usage", None)
+        prompt = getattr(usage, "prompt_tokens", None)
+        completion = getattr(usage, "completion_tokens", None)
+        estimated = not (isinstance(prompt, int) and isinstance(completion, int))
+        if estimated:
+            prompt = estimate_tokens("".join(str(m.get("content") or "") for m in msgs))
+            completion = sum(estimate_tokens(t) for t in texts)
+        self.ledger.spend(prompt, completion, estimated=estimated)
+        prompt_shares = _split(prompt, [1] * len(texts))
+        completion_shares = _split(completion, [len(t) for t in texts])
+        return [
+            Completion(text=t, index=i, finish_reason=f, cached=False, prompt_tokens=p,
+                       completion_tokens=c, tokens_estimated=estimated)
+            for i, (t, f, p, c) in enumerate(zip(texts, finishes, prompt_shares, completion_shares))
+        ]
+
+
+def _as_messages(messages: str | Sequence[Message]) -> list[dict[str, Any]]:
+    if isinstance(messages, str):
+        return [{"role": "user", "content": messages}]
+    out = [dict(m) for m in messages]
+    if not out or any("role" not in m or "content" not in m for m in out):
+        raise ValueError("messages must be a prompt string or a non-empty list of {'role': ..., 'content': ...}")
+    return out
+
+
+def _with_index(completion: Completion, index: int) -> Completion:
+    return Completion(
+        text=completion.text, index=index, finish_reason=completion.finish_reason, cached=completion.cached,
+        prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
+        tokens_estimated=completion.tokens_estimated,
+    )
+
+
+def _split(total: int, weights: list[int]) -> list[int]:
+    """Integer shares of `total` proportional to `weights` (equal if all are 0) that sum to it."""
+    if sum(weights) == 0:
+        weights = [1] * len(weights)
+    shares = [total * w // sum(weights) for w in weights]
+    shares[-1] += total - sum(shares)
+    return shares
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the server asked us to wait (Retry-After in seconds, or OpenAI's retry-after-ms)."""
+    for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
+        try:
+            return max(0.0, float(headers[name]) * scale)
+        except (KeyError, TypeError, ValueError):
+            continue
+    return None
+
+
+def _server_message(error: openai.APIStatusError) -> str:
+    body = error.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        message = inner.get("message") if isinstance(inner, dict) else inner
+        if message:
+            return str(message)
+    return error.message
+
+
+def _says_model_missing(message: str) -> bool:
+    text = message.lower()
+    return "model" in text and any(s in text for s in ("not found", "does not exist", "unknown", "no such"))
+
+
+def _describe(error: BaseException | None) -> str:
+    if isinstance(error, openai.APIStatusError):
+        return f"HTTP {error.status_code}: {_server_message(error)}"
+    if isinstance(error, json.JSONDecodeError):
+        return f"malformed JSON body ({error.msg})"
+    return f"{type(error).__name__}: {error}"

@@ -1,0 +1,137 @@
+"""Code extraction from the shapes real model answers take."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from synth import extract_code
+
+MODEL = "import jax.numpy as jnp\n\n\ndef step(state, action):\n    return state + action\n"
+USAGE = "state = jnp.zeros(4)\nprint(step(state, 1))\n"
+
+
+def fenced(code: str, tag: str = "python", fence: str = "```") -> str:
+    return f"{fence}{tag}\n{code}{fence}\n"
+
+
+@pytest.mark.parametrize("tag", ["python", "py", "Python3", ""])
+def test_one_fenced_block_in_prose(tag: str) -> None:
+    text = f"Sure! Here is the model.\n\n{fenced(MODEL, tag)}\nIt adds the action to the state."
+    result = extract_code(text)
+    assert (result.code, result.method, result.truncated) == (MODEL, "fence", False)
+
+
+def test_tilde_fence() -> None:
+    assert extract_code(fenced(MODEL, fence="~~~")).code == MODEL
+
+
+@pytest.mark.parametrize("usage_first", [False, True])
+def test_the_block_defining_step_wins_over_a_usage_example(usage_first: bool) -> None:
+    blocks = [fenced(USAGE), fenced(MODEL)] if usage_first else [fenced(MODEL), fenced(USAGE)]
+    text = "The model:\n" + "\nAnd how to call it:\n".join(blocks)
+    assert extract_code(text).code == MODEL
+
+
+def test_of_several_blocks_defining_step_the_longest_wins() -> None:
+    sketch = "def step(state, action):\n    ...\n"
+    text = f"A sketch:\n{fenced(MODEL)}\nThe core only:\n{fenced(sketch)}"
+    assert extract_code(text).code == MODEL
+
+
+def test_of_equally_long_blocks_defining_step_the_last_wins() -> None:
+    first = "def step(state, action):\n    return state - action\n"
+    second = "def step(state, action):\n    return state + action\n"
+    assert extract_code(fenced(first) + "Wait, the sign is wrong:\n" + fenced(second)).code == second
+
+
+def test_python_blocks_win_over_other_languages() -> None:
+    text = fenced("pip install jax\n", "bash") + fenced(MODEL)
+    assert extract_code(text).code == MODEL
+
+
+def test_a_block_in_another_language_is_used_when_it_is_the_only_one() -> None:
+    assert extract_code(fenced(MODEL, "text")).code == MODEL
+
+
+def test_an_indented_fence_is_dedented() -> None:
+    indented = "".join("    " + line if line.strip() else line for line in fenced(MODEL).splitlines(True))
+    result = extract_code("1. Write the model:\n" + indented)
+    assert result.code == MODEL
+    ast.parse(result.code)
+
+
+def test_a_longer_fence_may_contain_backticks() -> None:
+    code = 'def step(state, action):\n    """Use it as ```step(s, a)```."""\n    return state\n'
+    assert extract_code(fenced(code, fence="````")).code == code
+
+
+def test_an_unclosed_fence_is_returned_and_flagged_truncated() -> None:
+    text = "Here it is:\n```python\nimport jax.numpy as jnp\n\ndef step(state, action):\n    x = jnp.clip(state["
+    result = extract_code(text)
+    assert result.truncated and result.method == "unclosed_fence"
+    assert result.code.startswith("import jax.numpy") and result.code.rstrip().endswith("jnp.clip(state[")
+
+
+def test_a_complete_block_beats_a_later_truncated_one() -> None:
+    text = fenced(MODEL) + "A faster version:\n```python\ndef step(state, action):\n    return jnp.where("
+    result = extract_code(text)
+    assert (result.code, result.truncated) == (MODEL, False)
+
+
+def test_no_fence_pure_code() -> None:
+    result = extract_code(MODEL)
+    assert (result.code, result.method) == (MODEL, "unfenced")
+
+
+def test_no_fence_with_prose_around_the_code() -> None:
+    text = f"Here is the code you asked for:\n\n{MODEL}\nThat's it. Let me know if it works."
+    result = extract_code(text)
+    assert (result.code, result.method) == (MODEL, "unfenced")
+
+
+def test_no_fence_broken_code_defining_step_is_still_returned() -> None:
+    text = "def step(state, action):\n    return state +\n"
+    assert extract_code(text).code == text
+
+
+@pytest.mark.parametrize("text", ["", "Sure.", "I cannot help with that.", "The state is x = 3 meters.\n"])
+def test_prose_alone_gives_no_code(text: str) -> None:
+    result = extract_code(text)
+    assert (result.code, result.method, result.truncated) == ("", "none", False)
+
+
+def test_code_after_the_last_correct_code_heading() -> None:
+    old = MODEL.replace("+", "-") + "# the old, longer, wrong program\n" * 3
+    text = (
+        f"## Error explanation\nThe sign is wrong in:\n{fenced(old)}\n"
+        f"## Correct code\n{fenced(MODEL)}\nThis fixes the sign."
+    )
+    result = extract_code(text)
+    assert result.code == MODEL and result.after_correct_code_heading
+
+
+@pytest.mark.parametrize("second", ["### Correct Code (final)", "**Correct code:**"])
+def test_the_last_correct_code_heading_counts(second: str) -> None:
+    draft = "def step(state, action):\n    return state * 2 + action - 1  # draft\n"
+    text = f"## Correct code\n{fenced(draft)}\nHmm, no.\n{second}\n{fenced(MODEL)}"
+    assert extract_code(text).code == MODEL
+
+
+def test_a_correct_code_comment_inside_a_block_is_not_a_heading() -> None:
+    code = "def step(state, action):\n    # Correct code for the pole angle\n    return state\n"
+    result = extract_code("Here:\n" + fenced(code))
+    assert result.code == code and not result.after_correct_code_heading
+
+
+def test_unfenced_code_after_the_correct_code_heading() -> None:
+    text = f"## Error explanation\nOff by one.\n\n## Correct code\n{MODEL}"
+    result = extract_code(text)
+    assert (result.code, result.method, result.after_correct_code_heading) == (MODEL, "unfenced", True)
+
+
+def test_a_correct_code_heading_with_nothing_after_it_gives_no_code() -> None:
+    text = f"## Error explanation\nThe old code:\n{fenced(MODEL)}\n## Correct code\n"
+    result = extract_code(text)
+    assert (result.code, result.method, result.after_correct_code_heading) == ("", "none", True)
