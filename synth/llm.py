@@ -216,16 +216,22 @@ class LLMClient:
         seed: int | None = None,
         stop: str | Sequence[str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
+        sample_offset: int = 0,
     ) -> list[Completion]:
         """`n` samples for one prompt (a string is one user message), in sample order.
 
         Parameters left as None are not sent (the server's defaults apply).
         `extra_body` passes server-specific parameters (e.g. vLLM's `top_k`).
+        `sample_offset` numbers the samples from there: a search that asks the
+        same prompt again passes how many samples it already has, so the
+        repeat is a new sample (live and in the cache), not a replay.
         Raises `BudgetExceeded` before sending anything if the budget forbids
         `n` more calls, and another `LLMError` when the server fails for good.
         """
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
+        if sample_offset < 0:
+            raise ValueError(f"sample_offset must be >= 0, got {sample_offset}")
         msgs = _as_messages(messages)
         given = {
             "temperature": temperature,
@@ -242,8 +248,9 @@ class LLMClient:
             raise BudgetExceeded(refusal)
 
         fingerprint = request_fingerprint(self.config.model, msgs, params)
-        results: list[Completion | None] = [self._replay(fingerprint, i) for i in range(n)]
-        missing = [i for i, r in enumerate(results) if r is None]
+        wanted = range(sample_offset, sample_offset + n)
+        results: list[Completion | None] = [self._replay(fingerprint, i) for i in wanted]
+        missing = [i for i, r in zip(wanted, results) if r is None]
         self.ledger.cached += n - len(missing)
         if missing:
             try:
@@ -252,7 +259,7 @@ class LLMClient:
                 self.ledger.failed += len(missing)
                 raise
             for i, completion in fetched.items():
-                results[i] = completion
+                results[i - sample_offset] = completion
         done = [r for r in results if r is not None]
         self.ledger.empty += sum(c.empty for c in done)
         return done

@@ -434,3 +434,16 @@ def test_the_test_server_lists_its_models(llm_server: LLMTestServer) -> None:
         listing = json.load(response)
     assert [m["id"] for m in listing["data"]] == [llm_server.model]
     assert llm_server.requests_by_path == {"/v1/models": 1}
+
+
+def test_sample_offset_makes_repeats_new_samples(llm_server, tmp_path):
+    from synth.llm import LLMClient, LLMConfig
+
+    config = LLMConfig(model=llm_server.model, base_url=llm_server.base_url, max_retries=0)
+    client = LLMClient(config, cache=tmp_path / "cache.sqlite")
+    first = client.complete_sync("same prompt", sample_offset=0)[0].text
+    second = client.complete_sync("same prompt", sample_offset=1)[0].text
+    assert first != second and llm_server.requests_total == 2
+    replay = LLMClient(config, cache=tmp_path / "cache.sqlite")
+    assert replay.complete_sync("same prompt", sample_offset=1)[0].text == second
+    assert llm_server.requests_total == 2

@@ -1,0 +1,57 @@
+"""A picture of a search tree: one self-contained HTML page."""
+
+from __future__ import annotations
+
+import html
+
+from synth.tree import Node
+
+_COLORS = {"root": "#555", "generate": "#1f77b4", "improve": "#2ca02c", "fix": "#d62728"}
+
+
+def best_path(nodes: list[Node], best: Node | None) -> set[int]:
+    """Ids from the root to `best`."""
+    path = set()
+    node = best
+    while node is not None:
+        path.add(node.id)
+        node = nodes[node.parent] if node.parent is not None else None
+    return path
+
+
+def tree_html(nodes: list[Node], best: Node | None, *, title: str) -> str:
+    """Nested boxes, one per node: action, accuracy (or the error), the best path in bold."""
+    marked = best_path(nodes, best)
+
+    def render(node: Node) -> str:
+        if node.action == "root":
+            label = "root"
+        elif node.buggy:
+            first_line = (node.error or "").splitlines()[0] if node.error else ""
+            label = f"#{node.id} {node.action}: buggy ({html.escape(first_line[:90])})"
+        else:
+            label = f"#{node.id} {node.action}: accuracy {node.value:.3f}"
+        style = f"border-left:4px solid {_COLORS.get(node.action, '#999')};"
+        if node.id in marked:
+            style += "font-weight:bold;background:#fff7d6;"
+        program = ""
+        if node.program:
+            program = f"<details><summary>program</summary><pre>{html.escape(node.program)}</pre></details>"
+        children = "".join(f"<li>{render(nodes[c])}</li>" for c in node.children)
+        return (f'<div class="node" style="{style}">{label}{program}</div>'
+                + (f"<ul>{children}</ul>" if children else ""))
+
+    legend = " ".join(f'<span style="color:{c}">&#9632; {a}</span>' for a, c in _COLORS.items())
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: sans-serif; font-size: 14px; }}
+ul {{ list-style: none; padding-left: 24px; border-left: 1px dotted #bbb; }}
+.node {{ padding: 2px 6px; margin: 3px 0; }}
+pre {{ font-size: 12px; background: #f6f6f6; padding: 6px; }}
+</style></head><body>
+<h2>{html.escape(title)}</h2>
+<p>{legend}; the path to the best program is highlighted.</p>
+<ul><li>{render(nodes[0])}</li></ul>
+</body></html>
+"""

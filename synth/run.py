@@ -1,0 +1,145 @@
+"""One synthesis run: method + harness + outputs in a directory.
+
+Writes to `out_dir`:
+- `best.py`: the best program (a CWM file for `python -m cwm_jax check` and
+  `experiments/plan.py --model`), absent if no program was valid;
+- `summary.json`: method, budget, calls, tokens, wall seconds, train accuracy
+  (the search value) and held-out test accuracy of the best program;
+- `tree.jsonl`: one line per node; `tree.html`: a picture of the tree;
+- `checkpoint.json` (resume state) and `cache.sqlite` (every LLM response).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from cwm_jax import envs
+from cwm_jax.sandbox import Sandbox
+from synth.baselines import WorldCoder, ZeroShot
+from synth.gif_mcts import ALL_ACTIONS, GifMcts
+from synth.harness import Harness, Sampling
+from synth.llm import LLMClient, LLMConfig
+from synth.report import tree_html
+
+METHODS = ("gif-mcts", "worldcoder", "zero-shot")
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthesisResult:
+    summary: dict
+    best_program: str | None
+    out_dir: Path
+
+
+def make_method(name: str, spec: envs.EnvSpec, *, seed: int, actions: tuple[str, ...] = ALL_ACTIONS):
+    if name == "gif-mcts":
+        return GifMcts(spec, seed=seed, actions=actions)
+    if name == "worldcoder":
+        return WorldCoder(spec, seed=seed)
+    if name == "zero-shot":
+        return ZeroShot(spec, seed=seed)
+    raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
+
+
+def synthesize(
+    env: str,
+    *,
+    method: str,
+    budget: int,
+    llm: LLMConfig,
+    out_dir: str | Path,
+    concurrency: int = 1,
+    resume: bool = False,
+    seed: int = 0,
+    sampling: Sampling = Sampling(),
+    actions: tuple[str, ...] = ALL_ACTIONS,
+    sandbox: Sandbox | None = None,
+    on_node: Callable[[Harness], None] | None = None,
+) -> SynthesisResult:
+    """Runs a search and writes its outputs; see the module docstring.
+
+    Args:
+      env: environment id.
+      method: "gif-mcts", "worldcoder" or "zero-shot".
+      budget: LLM calls.
+      llm: endpoint and model.
+      out_dir: output directory (created).
+      concurrency: LLM calls in flight at once.
+      resume: continue from out_dir/checkpoint.json if it exists.
+      seed: seeds the search's random choices.
+      sampling: sampling parameters of every call.
+      actions: GIF-MCTS action types (ablations).
+      sandbox: scores candidates; a private one is started if None.
+      on_node: progress callback after every node.
+    """
+    spec = envs.make(env)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if not resume and (out / "checkpoint.json").exists():
+        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    search = make_method(method, spec, seed=seed, actions=actions)
+    own_sandbox = sandbox is None
+    box = sandbox or Sandbox(warm_envs=[spec])
+    started = time.perf_counter()
+    client = LLMClient(llm, cache=out / "cache.sqlite")
+    try:
+        harness = Harness(
+            client, lambda source: box.score(source, spec, splits=("train",), counterexamples=1),
+            budget=budget, out_dir=out, concurrency=concurrency, sampling=sampling, on_node=on_node)
+        resumed = harness.resume(search) if resume else False
+        if not resumed:
+            (out / "tree.jsonl").write_text("")
+        asyncio.run(_run(harness, client, search))
+        best = harness.best(search)
+        test = box.score(best.program, spec, splits=("test",), counterexamples=0) if best else None
+    finally:
+        if own_sandbox:
+            box.close()
+    usage = client.usage()
+    summary = {
+        "env": f"gymnax/{spec.name}",
+        "method": method,
+        "budget": budget,
+        "calls": harness.calls,
+        "failed_calls": harness.failed_calls,
+        "http_requests": usage.http_requests,
+        "cached_responses": usage.cached,
+        "prompt_tokens": harness.prompt_tokens,
+        "completion_tokens": harness.completion_tokens,
+        "tokens": harness.tokens,
+        "wall_seconds": round(harness.seconds, 3),
+        "llm_seconds": round(harness.llm_seconds, 3),
+        "scoring_seconds": round(harness.score_seconds, 3),
+        "this_session_seconds": round(time.perf_counter() - started, 3),
+        "stop_reason": harness.stop_reason,
+        "resumed": resumed,
+        "nodes": len(search.nodes) - 1,
+        "best_node": best.id if best else None,
+        "train_accuracy": best.value if best else None,
+        "test_accuracy": test.value if test and test.valid else None,
+        "test": test.summary if test and test.valid else None,
+        "model": llm.model,
+        "base_url": client.base_url,
+        "concurrency": concurrency,
+        "seed": seed,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "tree.html").write_text(tree_html(search.nodes, best, title=f"{method} on gymnax/{spec.name}"))
+    if best:
+        header = (f'"""CWM for gymnax/{spec.name}, written by {llm.model} through {method} (node {best.id}; '
+                  f"train accuracy {best.value:.4f}).\"\"\"\n")
+        program = best.program if best.program.lstrip().startswith(('"""', "'''")) else header + best.program
+        (out / "best.py").write_text(program.rstrip() + "\n")
+    return SynthesisResult(summary=summary, best_program=best.program if best else None, out_dir=out)
+
+
+async def _run(harness: Harness, client: LLMClient, search) -> None:
+    try:
+        await harness.run(search)
+    finally:
+        await client.aclose()

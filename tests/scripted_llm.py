@@ -1,0 +1,42 @@
+"""A scripted, fallible "LLM" for the search tests, served by tests/llm_server.py.
+
+It behaves like a weak model that only gets better with the right feedback:
+- generate: always a program that crashes while tracing (a Python `if` on a
+  traced value);
+- fix: a subtly wrong but valid program (gravity 9.81), ONLY if the prompt
+  carries the loader's error text; otherwise the crashing program again;
+- improve: the correct program, ONLY if the prompt carries a failing
+  transition with expected and predicted values; otherwise the wrong one.
+"""
+
+from __future__ import annotations
+
+from cwm_jax import reference
+
+CORRECT = reference.source("CartPole")
+WRONG = CORRECT.replace("GRAVITY = 9.8", "GRAVITY = 9.81")
+BUGGY = CORRECT.replace(
+    "    force = jnp.where(action == 1, FORCE, -FORCE)\n",
+    "    if action == 1:\n        force = FORCE\n    else:\n        force = -FORCE\n",
+)
+assert BUGGY != CORRECT and WRONG != CORRECT
+
+FIX_PROMPT = "was rejected with this error"
+IMPROVE_PROMPT = "predicts this recorded transition"
+
+
+def answer(program: str, explanation: str = "") -> str:
+    return f"## Error explanation\n{explanation or 'See below.'}\n\n## Correct code\n```python\n{program}```\n"
+
+
+def responder(request: dict) -> str:
+    user = request["messages"][-1]["content"]
+    if FIX_PROMPT in user:
+        if "jnp.where" in user and "line " in user:
+            return answer(WRONG, "Python if on a traced value; use jnp.where.")
+        return answer(BUGGY)
+    if IMPROVE_PROMPT in user:
+        if "expected next_state" in user and "predicted next_state" in user:
+            return answer(CORRECT, "gravity is 9.8")
+        return answer(WRONG)
+    return "Here is the model.\n\n```python\n" + BUGGY + "```\n\nUsage: call step(state, action)."
