@@ -76,7 +76,7 @@ class Harness:
       out_dir: where the tree log and the checkpoint go (None: nowhere).
       concurrency: LLM calls in flight at once.
       sampling: sampling parameters.
-      on_node: called after every integrated node (progress display).
+      on_node: called as on_node(harness, method) after every integrated node.
     """
 
     def __init__(
@@ -88,7 +88,7 @@ class Harness:
         out_dir: str | Path | None = None,
         concurrency: int = 1,
         sampling: Sampling = Sampling(),
-        on_node: Callable[[Harness], None] | None = None,
+        on_node: Callable[[Harness, Method], None] | None = None,
     ):
         if budget < 1:
             raise ValueError(f"budget must be at least 1 call, got {budget}")
@@ -150,7 +150,7 @@ class Harness:
                         self._log(node)
                     self.checkpoint(method)
                     if self.on_node is not None:
-                        self.on_node(self)
+                        self.on_node(self, method)
         finally:
             for task in inflight:
                 task.cancel()

@@ -59,7 +59,7 @@ def synthesize(
     sampling: Sampling = Sampling(),
     actions: tuple[str, ...] = ALL_ACTIONS,
     sandbox: Sandbox | None = None,
-    on_node: Callable[[Harness], None] | None = None,
+    on_node: Callable[[Harness, object], None] | None = None,
 ) -> SynthesisResult:
     """Runs a search and writes its outputs; see the module docstring.
 

@@ -40,3 +40,17 @@ def responder(request: dict) -> str:
             return answer(CORRECT, "gravity is 9.8")
         return answer(WRONG)
     return "Here is the model.\n\n```python\n" + BUGGY + "```\n\nUsage: call step(state, action)."
+
+
+if __name__ == "__main__":
+    # Serve the scripted model on loopback until killed: python -m tests.scripted_llm [latency_s]
+    import sys
+    import time
+
+    from tests.llm_server import LLMTestServer
+
+    latency = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
+    with LLMTestServer(responder=responder, latency=latency) as server:
+        print(server.base_url, flush=True)
+        while True:
+            time.sleep(3600)

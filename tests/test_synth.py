@@ -78,7 +78,7 @@ def test_killed_then_resumed_run_repeats_no_call(server, sandbox, tmp_path):
     calls_whole = server.requests_by_path.get("/v1/chat/completions", 0)
     server.reset_counts()
 
-    def kill_after_two(harness):
+    def kill_after_two(harness, method):
         if harness.calls == 2:
             raise Killed
 

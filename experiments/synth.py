@@ -1,0 +1,121 @@
+"""Synthesise a Code World Model with an LLM: GIF-MCTS or a baseline.
+
+    python experiments/synth.py --env gymnax/CartPole --method gif-mcts --budget 50 \\
+        --base-url http://localhost:8000/v1 --model NAME --out runs/cartpole
+
+Writes best.py, summary.json, tree.jsonl, tree.html, checkpoint.json and
+cache.sqlite to --out. A killed run continues with --resume (responses
+already received are replayed from the cache, none is asked again). Then:
+
+    python -m cwm_jax check runs/cartpole/best.py --env gymnax/CartPole --split test
+    python experiments/plan.py --env gymnax/CartPole --model runs/cartpole/best.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+# This file is named like the `synth` package; drop its own folder from the
+# import path so `import synth` finds the package, not this script.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
+EXIT_NO_PROGRAM = 1
+EXIT_USAGE = 2
+EXIT_ENDPOINT = 3
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from synth.run import METHODS
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", required=True, help="environment id, e.g. gymnax/CartPole")
+    parser.add_argument("--method", default="gif-mcts", choices=METHODS, help="search method (default: gif-mcts)")
+    parser.add_argument("--budget", type=int, default=50, help="LLM calls (default: 50)")
+    parser.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL or OpenAI)")
+    parser.add_argument("--model", required=True, help="model name as the server knows it")
+    parser.add_argument("--api-key", help="API key (default: $OPENAI_API_KEY; local servers need none)")
+    parser.add_argument("--concurrency", type=int, default=1, help="LLM calls in flight at once (default: 1)")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the search's random choices")
+    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default: 1.0)")
+    parser.add_argument("--max-tokens", type=int, default=1500, help="completion limit per call (default: 1500)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per HTTP request (default: 120)")
+    parser.add_argument("--no-fix", action="store_true", help="GIF-MCTS ablation without the fix action")
+    parser.add_argument("--no-improve", action="store_true", help="GIF-MCTS ablation without the improve action")
+    args = parser.parse_args(argv)
+    if args.budget < 1:
+        parser.error("--budget must be at least 1")
+    if args.concurrency < 1:
+        parser.error("--concurrency must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from tqdm import tqdm
+
+    from cwm_jax import envs
+    from synth.harness import Sampling
+    from synth.llm import LLMConfig, LLMError, LLMModelNotFound, LLMUnavailable
+    from synth.run import synthesize
+
+    try:
+        envs.make(args.env)
+    except envs.UnknownEnvError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    out = Path(args.out)
+    if (out / "checkpoint.json").exists() and not args.resume:
+        print(f"error: {out} already holds a run; pass --resume to continue it or choose another --out",
+              file=sys.stderr)
+        return EXIT_USAGE
+    actions = tuple(a for a, off in (("generate", False), ("improve", args.no_improve), ("fix", args.no_fix))
+                    if not off)
+    config = LLMConfig(model=args.model, base_url=args.base_url, api_key=args.api_key, timeout=args.timeout)
+    print(f"{args.method} on {args.env}: budget {args.budget} calls to {args.model} at "
+          f"{config.resolved_base_url()}, concurrency {args.concurrency}; output in {out}")
+    print("starting the sandbox worker (imports JAX, loads the transitions)...", flush=True)
+    bar = tqdm(total=args.budget, unit="call", dynamic_ncols=True)
+
+    def on_node(harness, method) -> None:
+        best = harness.best(method)
+        bar.n = harness.calls
+        bar.set_postfix_str((f"best train acc {best.value:.3f}" if best else "no valid program yet")
+                            + f", tokens {harness.tokens}")
+        bar.refresh()
+
+    try:
+        result = synthesize(
+            args.env, method=args.method, budget=args.budget, llm=config, out_dir=out,
+            concurrency=args.concurrency, resume=args.resume, seed=args.seed,
+            sampling=Sampling(temperature=args.temperature, max_tokens=args.max_tokens),
+            actions=actions, on_node=on_node)
+    except (LLMUnavailable, LLMModelNotFound) as exc:
+        bar.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ENDPOINT
+    except LLMError as exc:
+        bar.close()
+        print(f"error: the LLM endpoint failed: {exc}", file=sys.stderr)
+        return EXIT_ENDPOINT
+    bar.close()
+    s = result.summary
+    print(f"\nstopped: {s['stop_reason']}; {s['calls']} calls ({s['failed_calls']} failed), {s['tokens']} tokens, "
+          f"{s['wall_seconds']:.1f} s")
+    if result.best_program is None:
+        print(f"no valid program within the budget; everything is kept in {out} (tree.jsonl, tree.html)",
+              file=sys.stderr)
+        return EXIT_NO_PROGRAM
+    print(f"best program: node {s['best_node']}, train accuracy {s['train_accuracy']:.4f}, "
+          f"held-out test accuracy {s['test_accuracy']:.4f}")
+    print(f"wrote {out / 'best.py'}, summary.json, tree.jsonl, tree.html")
+    print(f"plan with it: python experiments/plan.py --env {args.env} --model {out / 'best.py'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
