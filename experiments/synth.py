@@ -17,10 +17,11 @@ import argparse
 import sys
 from pathlib import Path
 
-# This file is named like the `synth` package; drop its own folder from the
-# import path so `import synth` finds the package, not this script.
+# experiments/synth.py is named like the `synth` package: put the repository
+# root, not this folder, first on the import path so `import synth` (and
+# `tests`) resolve to the packages.
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 EXIT_NO_PROGRAM = 1
 EXIT_USAGE = 2

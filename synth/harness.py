@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from cwm_jax.scoring import ScoreResult
 from synth import prompts
 from synth.extract import extract_code
-from synth.llm import BudgetExceeded, LLMClient, LLMError
+from synth.llm import BudgetExceeded, LLMClient, LLMError, LLMModelNotFound, LLMRequestRejected, LLMUnavailable
 from synth.tree import Node
 
 CHECKPOINT_VERSION = 1
@@ -169,6 +169,8 @@ class Harness:
             self.stop_reason = f"budget: {exc}"
             return "budget"
         except LLMError as exc:
+            if _fatal(exc):
+                raise  # no later call can succeed: stop the run (the checkpoint allows --resume)
             # A failed call is spent but adds no node; the search goes on.
             self.failed_calls += 1
             self.llm_seconds += time.perf_counter() - start
@@ -271,3 +273,10 @@ class Harness:
                 if node.action != "root":
                     handle.write(json.dumps(node.log_record()) + "\n")
         return True
+
+
+def _fatal(error: LLMError) -> bool:
+    """Errors that end a run: the endpoint is gone, the model unknown, the key refused."""
+    if isinstance(error, (LLMUnavailable, LLMModelNotFound)):
+        return True
+    return isinstance(error, LLMRequestRejected) and error.status_code in (401, 403)

@@ -102,3 +102,12 @@ def test_identical_rerun_replays_from_cache_without_requests(server, sandbox, tm
     again = _run(server, sandbox, again_dir)
     assert server.requests_total == 0
     assert again.best_program == first.best_program and again.summary["calls"] == first.summary["calls"]
+
+
+def test_unreachable_endpoint_stops_the_run_with_its_url(sandbox, tmp_path):
+    from synth.llm import LLMUnavailable
+
+    config = LLMConfig(model="m", base_url="http://127.0.0.1:9/v1", max_retries=0)
+    with pytest.raises(LLMUnavailable, match="127.0.0.1:9"):
+        synthesize("gymnax/CartPole", method="gif-mcts", budget=3, llm=config, out_dir=tmp_path, sandbox=sandbox)
+    assert (tmp_path / "cache.sqlite").exists()
