@@ -1,0 +1,44 @@
+"""`python -m cwm_jax check`: the command a user runs on a model file."""
+
+import json
+import subprocess
+import sys
+
+from cwm_jax import reference
+
+KEYS = {"valid", "error", "accuracy", "strict_accuracy", "state_accuracy", "reward_accuracy", "done_accuracy",
+        "n_transitions"}
+
+
+def _check(*args):
+    return subprocess.run([sys.executable, "-m", "cwm_jax", "check", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_check_scores_a_valid_model_on_the_held_out_split(tmp_path):
+    model = tmp_path / "model.py"
+    model.write_text(reference.source("CartPole").replace("GRAVITY = 9.8", "GRAVITY = 9.81"))
+    run = _check(str(model), "--env", "gymnax/CartPole", "--split", "test", "--json")
+    assert run.returncode == 0, run.stderr
+    payload = json.loads(run.stdout)
+    assert KEYS <= set(payload)
+    assert payload["valid"] and payload["error"] is None
+    assert 0.9 < payload["accuracy"] < 1.0 and payload["n_transitions"] > 1000
+
+
+def test_check_rejects_with_the_validator_message(tmp_path):
+    model = tmp_path / "bad.py"
+    model.write_text("import os\n\ndef step(state, action):\n    return state, 1.0, False\n")
+    run = _check(str(model), "--env", "CartPole-v1")
+    assert run.returncode == 1
+    assert "line 1: import of `os` is not allowed" in run.stderr
+    as_json = _check(str(model), "--env", "CartPole", "--json")
+    assert as_json.returncode == 1
+    payload = json.loads(as_json.stdout)
+    assert payload["valid"] is False and "os" in payload["error"] and payload["accuracy"] is None
+
+
+def test_check_unknown_env_lists_known_ones(tmp_path):
+    run = _check(str(tmp_path / "m.py"), "--env", "gymnax/Nope")
+    assert run.returncode == 2
+    assert "unknown environment" in run.stderr and "gymnax/CartPole" in run.stderr
