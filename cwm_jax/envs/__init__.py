@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+from cwm_jax.envs.acrobot import SPEC as ACROBOT
 from cwm_jax.envs.cartpole import SPEC as CARTPOLE
+from cwm_jax.envs.catch import SPEC as CATCH
+from cwm_jax.envs.mountain_car import SPEC as MOUNTAIN_CAR
+from cwm_jax.envs.mountain_car_continuous import SPEC as MOUNTAIN_CAR_CONTINUOUS
+from cwm_jax.envs.pendulum import SPEC as PENDULUM
+from cwm_jax.envs.reacher import SPEC as REACHER
 from cwm_jax.envs.spec import EnvSpec, StepFn
+from cwm_jax.envs.swimmer import SPEC as SWIMMER
 
-SPECS: tuple[EnvSpec, ...] = (CARTPOLE,)
+SPECS: tuple[EnvSpec, ...] = (
+    CARTPOLE,
+    ACROBOT,
+    MOUNTAIN_CAR,
+    MOUNTAIN_CAR_CONTINUOUS,
+    PENDULUM,
+    CATCH,
+    REACHER,
+    SWIMMER,
+)
 
 
 class UnknownEnvError(KeyError):
