@@ -1,0 +1,78 @@
+"""Planners over a model `step(state, action) -> (next_state, reward, done)`.
+
+Importable into any JAX RL code; nothing here depends on the rest of cwm-jax.
+Every factory returns a pure `plan(key, state) -> action` on ONE state, to be
+`jax.jit`-ed and `jax.vmap`-ed by the caller:
+
+    import jax, planners
+    plan = planners.make_mcts_planner(step, num_actions=2)
+    actions = jax.jit(jax.vmap(plan))(keys, states)        # [B]
+
+The same code plans with a Code World Model and with the true dynamics
+(`EnvSpec.oracle_step`).
+"""
+
+from planners.base import (
+    ActionMaskFn,
+    ActionSequenceFn,
+    Agent,
+    PlanFn,
+    PriorFn,
+    StepFn,
+    ValueFn,
+    as_agent,
+)
+from planners.cem import CEMOutput, make_cem_planner, make_cem_search, open_loop_agent
+from planners.evaluate import (
+    EpisodeResult,
+    evaluate,
+    make_episode_fn,
+    make_evaluate,
+    normalized_return,
+    random_policy,
+    seed_keys,
+)
+from planners.mcts import Embedding, make_mcts_planner, make_mcts_search, make_recurrent_fn
+from planners.rollout import (
+    make_rollout_value,
+    rollout_return,
+    uniform_box_actions,
+    uniform_discrete_actions,
+    zero_value,
+)
+
+__all__ = [
+    # model and planner interfaces
+    "ActionMaskFn",
+    "ActionSequenceFn",
+    "Agent",
+    "PlanFn",
+    "PriorFn",
+    "StepFn",
+    "ValueFn",
+    "as_agent",
+    # MCTS (mctx)
+    "Embedding",
+    "make_mcts_planner",
+    "make_mcts_search",
+    "make_recurrent_fn",
+    # CEM
+    "CEMOutput",
+    "make_cem_planner",
+    "make_cem_search",
+    "open_loop_agent",
+    # rollouts and values
+    "make_rollout_value",
+    "rollout_return",
+    "uniform_box_actions",
+    "uniform_discrete_actions",
+    "zero_value",
+    # evaluation
+    "EpisodeResult",
+    "evaluate",
+    "make_episode_fn",
+    "make_evaluate",
+    "normalized_return",
+    "random_policy",
+    "seed_keys",
+]

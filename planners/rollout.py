@@ -1,0 +1,144 @@
+"""Random-rollout value estimates that respect termination."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from planners.base import ActionSequenceFn, StepFn, ValueFn, call_step, select_tree
+
+
+def uniform_discrete_actions(num_actions: int) -> ActionSequenceFn:
+    """(key, n) -> int32 [n], uniform over {0, ..., num_actions - 1}."""
+
+    def sample(key: jax.Array, n: int) -> jax.Array:
+        return jax.random.randint(key, (n,), 0, num_actions, dtype=jnp.int32)
+
+    return sample
+
+
+def uniform_box_actions(action_dim: int, low, high) -> ActionSequenceFn:
+    """(key, n) -> float32 [n, action_dim], uniform in [low, high] (per element)."""
+    low = jnp.broadcast_to(jnp.asarray(low, jnp.float32), (action_dim,))
+    high = jnp.broadcast_to(jnp.asarray(high, jnp.float32), (action_dim,))
+
+    def sample(key: jax.Array, n: int) -> jax.Array:
+        return jax.random.uniform(key, (n, action_dim), jnp.float32, low, high)
+
+    return sample
+
+
+def rollout_return(
+    step_fn: StepFn,
+    state,
+    actions: jax.Array,
+    *,
+    discount: float,
+    early_exit: bool = True,
+) -> jax.Array:
+    """Discounted return of an open-loop action sequence from `state`.
+
+    `sum_t discount**t * r_t` over t < len(actions), stopping at the first
+    step that reports done: the terminating step's reward counts, nothing after
+    it does.
+
+    Args:
+      step_fn: the model, on one state.
+      state: the start state (a pytree).
+      actions: [T] or [T, action_dim], the actions to take.
+      discount: per-step discount.
+      early_exit: stop the loop as soon as the episode is done (a
+        `lax.while_loop`; under vmap it runs until every row is done). With
+        False the loop always runs T steps (a `lax.scan` with a done latch).
+
+    Returns:
+      float32 [].
+    """
+    horizon = actions.shape[0]
+    zero = jnp.zeros((), jnp.float32)
+
+    if not early_exit:
+
+        def scan_body(carry, action):
+            s, done, ret, disc = carry
+            next_s, r, d = call_step(step_fn, s, action)
+            ret = ret + jnp.where(done, 0.0, disc * r)
+            s = select_tree(done, s, next_s)
+            return (s, done | d, ret, disc * discount), None
+
+        (_, _, ret, _), _ = jax.lax.scan(
+            scan_body, (state, jnp.zeros((), jnp.bool_), zero, jnp.ones((), jnp.float32)), actions
+        )
+        return ret
+
+    def cond(carry):
+        t, _, done, _, _ = carry
+        return (t < horizon) & ~done
+
+    def body(carry):
+        t, s, _, ret, disc = carry
+        next_s, r, d = call_step(step_fn, s, actions[t])
+        return t + 1, next_s, d, ret + disc * r, disc * discount
+
+    init = (jnp.zeros((), jnp.int32), state, jnp.zeros((), jnp.bool_), zero, jnp.ones((), jnp.float32))
+    _, _, _, ret, _ = jax.lax.while_loop(cond, body, init)
+    return ret
+
+
+def make_rollout_value(
+    step_fn: StepFn,
+    action_sequence_fn: ActionSequenceFn,
+    *,
+    depth: int,
+    discount: float = 0.99,
+    num_rollouts: int = 1,
+    early_exit: bool | None = None,
+) -> ValueFn:
+    """A value function from random rollouts of at most `depth` steps.
+
+    value(key, s) = sum_{t < depth} discount**t * r_t, with actions drawn by
+    `action_sequence_fn`, ending at the first `done` (the paper's MCTS leaf
+    evaluation: one random rollout of up to 100 steps, discount 0.99),
+    averaged over `num_rollouts` independent rollouts (run in parallel).
+
+    Args:
+      step_fn: the model, on one state.
+      action_sequence_fn: (key, n) -> n actions, e.g.
+        `uniform_discrete_actions(num_actions)`.
+      depth: maximum rollout length; 0 gives the constant value 0.
+      discount: per-step discount.
+      num_rollouts: rollouts averaged per evaluation (>= 1).
+      early_exit: see `rollout_return`. None (default): True for a single
+        rollout, False for several (a vmapped while loop runs until its
+        longest rollout ends anyway, and the fixed-length scan compiles and
+        runs faster).
+
+    Returns:
+      value(key, state) -> float32 [].
+    """
+    if depth < 0:
+        raise ValueError(f"rollout depth must be >= 0, got {depth}")
+    if num_rollouts < 1:
+        raise ValueError(f"num_rollouts must be >= 1, got {num_rollouts}")
+    if early_exit is None:
+        early_exit = num_rollouts == 1
+
+    def one(key: jax.Array, state) -> jax.Array:
+        actions = action_sequence_fn(key, depth)
+        return rollout_return(step_fn, state, actions, discount=discount, early_exit=early_exit)
+
+    def value(key: jax.Array, state) -> jax.Array:
+        if depth == 0:
+            return jnp.zeros((), jnp.float32)
+        if num_rollouts == 1:
+            return one(key, state)
+        keys = jax.random.split(key, num_rollouts)
+        return jax.vmap(one, in_axes=(0, None))(keys, state).mean()
+
+    return value
+
+
+def zero_value(key: jax.Array, state) -> jax.Array:
+    """The constant value 0 (plan on rewards inside the tree only)."""
+    del key, state
+    return jnp.zeros((), jnp.float32)

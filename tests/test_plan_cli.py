@@ -1,0 +1,77 @@
+"""experiments/plan.py as a user runs it: clear errors for bad input, JSON output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PLAN = ROOT / "experiments" / "plan.py"
+
+
+def run_plan(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(PLAN), *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+
+
+def assert_clean_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr + proc.stdout
+    for needle in needles:
+        assert needle in proc.stderr, proc.stderr
+
+
+def test_unknown_env_lists_the_known_ones():
+    proc = run_plan("--env", "gymnax/NoSuchEnv")
+    assert_clean_error(proc, "unknown environment", "gymnax/CartPole")
+
+
+def test_model_file_failing_validation(tmp_path):
+    model = tmp_path / "bad.py"
+    model.write_text("import os\nimport jax.numpy as jnp\n\ndef step(state, action):\n    return state, 1.0, False\n")
+    proc = run_plan("--model", str(model))
+    assert_clean_error(proc, "line 1", "os")
+
+
+def test_model_with_wrong_shapes(tmp_path):
+    model = tmp_path / "short.py"
+    model.write_text(
+        "import jax.numpy as jnp\n\n"
+        "def step(state, action):\n"
+        "    return state[:3], jnp.float32(1.0), jnp.bool_(False)\n"
+    )
+    proc = run_plan("--model", str(model))
+    assert_clean_error(proc, "shape (3,)", "(4,)")
+
+
+def test_missing_model_file(tmp_path):
+    proc = run_plan("--model", str(tmp_path / "missing.py"))
+    assert_clean_error(proc, "does not exist")
+
+
+def test_wrong_planner_for_the_action_space():
+    proc = run_plan("--env", "gymnax/Pendulum", "--planner", "mcts")
+    assert_clean_error(proc, "continuous actions")
+
+
+@pytest.mark.timeout(300)
+def test_small_run_writes_json_and_plot(tmp_path):
+    out, plot = tmp_path / "out.json", tmp_path / "returns.png"
+    proc = run_plan(
+        "--env", "gymnax/Catch", "--seeds", "3", "--simulations", "4", "--rollout-depth", "10",
+        "--num-rollouts", "2", "--json", str(out), "--plot", str(plot),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "reference CWM" in proc.stdout and "compil" in proc.stdout
+    assert "normalized return" in proc.stdout
+    record = json.loads(out.read_text())
+    for key in ("mean_return", "std_return", "normalized_return", "random_return", "oracle_return", "seeds",
+                "compile_seconds", "run_seconds", "sims_per_s", "returns"):
+        assert key in record, key
+    assert record["seeds"] == 3 and len(record["returns"]) == 3
+    assert plot.stat().st_size > 0
