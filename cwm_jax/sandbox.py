@@ -940,6 +940,7 @@ def _worker_main(config_json: str, initial_fds: list[int]) -> None:
     state.freeze()
     send({"op": "ready", "pid": os.getpid(), "vm_bytes": _vm_bytes(), "initial_fds": initial_fds,
           "warmed": warmed})
+    parent_gone = True  # end of input without an "exit" or a recycle: the parent died
     for line in proto_in:
         try:
             message = json.loads(line)
@@ -947,6 +948,7 @@ def _worker_main(config_json: str, initial_fds: list[int]) -> None:
             break
         op = message.get("op")
         if op == "exit":
+            parent_gone = False
             break
         try:
             reply = state.handle(op, message)
@@ -960,8 +962,12 @@ def _worker_main(config_json: str, initial_fds: list[int]) -> None:
                      "error": "".join(traceback.format_exception(exc))[-4000:]}
         send(reply)
         if reply.get("recycle"):
+            parent_gone = False
             break
     proto_out.flush()
+    if parent_gone and os.path.basename(config["tmpdir"]).startswith("cwm-sandbox-"):
+        # The watchdog thread may not have seen the hang-up yet: clean up here too.
+        shutil.rmtree(config["tmpdir"], ignore_errors=True)
     os._exit(0)
 
 
