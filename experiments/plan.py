@@ -64,10 +64,13 @@ def load_model(spec, model: str):
     """(step_fn, description) for `--model`: the ONE place a model is loaded.
 
     `reference`: the env's hand-written CWM; `oracle`: the true gymnax dynamics;
-    anything else: a path to a CWM file, validated and contract-checked by the
-    loader. Raises CWMError (clear message) for a bad model file.
+    anything else: a path to a CWM file. A file is untrusted: it is first
+    validated, loaded and scored in the sandbox (a separate process with time
+    and memory limits); only a program that passed there is loaded here.
+    Raises CWMError (clear message) for a bad model file.
     """
-    from cwm_jax import loader
+    from cwm_jax import loader, sandbox
+    from cwm_jax.errors import CWMError
 
     if model == "reference":
         return loader.load_reference(spec), f"reference CWM of {spec.name} (cwm_jax/reference/{spec.reference}.py)"
@@ -76,7 +79,12 @@ def load_model(spec, model: str):
     path = Path(model)
     if path.suffix != ".py":
         raise UsageError(f"--model must be 'reference', 'oracle' or a path to a .py file, got {model!r}")
-    return loader.load_cwm_file(path, spec), f"CWM file {model}"
+    print(f"checking {model} in the sandbox...", flush=True)
+    checked = sandbox.score_file(path, spec, split="train", counterexamples=0)
+    if not checked.valid:
+        raise CWMError(checked.error or "the model was rejected")
+    accuracy = checked.summary["accuracy"]
+    return loader.load_cwm_file(path, spec), f"CWM file {model} (train accuracy {accuracy:.4f})"
 
 
 # --------------------------------------------------------------------------- planners

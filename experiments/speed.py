@@ -17,6 +17,7 @@ on CPU and GPU (whatever `jax.devices()` gives).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import statistics
 import sys
@@ -280,11 +281,32 @@ def add_plan_command(subparsers) -> None:
 
 # --------------------------------------------------------------------------- CLI
 
+def module_command(name: str, module_name: str, help: str) -> Callable:
+    """A subcommand backed by a benchmark module with `add_arguments(parser)` and `run(args)`."""
+
+    def add(subparsers) -> None:
+        module = importlib.import_module(module_name)
+        p = subparsers.add_parser(name, help=help, description=module.__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+
+        def run(args) -> int:
+            module.run(args)
+            return 0
+
+        p.set_defaults(func=run)
+
+    return add
+
+
 # Each entry registers one subcommand on the subparsers object and sets
-# `func` (args -> exit status). To add one, e.g. from experiments/speed_check.py:
-#     from speed_check import add_check_command
-#     COMMANDS.append(add_check_command)
-COMMANDS: list[Callable] = [add_plan_command]
+# `func` (args -> exit status).
+COMMANDS: list[Callable] = [
+    module_command("check", "speed_check", "checking a CWM: one vmapped call vs a Python loop"),
+    add_plan_command,
+    module_command("sandbox", "speed_sandbox", "scoring latency: warm sandbox worker vs in-process"),
+    module_command("synth", "speed_synth", "GIF-MCTS wall-clock at several concurrency levels"),
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,13 +17,14 @@ import itertools
 import json
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 # experiments/synth.py is named like the `synth` package: put the repository
-# root, not this folder, first on the import path so `import synth` (and
-# `tests`) resolve to the packages.
+# root before this folder on the import path so `import synth` (and `tests`)
+# resolve to the packages, while the other experiments stay importable.
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(Path(__file__).resolve().parents[1])
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def _responder():
@@ -46,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
+    from cwm_jax import reference
     from cwm_jax.sandbox import Sandbox
     from synth.llm import LLMConfig
     from synth.run import synthesize
@@ -54,6 +56,9 @@ def run(args: argparse.Namespace) -> dict:
     rows = []
     with Sandbox(size=2, warm_envs=["CartPole"]) as box, \
             LLMTestServer(responder=_responder(), latency=args.delay) as server:
+        # Warm every worker first, so no run pays for start-up or first compilations.
+        with ThreadPoolExecutor(box.size) as pool:
+            list(pool.map(lambda _: box.score(reference.source("CartPole"), "CartPole"), range(box.size)))
         for k in args.concurrency:
             with tempfile.TemporaryDirectory() as out:
                 config = LLMConfig(model=server.model, base_url=server.base_url)

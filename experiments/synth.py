@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 
 # experiments/synth.py is named like the `synth` package: put the repository
-# root, not this folder, first on the import path so `import synth` (and
-# `tests`) resolve to the packages.
+# root before this folder on the import path so `import synth` (and `tests`)
+# resolve to the packages, while the other experiments stay importable.
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(Path(__file__).resolve().parents[1])
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 EXIT_NO_PROGRAM = 1
 EXIT_USAGE = 2
