@@ -134,4 +134,8 @@ class EnvSpec:
 def _make_gymnax(gymnax_id: str):
     import gymnax
 
-    return gymnax.make(gymnax_id)
+    # The result is cached, and the first call may come from inside a jit
+    # trace (e.g. oracle_step): build the default params eagerly so the cache
+    # never holds a tracer (Acrobot's params hold a jnp array).
+    with jax.ensure_compile_time_eval():
+        return gymnax.make(gymnax_id)
