@@ -43,11 +43,11 @@ ALLOWED_JNP = frozenset("""
     array_equal asarray atleast_1d bool_ broadcast_to cbrt ceil clip
     concatenate copysign cos cosh count_nonzero cross cumprod cumsum deg2rad
     degrees diag diagonal diff divide dot e einsum equal exp expand_dims expm1
-    eye fabs flip float16 float32 floor floor_divide fmax fmin fmod full
+    eye fabs flip float16 float32 float64 floor floor_divide fmax fmin fmod full
     full_like greater greater_equal hstack hypot identity inf int8 int16 int32
-    interp isclose isfinite isinf isnan less less_equal linalg linspace log
+    int64 interp isclose isfinite isinf isnan less less_equal linalg linspace log
     log10 log1p log2 logaddexp logical_and logical_not logical_or logical_xor
-    matmul max maximum mean minimum min mod multiply nan nan_to_num negative
+    matmul max maximum mean minimum min mod multiply nan nan_to_num ndarray negative
     newaxis not_equal ones ones_like outer pi power prod rad2deg radians ravel
     reciprocal remainder repeat reshape rint roll round searchsorted select
     sign sin sinc sinh sort sqrt square squeeze stack std subtract sum take
@@ -67,8 +67,9 @@ ALLOWED_LAX = frozenset("""
 # jax.nn activations that are handy in dynamics (clipping, smooth steps).
 ALLOWED_JAX_NN = frozenset("one_hot relu sigmoid softplus".split())
 
-# Names under `jax.` itself besides the three sub-modules above.
-ALLOWED_JAX = frozenset({"numpy", "lax", "nn"})
+# Names under `jax.` itself: the three sub-modules above, `jax.Array` (for
+# type hints) and `jax.jit`, the one decorator a CWM may carry.
+ALLOWED_JAX = frozenset({"numpy", "lax", "nn", "Array", "jit"})
 
 # Python's math module: pure float functions only (no factorial, comb, ...).
 ALLOWED_MATH = frozenset("""
@@ -112,8 +113,9 @@ Allowed:
   lax.select, lax.switch, lax.fori_loop(lower, upper, body, init) with constant
   bounds (at most {MAX_FORI_LOOP} iterations), math.* on constants, array
   methods such as x.at[i].set(v), x.astype(jnp.float32), x.sum(), x.shape.
-- `for i in range(N)` with a constant N <= {MAX_RANGE} (it is unrolled; nested
-  loops at most {MAX_UNROLLED} iterations in total).
+- `for i in range(N)` with a constant N <= {MAX_RANGE}, or `range(len(state))`
+  (the loop is unrolled; nested constant loops at most {MAX_UNROLLED}
+  iterations in total).
 - Python `if` only on constants (such as a loop index), never on `state`,
   `action` or anything computed from them.
 - Builtins: {", ".join(ALLOWED_BUILTINS)}.
@@ -122,7 +124,8 @@ Not allowed (the program is rejected):
 - `if`/`while`/`x if c else y`/`and`/`or`/`not` on values computed from the
   state or the action: use jnp.where(cond, a, b), lax.select or lax.cond.
 - `while` loops, recursion, lax.while_loop, lax.scan.
-- Classes, global/nonlocal, decorators, try/except, raise, assert, with,
+- Classes, global/nonlocal, decorators (except @jax.jit), try/except, raise,
+  assert, with, an `if __name__ == "__main__":` block or other top-level code,
   side effects: print, file or network I/O, reading environment
   variables.
 - Any name or attribute starting with an underscore, and the builtins open,

@@ -83,8 +83,9 @@ def _explain(exc: BaseException) -> str:
     if isinstance(exc, jax.errors.ConcretizationTypeError):
         return (
             "a traced value is used where a concrete Python value is needed (float(x), int(x), "
-            "a shape, a loop bound); keep values as jnp arrays, use jnp.where / lax.cond for "
-            "branches and constant shapes"
+            "math.sin(x) and other math.* functions, a shape, a loop bound); keep values as jnp "
+            "arrays (jnp.sin, jnp.sqrt, ...), use jnp.where / lax.cond for branches and constant "
+            "shapes"
         )
     if isinstance(exc, jax.errors.TracerArrayConversionError):
         return "a traced value is converted to a NumPy array; use jax.numpy operations only"

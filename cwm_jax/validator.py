@@ -87,6 +87,12 @@ class _Validator(ast.NodeVisitor):
                 continue
             elif isinstance(stmt, ast.Pass):
                 continue
+            elif _is_main_guard(stmt):
+                raise self.fail(
+                    stmt,
+                    'remove the `if __name__ == "__main__":` block: a CWM is only the module with '
+                    "`step`, no usage example or test code",
+                )
             else:
                 raise self.fail(stmt, _statement_reason(stmt, module_level=True))
 
@@ -189,8 +195,12 @@ class _Validator(ast.NodeVisitor):
     # -- statements -----------------------------------------------------------
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
-        if node.decorator_list:
-            raise self.fail(node, "decorators are not allowed; the caller applies jax.jit and jax.vmap to `step`")
+        for decorator in node.decorator_list:
+            # @jax.jit is harmless (and common in LLM code); anything else could run at import.
+            if self.module_path(decorator) != "jax.jit":
+                raise self.fail(
+                    node, "decorators are not allowed (only @jax.jit); the caller applies jax.jit and jax.vmap"
+                )
         self.check_identifier(node, node.name)
         self.check_arguments(node.args)
         if node.returns is not None:
@@ -297,6 +307,11 @@ class _Validator(ast.NodeVisitor):
             raise self.fail(node, usage)
         if node.keywords or not 1 <= len(node.args) <= 3:
             raise self.fail(node, usage)
+        if len(node.args) == 1 and _is_static_length(node.args[0]):
+            # range(len(state)) or range(x.shape[0]): as long as an array the
+            # program already has; the loader's operation limit bounds the unrolling.
+            self.visit(node.args[0])
+            return 1
         values = [self.fold(arg) for arg in node.args]
         if any(not isinstance(v, int) or isinstance(v, bool) for v in values):
             raise self.fail(node, usage)
@@ -600,6 +615,30 @@ def _statement_reason(stmt: ast.stmt, *, module_level: bool) -> str:
             "move this code into a function"
         )
     return f"`{name}` statements are not allowed in a CWM"
+
+
+def _is_static_length(node: ast.expr) -> bool:
+    """`len(<name>)` or `<name>.shape[<int>]`: a length known when tracing."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "len":
+        return len(node.args) == 1 and not node.keywords and isinstance(node.args[0], ast.Name)
+    return (
+        isinstance(node, ast.Subscript)
+        and isinstance(node.value, ast.Attribute)
+        and node.value.attr == "shape"
+        and isinstance(node.value.value, ast.Name)
+        and isinstance(node.slice, ast.Constant)
+        and isinstance(node.slice.value, int)
+    )
+
+
+def _is_main_guard(stmt: ast.stmt) -> bool:
+    test = getattr(stmt, "test", None)
+    return (
+        isinstance(stmt, ast.If)
+        and isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+    )
 
 
 def _is_docstring(stmt: ast.stmt) -> bool:

@@ -18,6 +18,9 @@ stop mid-block at max_tokens. The rules, in order:
    `def step`, the text from its first code-looking line, less trailing
    lines of prose.
 
+4. A trailing `if __name__ == "__main__":` block is dropped: it is a usage
+   example, not part of the model (and the validator rejects top-level code).
+
 An unclosed fence means the answer was cut off: its code is returned with
 `truncated=True` so the caller can say so rather than report a syntax error.
 """
@@ -68,12 +71,23 @@ def extract_code(text: str) -> Extraction:
     block = _choose(_fenced_blocks(text))
     if block is not None:
         method: Method = "fence" if block.closed else "unclosed_fence"
-        return Extraction(block.code, truncated=not block.closed, method=method, after_correct_code_heading=sectioned)
+        return Extraction(_without_main_guard(block.code), truncated=not block.closed, method=method,
+                          after_correct_code_heading=sectioned)
 
     code = _unfenced(text)
     if code:
-        return Extraction(code, truncated=False, method="unfenced", after_correct_code_heading=sectioned)
+        return Extraction(_without_main_guard(code), truncated=False, method="unfenced",
+                          after_correct_code_heading=sectioned)
     return Extraction("", truncated=False, method="none", after_correct_code_heading=sectioned)
+
+
+_MAIN_GUARD = re.compile(r"""^if[ \t]+__name__[ \t]*==[ \t]*["']__main__["'][ \t]*:""", re.MULTILINE)
+
+
+def _without_main_guard(code: str) -> str:
+    """`code` up to a top-level `if __name__ == "__main__":` block, which is dropped."""
+    match = _MAIN_GUARD.search(code)
+    return code if match is None else code[: match.start()].rstrip() + "\n"
 
 
 def _after_last_correct_code_heading(text: str) -> str | None:

@@ -105,6 +105,8 @@ HOSTILE: list[Hostile] = [
             "contract", "tuple"),
     Hostile("nan_outputs", _prog("    state = state * jnp.nan\n"), "runtime", "nan"),
     Hostile("syntax_error", "import jax.numpy as jnp\n\ndef step(state, action)\n    return state\n", "syntax", "syntax"),
-    Hostile("decorator", "import jax\nimport jax.numpy as jnp\n\n@jax.jit\ndef step(state, action):\n" + _STEP_TAIL,
-            "validation", "decorator"),
+    Hostile("decorator", "import jax\nimport jax.numpy as jnp\n\n@jnp.vectorize\ndef step(state, action):\n"
+            + _STEP_TAIL, "validation", "decorator"),
+    Hostile("main_guard", _prog("") + "\nif __name__ == '__main__':\n    open('{canary}', 'w')\n",
+            "validation", "__main__"),
 ]

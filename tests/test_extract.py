@@ -135,3 +135,12 @@ def test_a_correct_code_heading_with_nothing_after_it_gives_no_code() -> None:
     text = f"## Error explanation\nThe old code:\n{fenced(MODEL)}\n## Correct code\n"
     result = extract_code(text)
     assert (result.code, result.method, result.after_correct_code_heading) == ("", "none", True)
+
+
+def test_trailing_main_guard_is_dropped():
+    from synth.extract import extract_code
+
+    text = ("```python\nimport jax.numpy as jnp\n\ndef step(state, action):\n    return state, 1.0, False\n\n"
+            "if __name__ == '__main__':\n    print(step(jnp.zeros(4), 0))\n```\n")
+    found = extract_code(text)
+    assert "__main__" not in found.code and found.code.rstrip().endswith("return state, 1.0, False")

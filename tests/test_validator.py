@@ -56,6 +56,9 @@ def test_rules_text_matches_enforced_limits():
         "    x = lax.fori_loop(0, 10, lambda i, s: s * 0.5, state)\n",
         "    xs = jnp.stack([state[i] * 2.0 for i in range(4)])\n",
         "    n = jnp.linalg.norm(state) + math.pi + jnp.clip(state, -1.0, 1.0).sum()\n",
+        "    for i in range(len(state)):\n        state = state.at[i].set(state[i] * 0.5)\n",
+        "    xs = [state[i] for i in range(state.shape[0])]\n",
+        "    x, x_dot, theta, theta_dot = state\n    y = jnp.float64(x) + jnp.int64(1)\n",
     ],
 )
 def test_idiomatic_jax_is_accepted(snippet):
@@ -67,3 +70,25 @@ def test_idiomatic_jax_is_accepted(snippet):
 
 def test_reference_passes_validator():
     validator.validate(reference.source("CartPole"))
+
+
+def test_type_hints_and_jit_decorator_are_accepted():
+    source = ("import jax\nimport jax.numpy as jnp\n\n\n@jax.jit\n"
+              "def step(state: jax.Array, action: jnp.ndarray) -> tuple:\n"
+              "    return state, jnp.float32(1.0), jnp.bool_(False)\n")
+    assert callable(loader.load_cwm(source, "CartPole"))
+
+
+def test_main_guard_gets_a_specific_message():
+    source = ("import jax.numpy as jnp\n\ndef step(state, action):\n    return state, 1.0, False\n\n"
+              "if __name__ == '__main__':\n    print(step(jnp.zeros(4), 0))\n")
+    with pytest.raises(CWMValidationError, match="__main__"):
+        validator.validate(source)
+
+
+def test_math_on_traced_values_points_to_jnp():
+    source = ("import math\nimport jax.numpy as jnp\n\ndef step(state, action):\n"
+              "    s = math.sin(state[2])\n    return state, jnp.float32(s), jnp.bool_(False)\n")
+    with pytest.raises(CWMError, match="jnp.sin") as info:
+        loader.load_cwm(source, "CartPole")
+    assert info.value.line == 5
