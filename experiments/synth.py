@@ -45,6 +45,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default: 1.0)")
     parser.add_argument("--max-tokens", type=int, default=1500, help="completion limit per call (default: 1500)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per HTTP request (default: 120)")
+    parser.add_argument("--token-limit", type=int, help="stop once this many tokens were spent")
+    parser.add_argument("--cost-limit", type=float, help="stop once this many dollars were spent (needs --prices)")
+    parser.add_argument("--prices", type=float, nargs=2, metavar=("IN", "OUT"),
+                        help="dollars per million prompt and completion tokens, to count cost")
     parser.add_argument("--no-fix", action="store_true", help="GIF-MCTS ablation without the fix action")
     parser.add_argument("--no-improve", action="store_true", help="GIF-MCTS ablation without the improve action")
     args = parser.parse_args(argv)
@@ -52,6 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--budget must be at least 1")
     if args.concurrency < 1:
         parser.error("--concurrency must be at least 1")
+    if args.cost_limit is not None and args.prices is None:
+        parser.error("--cost-limit needs --prices IN OUT (dollars per million tokens)")
     return args
 
 
@@ -60,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from cwm_jax import envs
+    from synth.budget import Budget, Prices
     from synth.harness import Sampling
     from synth.llm import LLMConfig, LLMError, LLMModelNotFound, LLMUnavailable
     from synth.run import synthesize
@@ -76,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     actions = tuple(a for a, off in (("generate", False), ("improve", args.no_improve), ("fix", args.no_fix))
                     if not off)
-    config = LLMConfig(model=args.model, base_url=args.base_url, api_key=args.api_key, timeout=args.timeout)
+    prices = Prices(*args.prices) if args.prices else None
+    config = LLMConfig(model=args.model, base_url=args.base_url, api_key=args.api_key, timeout=args.timeout,
+                       prices=prices)
+    limits = Budget(max_tokens=args.token_limit, max_cost=args.cost_limit)
     print(f"{args.method} on {args.env}: budget {args.budget} calls to {args.model} at "
           f"{config.resolved_base_url()}, concurrency {args.concurrency}; output in {out}")
     print("starting the sandbox worker (imports JAX, loads the transitions)...", flush=True)
@@ -94,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             args.env, method=args.method, budget=args.budget, llm=config, out_dir=out,
             concurrency=args.concurrency, resume=args.resume, seed=args.seed,
             sampling=Sampling(temperature=args.temperature, max_tokens=args.max_tokens),
-            actions=actions, on_node=on_node)
+            actions=actions, limits=limits, on_node=on_node)
     except (LLMUnavailable, LLMModelNotFound) as exc:
         bar.close()
         print(f"error: {exc}", file=sys.stderr)
@@ -105,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ENDPOINT
     bar.close()
     s = result.summary
-    print(f"\nstopped: {s['stop_reason']}; {s['calls']} calls ({s['failed_calls']} failed), {s['tokens']} tokens, "
-          f"{s['wall_seconds']:.1f} s")
+    cost = f", ${s['cost']:.4f}" if s["cost"] is not None else ""
+    print(f"\nstopped: {s['stop_reason']}; {s['calls']} calls ({s['failed_calls']} failed), {s['tokens']} tokens"
+          f"{cost}, {s['wall_seconds']:.1f} s")
     if result.best_program is None:
         print(f"no valid program within the budget; everything is kept in {out} (tree.jsonl, tree.html)",
               file=sys.stderr)

@@ -23,6 +23,7 @@ from cwm_jax.sandbox import Sandbox
 from synth.baselines import WorldCoder, ZeroShot
 from synth.gif_mcts import ALL_ACTIONS, GifMcts
 from synth.harness import Harness, Sampling
+from synth.budget import Budget
 from synth.llm import LLMClient, LLMConfig
 from synth.report import tree_html
 
@@ -58,6 +59,7 @@ def synthesize(
     seed: int = 0,
     sampling: Sampling = Sampling(),
     actions: tuple[str, ...] = ALL_ACTIONS,
+    limits: Budget | None = None,
     sandbox: Sandbox | None = None,
     on_node: Callable[[Harness, object], None] | None = None,
 ) -> SynthesisResult:
@@ -74,6 +76,8 @@ def synthesize(
       seed: seeds the search's random choices.
       sampling: sampling parameters of every call.
       actions: GIF-MCTS action types (ablations).
+      limits: token and cost limits of this session (the call budget is
+        `budget`); a run that reaches one stops cleanly and can be resumed.
       sandbox: scores candidates; a private one is started if None.
       on_node: progress callback after every node.
     """
@@ -86,7 +90,7 @@ def synthesize(
     own_sandbox = sandbox is None
     box = sandbox or Sandbox(warm_envs=[spec])
     started = time.perf_counter()
-    client = LLMClient(llm, cache=out / "cache.sqlite")
+    client = LLMClient(llm, cache=out / "cache.sqlite", budget=limits)
     try:
         harness = Harness(
             client, lambda source: box.score(source, spec, splits=("train",), counterexamples=1),
@@ -112,6 +116,7 @@ def synthesize(
         "prompt_tokens": harness.prompt_tokens,
         "completion_tokens": harness.completion_tokens,
         "tokens": harness.tokens,
+        "cost": usage.cost,
         "wall_seconds": round(harness.seconds, 3),
         "llm_seconds": round(harness.llm_seconds, 3),
         "scoring_seconds": round(harness.score_seconds, 3),

@@ -111,3 +111,12 @@ def test_unreachable_endpoint_stops_the_run_with_its_url(sandbox, tmp_path):
     with pytest.raises(LLMUnavailable, match="127.0.0.1:9"):
         synthesize("gymnax/CartPole", method="gif-mcts", budget=3, llm=config, out_dir=tmp_path, sandbox=sandbox)
     assert (tmp_path / "cache.sqlite").exists()
+
+
+def test_token_limit_stops_the_run_cleanly(server, sandbox, tmp_path):
+    from synth.budget import Budget
+
+    result = _run(server, sandbox, tmp_path, limits=Budget(max_tokens=1))
+    assert result.summary["calls"] == 1 and result.summary["stop_reason"].startswith("budget")
+    assert server.requests_total == 1
+    assert (tmp_path / "checkpoint.json").exists() and (tmp_path / "summary.json").exists()
