@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 from gymnax.environments.classic_control.acrobot import EnvState
 
-from cwm_jax.envs.spec import EnvSpec
+from cwm_jax.envs.spec import EnvSpec, epsilon_greedy
 
 DESCRIPTION = """\
 The Acrobot is a two-link pendulum: two links connected in a chain, with one
@@ -78,10 +78,8 @@ def heuristic_policy(key: jax.Array, obs: jax.Array) -> jax.Array:
 
     With probability EPSILON a uniformly random action instead.
     """
-    k_eps, k_act = jax.random.split(key)
     greedy = jnp.where(obs[4] + 0.5 * obs[5] > 0, 2, 0).astype(jnp.int32)
-    rand = jax.random.randint(k_act, (), 0, NUM_ACTIONS, dtype=jnp.int32)
-    return jnp.where(jax.random.uniform(k_eps) < EPSILON, rand, greedy)
+    return epsilon_greedy(key, greedy, NUM_ACTIONS, EPSILON)
 
 
 SPEC = EnvSpec(

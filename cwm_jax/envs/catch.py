@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 from gymnax.environments.bsuite.catch import EnvState
 
-from cwm_jax.envs.spec import EnvSpec
+from cwm_jax.envs.spec import EnvSpec, epsilon_greedy
 
 ROWS = 10
 COLUMNS = 5
@@ -85,9 +85,7 @@ def heuristic_policy(key: jax.Array, obs: jax.Array) -> jax.Array:
     """Move the paddle towards the ball's column; EPSILON random actions."""
     _, ball_col, paddle_col = positions(obs)
     greedy = (jnp.sign(ball_col - paddle_col) + 1).astype(jnp.int32)
-    k_eps, k_act = jax.random.split(key)
-    rand = jax.random.randint(k_act, (), 0, NUM_ACTIONS, dtype=jnp.int32)
-    return jnp.where(jax.random.uniform(k_eps) < EPSILON, rand, greedy)
+    return epsilon_greedy(key, greedy, NUM_ACTIONS, EPSILON)
 
 
 SPEC = EnvSpec(

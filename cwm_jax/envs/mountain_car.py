@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 from gymnax.environments.classic_control.mountain_car import EnvState
 
-from cwm_jax.envs.spec import EnvSpec
+from cwm_jax.envs.spec import EnvSpec, epsilon_greedy
 
 DESCRIPTION = """\
 A car is placed at the bottom of a sinusoidal valley, on a one-dimensional
@@ -55,10 +55,8 @@ def heuristic_policy(key: jax.Array, obs: jax.Array) -> jax.Array:
     Reaches the flag in about 100-120 steps. With probability EPSILON a
     uniformly random action instead.
     """
-    k_eps, k_act = jax.random.split(key)
     greedy = jnp.where(obs[1] >= 0, 2, 0).astype(jnp.int32)
-    rand = jax.random.randint(k_act, (), 0, NUM_ACTIONS, dtype=jnp.int32)
-    return jnp.where(jax.random.uniform(k_eps) < EPSILON, rand, greedy)
+    return epsilon_greedy(key, greedy, NUM_ACTIONS, EPSILON)
 
 
 SPEC = EnvSpec(

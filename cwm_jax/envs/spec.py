@@ -139,3 +139,14 @@ def _make_gymnax(gymnax_id: str):
     # never holds a tracer (Acrobot's params hold a jnp array).
     with jax.ensure_compile_time_eval():
         return gymnax.make(gymnax_id)
+
+
+def epsilon_greedy(key: jax.Array, greedy: jax.Array, num_actions: int, epsilon: float) -> jax.Array:
+    """`greedy` (int32 []), or with probability `epsilon` a uniformly random action.
+
+    Keeps heuristic data-collection policies noisy, so recorded episodes cover
+    more than one trajectory.
+    """
+    explore_key, action_key = jax.random.split(key)
+    random_action = jax.random.randint(action_key, (), 0, num_actions, dtype=jnp.int32)
+    return jnp.where(jax.random.uniform(explore_key) < epsilon, random_action, greedy.astype(jnp.int32))
