@@ -27,6 +27,7 @@ from cwm_jax.errors import (
     CWMSyntaxError,
     CWMValidationError,
 )
+from cwm_jax.gymnax_env import CWMEnv
 from cwm_jax.loader import load_cwm, load_cwm_file, load_reference
 from cwm_jax.scoring import ScoreResult, score_source
 from cwm_jax.validator import validate
@@ -34,6 +35,7 @@ from cwm_jax.validator import validate
 __all__ = [
     "AccuracyReport",
     "CWMContractError",
+    "CWMEnv",
     "CWMError",
     "CWMLoadError",
     "CWMResourceError",
