@@ -29,7 +29,8 @@ from cwm_jax.errors import (
 )
 from cwm_jax.gymnax_env import CWMEnv
 from cwm_jax.loader import load_cwm, load_cwm_file, load_reference
-from cwm_jax.scoring import ScoreResult, score_source
+from cwm_jax.sandbox import Sandbox
+from cwm_jax.scoring import ScoreResult
 from cwm_jax.validator import validate
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "CWMValidationError",
     "Counterexample",
     "EnvSpec",
+    "Sandbox",
     "ScoreResult",
     "StepFn",
     "Tolerance",
@@ -60,6 +62,5 @@ __all__ = [
     "make",
     "names",
     "rules_text",
-    "score_source",
     "validate",
 ]
