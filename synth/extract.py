@@ -18,6 +18,8 @@ stop mid-block at max_tokens. The rules, in order:
    `def step`, the text from its first code-looking line, less trailing
    lines of prose.
 
+0. Reasoning in `<think>...</think>` (DeepSeek-R1, Qwen3 and other
+   reasoning models) is dropped first: drafts in it are not the answer.
 4. A trailing `if __name__ == "__main__":` block is dropped: it is a usage
    example, not part of the model (and the validator rejects top-level code).
 
@@ -63,6 +65,7 @@ class _Block:
 
 def extract_code(text: str) -> Extraction:
     """The program in `text`, by the rules in the module docstring."""
+    text = _THINK.sub("", text)
     section = _after_last_correct_code_heading(text)
     sectioned = section is not None
     if section is not None:
@@ -81,6 +84,7 @@ def extract_code(text: str) -> Extraction:
     return Extraction("", truncated=False, method="none", after_correct_code_heading=sectioned)
 
 
+_THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 _MAIN_GUARD = re.compile(r"""^if[ \t]+__name__[ \t]*==[ \t]*["']__main__["'][ \t]*:""", re.MULTILINE)
 
 

@@ -144,3 +144,13 @@ def test_trailing_main_guard_is_dropped():
             "if __name__ == '__main__':\n    print(step(jnp.zeros(4), 0))\n```\n")
     found = extract_code(text)
     assert "__main__" not in found.code and found.code.rstrip().endswith("return state, 1.0, False")
+
+
+def test_reasoning_block_drafts_are_ignored():
+    from synth.extract import extract_code
+
+    draft = "```python\nimport jax.numpy as jnp\n\ndef step(state, action):\n    # a long first draft\n" + \
+        "    x = state * 2.0\n    y = x + 1.0\n    return y, 0.0, False\n```"
+    final = "```python\ndef step(state, action):\n    return state, 1.0, False\n```"
+    found = extract_code(f"<think>Let me draft.\n{draft}\nHmm, simpler.</think>\nHere it is:\n{final}\n")
+    assert found.code.strip() == "def step(state, action):\n    return state, 1.0, False"
