@@ -83,9 +83,26 @@ class ResponseCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._busy_timeout = busy_timeout
         self._local = threading.local()
+        self._enable_wal()
         with self._transaction() as con:
-            con.execute("PRAGMA journal_mode=WAL")
             con.execute(_SCHEMA)
+
+    def _enable_wal(self) -> None:
+        """Switch the file to WAL, retrying while another process holds the lock.
+
+        Changing the journal mode does not wait on SQLite's busy handler, so
+        two processes opening a new cache at once would otherwise fail with
+        "database is locked".
+        """
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                self._connection().execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _connection(self) -> sqlite3.Connection:
         """This thread's connection, reopened after a fork (a connection must not cross one)."""
