@@ -76,8 +76,9 @@ class GifMcts:
         if node.action == "root":
             wanted = ["generate"]
         elif node.buggy:
-            has_fix_child = any(self.nodes[c].action == "fix" for c in node.children)
-            wanted = ["fix"] if node.fixes_left > 0 and not node.resolved and not has_fix_child else []
+            # Fixes form a chain: one fix per buggy node, counting one in flight.
+            has_fix = any(self.nodes[c].action == "fix" for c in node.children) or self.pending.get((node.id, "fix"))
+            wanted = ["fix"] if node.fixes_left > 0 and not node.resolved and not has_fix else []
         else:
             wanted = []
             if len(node.program.splitlines()) > len(node.prefix.splitlines()):
@@ -115,6 +116,8 @@ class GifMcts:
                 bonus = UCT_C * math.sqrt(log_n / (child.visits + UCT_EPSILON))
                 options.append((self.node_value(child) + bonus, ("child", child_id)))
             if not options:
+                if any(parent == node.id for parent, _ in self.pending):
+                    return None  # blocked until its call in flight returns
                 node.dead = True  # nothing below: never select it again
                 if node.id == 0:
                     return None

@@ -120,3 +120,14 @@ def test_token_limit_stops_the_run_cleanly(server, sandbox, tmp_path):
     assert result.summary["calls"] == 1 and result.summary["stop_reason"].startswith("budget")
     assert server.requests_total == 1
     assert (tmp_path / "checkpoint.json").exists() and (tmp_path / "summary.json").exists()
+
+
+def test_parallel_expansion_keeps_fix_chains_single(server, sandbox, tmp_path):
+    result = _run(server, sandbox, tmp_path, concurrency=4, budget=12)
+    log = [json.loads(line) for line in (tmp_path / "tree.jsonl").read_text().splitlines()]
+    fixes_per_parent = {}
+    for record in log:
+        if record["action"] == "fix":
+            fixes_per_parent[record["parent"]] = fixes_per_parent.get(record["parent"], 0) + 1
+    assert fixes_per_parent and max(fixes_per_parent.values()) == 1
+    assert result.summary["train_accuracy"] == 1.0
