@@ -47,6 +47,14 @@ MUTANTS = {
         ("time step", "DT = 0.05", "DT = 0.051", "next_state"),
         ("reward", "goal_term * jnp.prod(urchin_terms, axis=-1)", "goal_term", "reward"),
     ],
+    "DeepSea": [
+        ("move cost", "MOVE_COST = 0.01", "MOVE_COST = 0.02", "reward"),
+        ("bottom row", "done = next_row == SIZE", "done = next_row == SIZE - 1", "done"),
+    ],
+    "DiscountingChain": [
+        ("best chain", "REWARDS = (1.1, 1.0,", "REWARDS = (1.0, 1.0,", "reward"),
+        ("time scale", "time.astype(jnp.float32) / TIME_SCALE", "time.astype(jnp.float32) / 99.0", "next_state"),
+    ],
 }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from cwm_jax.envs.acrobot import SPEC as ACROBOT
 from cwm_jax.envs.cartpole import SPEC as CARTPOLE
 from cwm_jax.envs.catch import SPEC as CATCH
+from cwm_jax.envs.deep_sea import SPEC as DEEP_SEA
+from cwm_jax.envs.discounting_chain import SPEC as DISCOUNTING_CHAIN
 from cwm_jax.envs.mountain_car import SPEC as MOUNTAIN_CAR
 from cwm_jax.envs.mountain_car_continuous import SPEC as MOUNTAIN_CAR_CONTINUOUS
 from cwm_jax.envs.pendulum import SPEC as PENDULUM
@@ -21,6 +23,8 @@ SPECS: tuple[EnvSpec, ...] = (
     CATCH,
     REACHER,
     SWIMMER,
+    DEEP_SEA,
+    DISCOUNTING_CHAIN,
 )
 
 
