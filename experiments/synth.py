@@ -5,7 +5,10 @@
 
 Writes best.py, summary.json, tree.jsonl, tree.html, checkpoint.json and
 cache.sqlite to --out. A killed run continues with --resume (responses
-already received are replayed from the cache, none is asked again). Then:
+already received are replayed from the cache, none is asked again); Ctrl-C
+writes the outputs so far and says how to resume. Exit status: 0 a program
+was found, 1 none was valid, 2 bad usage, 3 the endpoint failed, 130
+interrupted. Then:
 
     python -m cwm_jax check runs/cartpole/best.py --env gymnax/CartPole --split test
     python experiments/plan.py --env gymnax/CartPole --model runs/cartpole/best.py
@@ -26,6 +29,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 EXIT_NO_PROGRAM = 1
 EXIT_USAGE = 2
 EXIT_ENDPOINT = 3
+EXIT_INTERRUPTED = 130
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -43,7 +47,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--seed", type=int, default=0, help="seed of the search's random choices")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default: 1.0)")
-    parser.add_argument("--max-tokens", type=int, default=1500, help="completion limit per call (default: 1500)")
+    parser.add_argument("--top-p", type=float, help="nucleus sampling (default: the server's; the paper used 0.8)")
+    parser.add_argument("--max-tokens", type=int, default=4096,
+                        help="completion limit per call, hidden reasoning tokens included (default: 4096; "
+                             "the paper's 1500 cuts off an explanation plus an RK4 program)")
+    parser.add_argument("--cache", help="response cache file shared across runs (default: OUT/cache.sqlite)")
+    parser.add_argument("--value", choices=("paper", "strict"), default="paper",
+                        help="search value: the paper code's reward-weighted accuracy, or strict accuracy "
+                             "(all of next state, reward and done right); both are reported (default: paper)")
+    parser.add_argument("--paper-faithful", action="store_true",
+                        help="GIF-MCTS's exact value rule: a child repeating its parent or a sibling counts "
+                             "like any other (no plateau detection)")
+    parser.add_argument("--no-fit", action="store_true",
+                        help="no fit step: programs are not given constants fitted to the data (the paper)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per HTTP request (default: 120)")
     parser.add_argument("--token-limit", type=int, help="stop once this many tokens were spent")
     parser.add_argument("--cost-limit", type=float, help="stop once this many dollars were spent (needs --prices)")
@@ -56,6 +72,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--budget must be at least 1")
     if args.concurrency < 1:
         parser.error("--concurrency must be at least 1")
+    if args.max_tokens < 1:
+        parser.error("--max-tokens must be at least 1")
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        parser.error("--top-p must be in (0, 1]")
     if args.cost_limit is not None and args.prices is None:
         parser.error("--cost-limit needs --prices IN OUT (dollars per million tokens)")
     return args
@@ -69,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     from synth.budget import Budget, Prices
     from synth.harness import Sampling
     from synth.llm import LLMConfig, LLMError, LLMModelNotFound, LLMUnavailable
-    from synth.run import synthesize
+    from cwm_jax.sandbox import Sandbox
+    from synth.run import SynthesisInterrupted, synthesize
 
     try:
         envs.make(args.env)
@@ -100,11 +121,28 @@ def main(argv: list[str] | None = None) -> int:
         bar.refresh()
 
     try:
-        result = synthesize(
-            args.env, method=args.method, budget=args.budget, llm=config, out_dir=out,
-            concurrency=args.concurrency, resume=args.resume, seed=args.seed,
-            sampling=Sampling(temperature=args.temperature, max_tokens=args.max_tokens),
-            actions=actions, limits=limits, on_node=on_node)
+        with Sandbox(warm_envs=[args.env]) as box:
+            fit = getattr(box, "fit", None)
+            fitter = None if args.no_fit or fit is None else fit
+            print("fit step: " + ("off (--no-fit)" if args.no_fit else "on" if fitter else
+                                  "unavailable (this sandbox has no fit)"), flush=True)
+            result = synthesize(
+                args.env, method=args.method, budget=args.budget, llm=config, out_dir=out,
+                concurrency=args.concurrency, resume=args.resume, seed=args.seed,
+                sampling=Sampling(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens),
+                actions=actions, limits=limits, on_node=on_node, sandbox=box, value=args.value,
+                paper_faithful=args.paper_faithful, fitter=fitter, cache=args.cache)
+    except SynthesisInterrupted as exc:
+        bar.close()
+        s = exc.result.summary
+        again = " ".join(a for a in (argv if argv is not None else sys.argv[1:]) if a != "--resume")
+        print(f"\ninterrupted after {s['calls']} calls; summary.json, tree.html and best.py so far are in {out}. "
+              f"Continue with: python experiments/synth.py {again} --resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"\ninterrupted before the search started; nothing to resume in {out}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (LLMUnavailable, LLMModelNotFound) as exc:
         bar.close()
         print(f"error: {exc}", file=sys.stderr)
@@ -116,14 +154,17 @@ def main(argv: list[str] | None = None) -> int:
     bar.close()
     s = result.summary
     cost = f", ${s['cost']:.4f}" if s["cost"] is not None else ""
-    print(f"\nstopped: {s['stop_reason']}; {s['calls']} calls ({s['failed_calls']} failed), {s['tokens']} tokens"
-          f"{cost}, {s['wall_seconds']:.1f} s")
+    print(f"\nstopped: {s['stop_reason']}; {s['calls']} calls ({s['failed_calls']} failed), {s['fits']} fits, "
+          f"{s['tokens']} tokens{cost}, {s['wall_seconds']:.1f} s")
     if result.best_program is None:
         print(f"no valid program within the budget; everything is kept in {out} (tree.jsonl, tree.html)",
               file=sys.stderr)
         return EXIT_NO_PROGRAM
-    print(f"best program: node {s['best_node']}, train accuracy {s['train_accuracy']:.4f}, "
-          f"held-out test accuracy {s['test_accuracy']:.4f}")
+    values = s["values"]
+    test = values["test"] or {}
+    print(f"best program: node {s['best_node']} ({s['best_action']}); search value {s['value']}; "
+          + "; ".join(f"{name}: train {values['train'][name]:.4f}, test "
+                      + (f"{test[name]:.4f}" if name in test else "n/a") for name in values["train"]))
     print(f"wrote {out / 'best.py'}, summary.json, tree.jsonl, tree.html")
     print(f"plan with it: python experiments/plan.py --env {args.env} --model {out / 'best.py'}")
     return 0

@@ -7,6 +7,9 @@
   posterior counts the outcome (alpha += 1 if the child is perfect, else
   beta += 1).
 - Zero-shot: independent generate samples of the same prompt; the best is kept.
+
+Both take fitted programs (`integrate_fit`) as children of the program they
+fit: WorldCoder samples them like any program; zero-shot keeps the best.
 """
 
 from __future__ import annotations
@@ -33,10 +36,15 @@ class _Flat:
         self.nodes = [Node(id=0, parent=None, action="root")]
         self.inflight = 0
 
-    def _add(self, request: Request, node: Node) -> None:
+    def _add(self, parent: int, node: Node) -> None:
         node.id = len(self.nodes)
+        node.parent = parent
         self.nodes.append(node)
-        self.nodes[request.parent].children.append(node.id)
+        self.nodes[parent].children.append(node.id)
+
+    def integrate_fit(self, parent_id: int, node: Node) -> None:
+        """A fitted program (no LLM call) joins the pool as a child of the program it fits."""
+        self._add(parent_id, node)
 
     @property
     def solved(self) -> bool:
@@ -65,7 +73,7 @@ class ZeroShot(_Flat):
     def integrate(self, request: Request, node: Node | None) -> None:
         self.inflight -= 1
         if node is not None:
-            self._add(request, node)
+            self._add(request.parent, node)
 
 
 class WorldCoder(_Flat):
@@ -87,16 +95,16 @@ class WorldCoder(_Flat):
         picked = programs[max(range(len(programs)), key=draws.__getitem__)]
         self.inflight += 1
         if picked.buggy:
-            return Request(parent=picked.id, action="fix",
+            return Request(parent=picked.id, action="fix", program=picked.program, feedback=picked.error or "",
                            messages=prompts.fix(self.spec, picked.program, picked.error or ""))
-        return Request(parent=picked.id, action="improve",
+        return Request(parent=picked.id, action="improve", program=picked.program, feedback=picked.counterexample,
                        messages=prompts.improve(self.spec, picked.program, picked.counterexample))
 
     def integrate(self, request: Request, node: Node | None) -> None:
         self.inflight -= 1
         if node is None:
             return
-        self._add(request, node)
+        self._add(request.parent, node)
         if request.parent:
             parent = self.nodes[request.parent]
             if not node.buggy and node.value >= 1.0:

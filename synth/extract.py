@@ -4,15 +4,21 @@ Real answers wrap the code in prose, give several blocks (the model and a
 usage example), use ```python, ```py or bare fences, forget the fence, or
 stop mid-block at max_tokens. The rules, in order:
 
-1. If the answer has a `## Correct code` heading outside code blocks (any
-   level, or in bold; the GIF-MCTS fix/improve prompts ask for
-   `## Error explanation` ... `## Correct code`), only the text after the
-   last one is searched: code before it is usually the old, wrong program
-   quoted back.
+1. If the answer has a code heading outside code blocks (`## Correct code`,
+   as the GIF-MCTS fix/improve prompts ask, or Corrected / Fixed / Updated /
+   Final / Improved / Revised / Complete / Full code; any level, or in
+   bold), only the text after the last one is searched: code before it is
+   usually the old, wrong program quoted back. The text before it is the
+   model's explanation.
 2. Among fenced blocks tagged as Python or untagged (any block if there are
    none such), take those that define `def step`: complete blocks before an
-   unclosed one, then the longest (the last on a tie). If none defines
-   `step`, the longest complete block, then an unclosed one.
+   unclosed one, then the LAST of those at least half as long as the
+   longest (a model's final version comes last, after the program quoted
+   back for reference; a much shorter block is a sketch of one part). If
+   none defines `step`,
+   the longest complete block, then an unclosed one. A block equal (after
+   normalisation) to `avoid`, the program the prompt showed, is skipped; if
+   nothing else is left it is returned with `repeats_avoided=True`.
 3. Without fences: the whole text if it parses as Python with at least one
    definition, import or assignment; otherwise, if it contains such code or
    `def step`, the text from its first code-looking line, less trailing
@@ -35,11 +41,16 @@ import textwrap
 from dataclasses import dataclass
 from typing import Literal
 
+from synth.tree import normalized_program
+
 Method = Literal["fence", "unclosed_fence", "unfenced", "none"]
 
 _PYTHON_TAGS = frozenset({"", "python", "py", "python3", "py3"})
 _FENCE_OPEN = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*(?P<tag>[\w+.-]*)[^\n`]*$")
-_CORRECT_CODE = re.compile(r"^[ \t]*(#{1,6}|\*\*)[ \t]*correct[ \t]+code\b", re.IGNORECASE)
+_CORRECT_CODE = re.compile(
+    r"^[ \t]*(#{1,6}|\*\*)[ \t]*(\d+[.)][ \t]*)?(correct|corrected|fixed|updated|final|improved|revised|complete|full)"
+    r"[ \t]+(python[ \t]+)?code\b", re.IGNORECASE)
+_EXPLANATION_CHARS = 4000
 _DEFINES_STEP = re.compile(r"^[ \t]*def[ \t]+step[ \t]*\(", re.MULTILINE)
 _CODE_START = re.compile(
     r"^(import |from \w|def |class |@|[A-Za-z_][\w.]*(\[[^\]]*\])?[ \t]*(:[ \t]*[\w.]+(\[[\w., ]*\])?[ \t]*)?=[^=])"
@@ -48,12 +59,19 @@ _CODE_START = re.compile(
 
 @dataclass(frozen=True)
 class Extraction:
-    """The code found (may be empty), whether it was cut off, and how it was found."""
+    """The code found (may be empty), whether it was cut off, and how it was found.
+
+    `explanation` is the model's prose (before the code heading, or outside
+    the code blocks), `repeats_avoided` says the code equals the `avoid`
+    program because the answer held no other.
+    """
 
     code: str
     truncated: bool
     method: Method
     after_correct_code_heading: bool
+    explanation: str = ""
+    repeats_avoided: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,25 +81,52 @@ class _Block:
     closed: bool
 
 
-def extract_code(text: str) -> Extraction:
-    """The program in `text`, by the rules in the module docstring."""
+def extract_code(text: str, *, avoid: str = "") -> Extraction:
+    """The program in `text`, by the rules in the module docstring; `avoid` is the prompt's program."""
     text = _THINK.sub("", text)
     section = _after_last_correct_code_heading(text)
     sectioned = section is not None
     if section is not None:
+        explanation = text[: len(text) - len(section)]
+        explanation = explanation[: explanation.rstrip().rfind("\n") + 1] if "\n" in explanation else ""
         text = section
+    else:
+        explanation = _outside_fences(text)
+    explanation = explanation.strip()[:_EXPLANATION_CHARS]
 
-    block = _choose(_fenced_blocks(text))
+    blocks = _fenced_blocks(text)
+    unwanted = normalized_program(avoid) if avoid.strip() else None
+    fresh = [b for b in blocks if unwanted is None or normalized_program(b.code) != unwanted]
+    block = _choose(fresh)
+    repeats = False
+    if block is None and len(fresh) < len(blocks):
+        block, repeats = _choose(blocks), True
     if block is not None:
         method: Method = "fence" if block.closed else "unclosed_fence"
         return Extraction(_without_main_guard(block.code), truncated=not block.closed, method=method,
-                          after_correct_code_heading=sectioned)
+                          after_correct_code_heading=sectioned, explanation=explanation, repeats_avoided=repeats)
 
     code = _unfenced(text)
     if code:
         return Extraction(_without_main_guard(code), truncated=False, method="unfenced",
-                          after_correct_code_heading=sectioned)
-    return Extraction("", truncated=False, method="none", after_correct_code_heading=sectioned)
+                          after_correct_code_heading=sectioned, explanation=explanation,
+                          repeats_avoided=unwanted is not None and normalized_program(code) == unwanted)
+    return Extraction("", truncated=False, method="none", after_correct_code_heading=sectioned,
+                      explanation=explanation)
+
+
+def _outside_fences(text: str) -> str:
+    """The prose of an answer: its lines outside fenced blocks."""
+    kept, closing = [], None
+    for line in text.splitlines():
+        if closing is not None:
+            if closing.match(line):
+                closing = None
+        elif (opening := _FENCE_OPEN.match(line)) is not None:
+            closing = _closing_fence(opening["fence"])
+        else:
+            kept.append(line)
+    return "\n".join(kept)
 
 
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
@@ -144,6 +189,10 @@ def _choose(blocks: list[_Block]) -> _Block | None:
     candidates = with_step or pool
     complete = [b for b in candidates if b.closed]
     ranked = complete or candidates
+    if with_step:
+        # The last whole program: a block under half the longest's length is a sketch of a part.
+        longest = max(len(b.code) for b in ranked)
+        return [b for b in ranked if 2 * len(b.code) >= longest][-1]
     # max() keeps the first maximum; search reversed so ties go to the last block
     return max(reversed(ranked), key=lambda b: len(b.code))
 

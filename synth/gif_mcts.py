@@ -1,22 +1,35 @@
 """GIF-MCTS (Dainese et al., NeurIPS 2024): MCTS over programs with generate, improve and fix.
 
 Nodes are programs; each expansion is one LLM call. The root offers only
-generate; a working node offers generate and improve; a buggy node (rejected
-by the validator, the loader or the scorer) offers only fix, at most
-MAX_FIXES times in a chain, with temporary values 0.99 / 0.66 / 0.33 / 0
+generate; every working node offers generate (while its program has lines
+beyond its state) and improve (while it is not perfect); a buggy node
+(rejected by the validator, the loader or the scorer) offers only fix, at
+most MAX_FIXES times in a chain, with temporary values 0.99 / 0.66 / 0.33 / 0
 that are never backed up. Every node type keeps one unexpanded slot per
 action it offers, so the tree widens as slots are taken (as in the paper).
 
+A node's state (`prefix`) is the first (parent's state lines + L) lines of
+its program, whatever the action that made it (the authors' parser does the
+same for generate, improve and fix); a generate child is asked to continue
+from it. L = 2.
+
 Selection is UCT with C = 0.1 and epsilon = 1. Unexpanded slots are valued
 by `ActionValueModel` and explored with the count of same-type siblings.
-Values are train-split accuracies; backup adds a leaf's value to every
-ancestor (a node's value is its subtree's mean); buggy leaves back up a
-visit only. The search stops at accuracy 1.0.
+Values are train-split values (`--value paper|strict`); backup adds a leaf's
+value to every ancestor (a node's value is its subtree's mean); buggy leaves
+back up a visit only. The search stops at value 1.0.
 
 Where the paper and its code differ we follow the paper and say so:
-- A generate node keeps its parent's prefix plus L = 2 new lines as its
-  state; the code keeps one more line per level (an off-by-one).
-- Improve shows the first mispredicted transition in data order, as both do.
+- the paper's L = 2 new lines per level; the code keeps one more line per
+  level (an off-by-one);
+- improve shows the first mispredicted transition in data order, as both do.
+Beyond the paper (docs/search.md; `paper_faithful=True` turns both off):
+- plateau: a working child whose program repeats its parent's or a
+  sibling's (same text after normalisation, or the same train-prediction
+  fingerprint) is no progress; it counts 0 for its action's value estimate
+  (global mean and local mean), though it keeps its own value in the tree.
+- fit (`integrate_fit`): a program with its constants fitted to the data is
+  a child of its own, action "fit", made without an LLM call.
 
 Parallel expansion (beyond the paper): with k calls in flight, every node on
 a pending path gets a virtual visit (value 0), and a pending slot counts as a
@@ -40,6 +53,7 @@ from synth.tree import (
     ActionValueModel,
     Node,
     buggy_value,
+    normalized_program,
 )
 
 ALL_ACTIONS = ("generate", "improve", "fix")
@@ -53,16 +67,20 @@ class GifMcts:
       seed: seeds the random tie-breaks.
       actions: the action types allowed; drop one for the paper's ablations
         (e.g. ("generate", "improve") is "no fix").
+      paper_faithful: the paper's exact value rule: a child that repeats its
+        parent or a sibling counts like any other (no plateau detection).
     """
 
     name = "gif-mcts"
 
-    def __init__(self, spec: EnvSpec, *, seed: int = 0, actions: tuple[str, ...] = ALL_ACTIONS):
+    def __init__(self, spec: EnvSpec, *, seed: int = 0, actions: tuple[str, ...] = ALL_ACTIONS,
+                 paper_faithful: bool = False):
         unknown = set(actions) - set(ALL_ACTIONS)
         if unknown or "generate" not in actions:
             raise ValueError(f"actions must include 'generate' and be among {ALL_ACTIONS}, got {actions}")
         self.spec = spec
         self.actions = tuple(actions)
+        self.paper_faithful = paper_faithful
         self.rng = random.Random(seed)
         self.values = ActionValueModel()
         self.nodes = [Node(id=0, parent=None, action="root")]
@@ -95,8 +113,22 @@ class GifMcts:
     def _same_type(self, node: Node, action: str) -> int:
         return sum(self.nodes[c].action == action for c in node.children) + self.pending.get((node.id, action), 0)
 
+    def _outcome(self, node: Node) -> float:
+        """What an expansion that made `node` was worth to its action type: 0 if buggy or a repeat."""
+        if node.buggy or (node.repeat_of is not None and not self.paper_faithful):
+            return 0.0
+        return node.value
+
     def _local_values(self, node: Node, action: str) -> list[float]:
-        return [self.nodes[c].value for c in node.children if self.nodes[c].action == action]
+        """v_L's terms: the backed-up values of `node`'s expanded `action` children, as the authors'
+        code (a buggy child's temporary value included); a repeat counts 0 (plateau)."""
+        values = []
+        for c in node.children:
+            child = self.nodes[c]
+            if child.action == action:
+                repeat = child.repeat_of is not None and not self.paper_faithful
+                values.append(0.0 if repeat else self.node_value(child))
+        return values
 
     def _select(self) -> tuple[list[int], str] | None:
         """Descends by UCT to an unexpanded slot: (path of node ids, action type)."""
@@ -135,16 +167,20 @@ class GifMcts:
             return None
         path, action = selected
         parent = self.nodes[path[-1]]
+        shown, feedback = "", ""
         if action == "generate":
             messages = prompts.generate(self.spec, parent.prefix)
         elif action == "improve":
-            messages = prompts.improve(self.spec, parent.program, parent.counterexample)
+            shown, feedback = parent.program, parent.counterexample
+            messages = prompts.improve(self.spec, shown, feedback)
         else:
-            messages = prompts.fix(self.spec, parent.program, parent.error or "")
+            shown, feedback = parent.program, parent.error or ""
+            messages = prompts.fix(self.spec, shown, feedback)
         for node_id in path:  # virtual loss: a visit worth 0 until the call returns
             self.nodes[node_id].visits += 1
         self.pending[(parent.id, action)] = self.pending.get((parent.id, action), 0) + 1
-        return Request(parent=parent.id, action=action, messages=messages, ticket=path)
+        return Request(parent=parent.id, action=action, messages=messages, ticket=path, program=shown,
+                       feedback=feedback)
 
     # -- expansion and backup -------------------------------------------------------
 
@@ -160,21 +196,53 @@ class GifMcts:
             return  # the LLM call failed: the slot stays open
         parent = self.nodes[request.parent]
         local = self._local_values(parent, request.action)
-        node.id = len(self.nodes)
-        self.nodes.append(node)
-        parent.children.append(node.id)
-        if request.action == "generate":
-            keep = len(parent.prefix.splitlines()) + NEW_LINES_PER_GENERATE
-            node.prefix = "\n".join(node.program.splitlines()[:keep])
-        else:
-            node.prefix = node.program  # improve and fix rewrite the whole program
+        self._attach(parent, node)
         if node.buggy:
             self._integrate_buggy(parent, node, path)
         else:
             self._integrate_working(parent, node, path)
-        self.values.update(request.action, local, 0.0 if node.buggy else node.value)
+        self.values.update(request.action, local, self._outcome(node))
         if not node.buggy and node.value >= 1.0:
             self._solved = True
+
+    def integrate_fit(self, parent_id: int, node: Node) -> None:
+        """Adds `node`, the program of `parent_id` with fitted constants (no LLM call), as its child.
+
+        It is backed up like an expansion (one more visit on the path), but it
+        teaches the value model nothing: fit is not an action the LLM is asked for.
+        """
+        parent = self.nodes[parent_id]
+        self._attach(parent, node, new_lines=0)
+        path = []
+        ancestor: Node | None = parent
+        while ancestor is not None:
+            path.append(ancestor.id)
+            ancestor = self.nodes[ancestor.parent] if ancestor.parent is not None else None
+        self._integrate_working(parent, node, path[::-1])
+        if node.value >= 1.0:
+            self._solved = True
+
+    def _attach(self, parent: Node, node: Node, *, new_lines: int = NEW_LINES_PER_GENERATE) -> None:
+        """Gives `node` its id, its state (prefix) and, for a working program, what it repeats."""
+        node.id = len(self.nodes)
+        keep = len(parent.prefix.splitlines()) + new_lines
+        node.prefix = "\n".join(node.program.splitlines()[:keep])
+        if not node.buggy:
+            node.repeat_of = self._repeated(parent, node)
+        self.nodes.append(node)
+        parent.children.append(node.id)
+
+    def _repeated(self, parent: Node, node: Node) -> int | None:
+        """The parent or sibling whose program `node` repeats (same normalised text or same
+        train-prediction fingerprint), or None."""
+        text = normalized_program(node.program)
+        for other_id in [parent.id, *parent.children]:
+            other = self.nodes[other_id]
+            if other.action == "root" or other.buggy:
+                continue
+            if (node.fingerprint and node.fingerprint == other.fingerprint) or normalized_program(other.program) == text:
+                return other.id
+        return None
 
     def _fix_chain(self, node: Node) -> list[Node]:
         """The buggy ancestors joined to `node` by fix edges, nearest first."""
@@ -225,6 +293,7 @@ class GifMcts:
         state = self.rng.getstate()
         return {
             "actions": list(self.actions),
+            "paper_faithful": self.paper_faithful,
             "rng": [state[0], list(state[1]), state[2]],
             "values": self.values.state_dict(),
             "nodes": [dataclasses.asdict(n) for n in self.nodes],
@@ -233,6 +302,7 @@ class GifMcts:
 
     def load_state_dict(self, state: dict) -> None:
         self.actions = tuple(state["actions"])
+        self.paper_faithful = state["paper_faithful"]
         version, internal, gauss = state["rng"]
         self.rng.setstate((version, tuple(internal), gauss))
         self.values.load_state_dict(state["values"])

@@ -6,12 +6,18 @@ to `concurrency` LLM calls in flight, scores each answer in the sandbox,
 appends every node to the tree log, and writes a checkpoint after every node,
 so a killed run resumes where it stopped. Each expansion is exactly one LLM
 call, and the budget counts calls.
+
+With a `fit` callable, every working program whose strict train accuracy is
+below 1.0 has its constants fitted before the method decides its next call;
+a changed, valid result becomes a node of its own (action "fit"), counted
+apart from the call budget (docs/search.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import json
 import os
 import tempfile
@@ -25,10 +31,22 @@ from cwm_jax.scoring import ScoreResult
 from synth import prompts
 from synth.extract import extract_code
 from synth.llm import BudgetExceeded, LLMClient, LLMError, LLMModelNotFound, LLMRequestRejected, LLMUnavailable
-from synth.tree import Node
+from synth.tree import VALUE_METRICS, Node
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 Scorer = Callable[[str], ScoreResult]
+
+
+class FitReport(Protocol):
+    """What a fitter returns (`cwm_jax.sandbox.Sandbox.fit` gives a FitReport with these fields)."""
+
+    valid: bool
+    program: str
+    changed: Any
+    after: Any  # .train_accuracy, .test_accuracy
+
+
+Fitter = Callable[[str], FitReport]  # program source -> report (the environment is bound)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +57,8 @@ class Request:
     action: str
     messages: prompts.Messages
     ticket: Any = None  # method-private bookkeeping (e.g. the selection path)
+    program: str = ""  # the program the prompt shows (improve, fix), to spot an answer that repeats it
+    feedback: str = ""  # the counterexample or error the prompt shows
 
 
 class Method(Protocol):
@@ -48,6 +68,8 @@ class Method(Protocol):
     def propose(self) -> Request | None: ...
 
     def integrate(self, request: Request, node: Node | None) -> None: ...
+
+    def integrate_fit(self, parent_id: int, node: Node) -> None: ...
 
     @property
     def solved(self) -> bool: ...
@@ -63,7 +85,7 @@ class Sampling:
 
     temperature: float | None = 1.0
     top_p: float | None = None
-    max_tokens: int | None = 1500
+    max_tokens: int | None = 4096
 
 
 class Harness:
@@ -77,6 +99,9 @@ class Harness:
       concurrency: LLM calls in flight at once.
       sampling: sampling parameters.
       on_node: called as on_node(harness, method) after every integrated node.
+      value_metric: the search value, "paper" (the authors' reward-weighted
+        accuracy) or "strict" (fraction of transitions entirely right).
+      fit: program -> FitReport; None: no fit step (the paper's behaviour).
     """
 
     def __init__(
@@ -89,11 +114,15 @@ class Harness:
         concurrency: int = 1,
         sampling: Sampling = Sampling(),
         on_node: Callable[[Harness, Method], None] | None = None,
+        value_metric: str = "paper",
+        fit: Fitter | None = None,
     ):
         if budget < 1:
             raise ValueError(f"budget must be at least 1 call, got {budget}")
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        if value_metric not in VALUE_METRICS:
+            raise ValueError(f"value_metric must be one of {', '.join(VALUE_METRICS)}, got {value_metric!r}")
         self.llm = llm
         self.score = score
         self.budget = budget
@@ -101,6 +130,11 @@ class Harness:
         self.concurrency = concurrency
         self.sampling = sampling
         self.on_node = on_node
+        self.value_metric = value_metric
+        self.fit = fit
+        self.fits = 0  # fit nodes added (no LLM call, not in the budget)
+        self.fit_attempts = 0
+        self.fit_seconds = 0.0
         self.calls = 0  # integrated calls, failed ones included
         self.failed_calls = 0
         self.prompt_tokens = 0
@@ -141,13 +175,17 @@ class Harness:
                     outcome = task.result()
                     if outcome == "budget":
                         continue
-                    node, key = outcome
+                    node, key, fitted = outcome
                     self.calls += 1
                     self.prompt_counts[key] += 1
                     method.integrate(request, node)
-                    self.seconds = time.perf_counter() - start
                     if node is not None:
-                        self._log(node)
+                        self._log(method, node)
+                    if node is not None and fitted is not None:
+                        self.fits += 1
+                        method.integrate_fit(node.id, fitted)
+                        self._log(method, fitted)
+                    self.seconds = time.perf_counter() - start
                     self.checkpoint(method)
                     if self.on_node is not None:
                         self.on_node(self, method)
@@ -176,33 +214,66 @@ class Harness:
             self.llm_seconds += time.perf_counter() - start
             self._log_event({"event": "llm_error", "parent": request.parent, "action": request.action,
                              "prompt_hash": key, "error": str(exc)})
-            return None, key
+            return None, key, None
         self.llm_seconds += time.perf_counter() - start
         if not completion.cached:
             self.prompt_tokens += completion.prompt_tokens
             self.completion_tokens += completion.completion_tokens
         node = Node(id=-1, parent=request.parent, action=request.action, prompt_hash=key,
-                    tokens=completion.prompt_tokens + completion.completion_tokens)
-        extracted = extract_code(completion.text)
+                    tokens=completion.prompt_tokens + completion.completion_tokens,
+                    completion=completion.text, feedback=request.feedback)
+        extracted = extract_code(completion.text, avoid=request.program)
+        node.explanation = extracted.explanation
+        if extracted.repeats_avoided:
+            node.note = "the answer's only program repeats the program in the prompt"
         score_start = time.perf_counter()
+        fitted = None
         if not extracted.code.strip():
             node.buggy = True
             node.error = ("the answer contained no Python code; answer with the complete module in one "
                           "```python code block")
         else:
             node.program = extracted.code
-            result = await asyncio.to_thread(self.score, extracted.code)
-            if result.valid:
-                node.value = result.value
-                node.counterexample = result.counterexamples
-            else:
-                node.buggy = True
-                node.error = result.error
-                if extracted.truncated:
-                    node.error += "\n(the answer was cut off before the end of the program; write a shorter program)"
+            await self._score_into(node)
+            if node.buggy and extracted.truncated:
+                node.error += "\n(the answer was cut off before the end of the program; write a shorter program)"
+            if self.fit is not None and not node.buggy and node.metrics["strict"] < 1.0:
+                fitted = await self._fitted(node)
         self.score_seconds += time.perf_counter() - score_start
         node.seconds = time.perf_counter() - start
-        return node, key
+        return node, key, fitted
+
+    async def _score_into(self, node: Node) -> None:
+        """Scores node.program on the train split and records value, metrics, counterexample, fingerprint."""
+        result = await asyncio.to_thread(self.score, node.program)
+        if not result.valid:
+            node.buggy = True
+            node.error = result.error
+            return
+        summary = result.summary or {}
+        node.metrics = {name: float(summary[key]) for name, key in VALUE_METRICS.items()}
+        node.value = node.metrics[self.value_metric]
+        node.counterexample = result.counterexamples
+        # Same figures and same first failing transition (with its predictions): the same predictions
+        # for all we can tell without the per-transition arrays, which the sandbox does not send back.
+        digest = json.dumps([summary, result.counterexamples], sort_keys=True, default=str)
+        node.fingerprint = hashlib.sha256(digest.encode()).hexdigest()[:16]
+
+    async def _fitted(self, node: Node) -> Node | None:
+        """The fit child of `node`: its program with fitted constants, if that changed and is valid."""
+        start = time.perf_counter()
+        self.fit_attempts += 1
+        try:
+            report = await asyncio.to_thread(self.fit, node.program)
+        finally:
+            self.fit_seconds += time.perf_counter() - start
+        if not report.valid or not report.changed or report.program.strip() == node.program.strip():
+            return None
+        child = Node(id=-1, parent=None, action="fit", program=report.program,
+                     note=f"constants fitted to the train split: {report.changed}")
+        await self._score_into(child)
+        child.seconds = time.perf_counter() - start
+        return None if child.buggy else child
 
     # -- results --------------------------------------------------------------------
 
@@ -221,8 +292,8 @@ class Harness:
 
     # -- persistence ----------------------------------------------------------------
 
-    def _log(self, node: Node) -> None:
-        self._log_event(node.log_record())
+    def _log(self, method: Method, node: Node) -> None:
+        self._log_event(_record(method, node))
 
     def _log_event(self, record: dict) -> None:
         if self.out_dir is None:
@@ -235,6 +306,7 @@ class Harness:
             "calls": self.calls, "failed_calls": self.failed_calls, "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens, "prompt_counts": dict(self.prompt_counts),
             "seconds": self.seconds, "llm_seconds": self.llm_seconds, "score_seconds": self.score_seconds,
+            "fits": self.fits, "fit_attempts": self.fit_attempts, "fit_seconds": self.fit_seconds,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -243,6 +315,7 @@ class Harness:
         self.prompt_counts = Counter(state["prompt_counts"])
         self.seconds, self.llm_seconds, self.score_seconds = (
             state["seconds"], state["llm_seconds"], state["score_seconds"])
+        self.fits, self.fit_attempts, self.fit_seconds = state["fits"], state["fit_attempts"], state["fit_seconds"]
 
     def checkpoint(self, method: Method) -> None:
         """Writes the whole search state atomically (a kill never leaves half a file)."""
@@ -268,11 +341,34 @@ class Harness:
         self.load_state_dict(payload["harness"])
         method.load_state_dict(payload["search"])
         # The log may hold nodes written after the last checkpoint: rewrite it from the checkpoint.
-        with open(self.out_dir / "tree.jsonl", "w") as handle:
+        self.rewrite_log(method)
+        return True
+
+    def rewrite_log(self, method: Method) -> None:
+        """tree.jsonl from the method's nodes as they are now (final visits and values), events kept."""
+        if self.out_dir is None:
+            return
+        path = self.out_dir / "tree.jsonl"
+        lines = path.read_text().splitlines() if path.exists() else []
+        events = [line for line in lines if _is_event(line)]
+        with open(path, "w") as handle:
             for node in method.nodes:
                 if node.action != "root":
-                    handle.write(json.dumps(node.log_record()) + "\n")
-        return True
+                    handle.write(json.dumps(_record(method, node)) + "\n")
+            for line in events:
+                handle.write(line + "\n")
+
+
+def _is_event(line: str) -> bool:
+    try:
+        return "event" in json.loads(line)
+    except ValueError:
+        return False  # a line cut off by a kill
+
+
+def _record(method: Method, node: Node) -> dict:
+    parent = method.nodes[node.parent] if node.parent is not None else None
+    return node.log_record(parent.program if parent is not None else "")
 
 
 def _fatal(error: LLMError) -> bool:

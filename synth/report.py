@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import html
 
-from synth.tree import Node
+from synth.tree import Node, program_diff
 
-_COLORS = {"root": "#555", "generate": "#1f77b4", "improve": "#2ca02c", "fix": "#d62728"}
+_COLORS = {"root": "#555", "generate": "#1f77b4", "improve": "#2ca02c", "fix": "#d62728", "fit": "#9467bd"}
 
 
 def best_path(nodes: list[Node], best: Node | None) -> set[int]:
@@ -30,13 +30,31 @@ def tree_html(nodes: list[Node], best: Node | None, *, title: str) -> str:
             first_line = (node.error or "").splitlines()[0] if node.error else ""
             label = f"#{node.id} {node.action}: buggy ({html.escape(first_line[:90])})"
         else:
-            label = f"#{node.id} {node.action}: accuracy {node.value:.3f}"
+            label = f"#{node.id} {node.action}: value {node.value:.3f}"
+            if node.metrics:
+                label += " (" + ", ".join(f"{k} {v:.3f}" for k, v in node.metrics.items()) + ")"
+        if node.action != "root":
+            stats = [f"visits {node.visits}"]
+            if node.visits:
+                stats.append(f"backed-up {node.total / node.visits:.3f}")
+            if node.temp_value is not None:
+                stats.append(f"temporary {node.temp_value:.2f}")
+            stats.append(f"{node.tokens} tokens")
+            label += f' <small>[{", ".join(stats)}]</small>'
+        if node.repeat_of is not None:
+            label += f" <em>repeats #{node.repeat_of}</em>"
+        if node.note:
+            label += f" <em>{html.escape(node.note[:200])}</em>"
         style = f"border-left:4px solid {_COLORS.get(node.action, '#999')};"
         if node.id in marked:
             style += "font-weight:bold;background:#fff7d6;"
-        program = ""
-        if node.program:
-            program = f"<details><summary>program</summary><pre>{html.escape(node.program)}</pre></details>"
+        parent_program = nodes[node.parent].program if node.parent is not None else ""
+        details = [("feedback shown", node.feedback), ("explanation", node.explanation),
+                   ("error", node.error or "" if node.buggy else ""), ("program", node.program),
+                   ("diff against the parent", program_diff(parent_program, node.program) if parent_program else ""),
+                   ("raw answer", node.completion)]
+        program = "".join(f"<details><summary>{name}</summary><pre>{html.escape(text)}</pre></details>"
+                          for name, text in details if text)
         children = "".join(f"<li>{render(nodes[c])}</li>" for c in node.children)
         return (f'<div class="node" style="{style}">{label}{program}</div>'
                 + (f"<ul>{children}</ul>" if children else ""))
@@ -55,3 +73,4 @@ pre {{ font-size: 12px; background: #f6f6f6; padding: 6px; }}
 <ul><li>{render(nodes[0])}</li></ul>
 </body></html>
 """
+

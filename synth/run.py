@@ -3,10 +3,16 @@
 Writes to `out_dir`:
 - `best.py`: the best program (a CWM file for `python -m cwm_jax check` and
   `experiments/plan.py --model`), absent if no program was valid;
-- `summary.json`: method, budget, calls, tokens, wall seconds, train accuracy
-  (the search value) and held-out test accuracy of the best program;
-- `tree.jsonl`: one line per node; `tree.html`: a picture of the tree;
-- `checkpoint.json` (resume state) and `cache.sqlite` (every LLM response).
+- `summary.json`: method, budget, calls, fits, tokens, wall seconds, the
+  search value of the best program on train (`train_accuracy`) and held-out
+  test (`test_accuracy`), and both values side by side
+  (`values: {train: {paper, strict}, test: {paper, strict}}`);
+- `tree.jsonl`: one line per node (rewritten at the end with final visits);
+  `tree.html`: a picture of the tree;
+- `checkpoint.json` (resume state) and `cache.sqlite` (every LLM response;
+  `cache=` another path shares one across runs).
+An interrupted run (Ctrl-C) writes all of these so far and raises
+`SynthesisInterrupted`; `resume=True` continues it.
 """
 
 from __future__ import annotations
@@ -22,10 +28,11 @@ from cwm_jax import envs
 from cwm_jax.sandbox import Sandbox
 from synth.baselines import WorldCoder, ZeroShot
 from synth.gif_mcts import ALL_ACTIONS, GifMcts
-from synth.harness import Harness, Sampling
+from synth.harness import Fitter, Harness, Sampling
 from synth.budget import Budget
 from synth.llm import LLMClient, LLMConfig
 from synth.report import tree_html
+from synth.tree import VALUE_METRICS
 
 METHODS = ("gif-mcts", "worldcoder", "zero-shot")
 
@@ -37,9 +44,18 @@ class SynthesisResult:
     out_dir: Path
 
 
-def make_method(name: str, spec: envs.EnvSpec, *, seed: int, actions: tuple[str, ...] = ALL_ACTIONS):
+class SynthesisInterrupted(Exception):
+    """Ctrl-C during a run; the outputs so far are written (`result`) and the checkpoint allows resume."""
+
+    def __init__(self, result: SynthesisResult):
+        super().__init__(f"interrupted; outputs so far are in {result.out_dir}")
+        self.result = result
+
+
+def make_method(name: str, spec: envs.EnvSpec, *, seed: int, actions: tuple[str, ...] = ALL_ACTIONS,
+                paper_faithful: bool = False):
     if name == "gif-mcts":
-        return GifMcts(spec, seed=seed, actions=actions)
+        return GifMcts(spec, seed=seed, actions=actions, paper_faithful=paper_faithful)
     if name == "worldcoder":
         return WorldCoder(spec, seed=seed)
     if name == "zero-shot":
@@ -62,6 +78,10 @@ def synthesize(
     limits: Budget | None = None,
     sandbox: Sandbox | None = None,
     on_node: Callable[[Harness, object], None] | None = None,
+    value: str = "paper",
+    paper_faithful: bool = False,
+    fitter: Callable[[str, envs.EnvSpec], object] | None = None,
+    cache: str | Path | None = None,
 ) -> SynthesisResult:
     """Runs a search and writes its outputs; see the module docstring.
 
@@ -80,37 +100,64 @@ def synthesize(
         `budget`); a run that reaches one stops cleanly and can be resumed.
       sandbox: scores candidates; a private one is started if None.
       on_node: progress callback after every node.
+      value: the search value, "paper" (reward-weighted, per-element credit)
+        or "strict" (fraction of transitions entirely right).
+      paper_faithful: GIF-MCTS's exact value rule (no plateau detection).
+      fitter: (program source, env spec) -> FitReport; fits the constants of
+        every working program below strict train accuracy 1.0 (a "fit" node,
+        no LLM call). None: no fit step, the paper's behaviour.
+      cache: the response cache file (default out_dir/cache.sqlite); a shared
+        one replays the same run elsewhere with no request.
     """
     spec = envs.make(env)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not resume and (out / "checkpoint.json").exists():
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    search = make_method(method, spec, seed=seed, actions=actions)
+    if value not in VALUE_METRICS:
+        raise ValueError(f"value must be one of {', '.join(VALUE_METRICS)}, got {value!r}")
+    search = make_method(method, spec, seed=seed, actions=actions, paper_faithful=paper_faithful)
     own_sandbox = sandbox is None
     box = sandbox or Sandbox(warm_envs=[spec])
     started = time.perf_counter()
-    client = LLMClient(llm, cache=out / "cache.sqlite", budget=limits)
+    client = LLMClient(llm, cache=Path(cache) if cache is not None else out / "cache.sqlite", budget=limits)
+    fit: Fitter | None = (lambda source: fitter(source, spec)) if fitter is not None else None
+    interrupted = False
     try:
         harness = Harness(
             client, lambda source: box.score(source, spec, splits=("train",), counterexamples=1),
-            budget=budget, out_dir=out, concurrency=concurrency, sampling=sampling, on_node=on_node)
+            budget=budget, out_dir=out, concurrency=concurrency, sampling=sampling, on_node=on_node,
+            value_metric=value, fit=fit)
         resumed = harness.resume(search) if resume else False
         if not resumed:
             (out / "tree.jsonl").write_text("")
-        asyncio.run(_run(harness, client, search))
+        try:
+            asyncio.run(_run(harness, client, search))
+        except KeyboardInterrupt:
+            interrupted = True
+            harness.stop_reason = "interrupted"
+        harness.rewrite_log(search)
         best = harness.best(search)
         test = box.score(best.program, spec, splits=("test",), counterexamples=0) if best else None
     finally:
         if own_sandbox:
             box.close()
     usage = client.usage()
+    test_summary = test.summary if test and test.valid else None
+    values = {
+        "train": {name: best.metrics.get(name) for name in VALUE_METRICS} if best else None,
+        "test": {name: float(test_summary[key]) for name, key in VALUE_METRICS.items()} if test_summary else None,
+    }
     summary = {
         "env": f"gymnax/{spec.name}",
         "method": method,
         "budget": budget,
         "calls": harness.calls,
         "failed_calls": harness.failed_calls,
+        "fits": harness.fits,
+        "fit_attempts": harness.fit_attempts,
+        "fit_seconds": round(harness.fit_seconds, 3),
+        "fit_nodes": [n.id for n in search.nodes if n.action == "fit"],
         "http_requests": usage.http_requests,
         "cached_responses": usage.cached,
         "prompt_tokens": harness.prompt_tokens,
@@ -125,9 +172,13 @@ def synthesize(
         "resumed": resumed,
         "nodes": len(search.nodes) - 1,
         "best_node": best.id if best else None,
+        "best_action": best.action if best else None,
+        "value": value,
+        "paper_faithful": paper_faithful,
         "train_accuracy": best.value if best else None,
-        "test_accuracy": test.value if test and test.valid else None,
-        "test": test.summary if test and test.valid else None,
+        "test_accuracy": values["test"][value] if values["test"] else None,
+        "values": values,
+        "test": test_summary,
         "model": llm.model,
         "base_url": client.base_url,
         "concurrency": concurrency,
@@ -137,10 +188,13 @@ def synthesize(
     (out / "tree.html").write_text(tree_html(search.nodes, best, title=f"{method} on gymnax/{spec.name}"))
     if best:
         header = (f'"""CWM for gymnax/{spec.name}, written by {llm.model} through {method} (node {best.id}; '
-                  f"train accuracy {best.value:.4f}).\"\"\"\n")
+                  f"train {value} value {best.value:.4f}).\"\"\"\n")
         program = best.program if best.program.lstrip().startswith(('"""', "'''")) else header + best.program
         (out / "best.py").write_text(program.rstrip() + "\n")
-    return SynthesisResult(summary=summary, best_program=best.program if best else None, out_dir=out)
+    result = SynthesisResult(summary=summary, best_program=best.program if best else None, out_dir=out)
+    if interrupted:
+        raise SynthesisInterrupted(result)
+    return result
 
 
 async def _run(harness: Harness, client: LLMClient, search) -> None:
