@@ -224,7 +224,7 @@ class GifMcts:
 
     def _attach(self, parent: Node, node: Node, *, new_lines: int = NEW_LINES_PER_GENERATE) -> None:
         """Gives `node` its id, its state (prefix) and, for a working program, what it repeats."""
-        node.id = len(self.nodes)
+        node.id, node.parent = len(self.nodes), parent.id
         keep = len(parent.prefix.splitlines()) + new_lines
         node.prefix = "\n".join(node.program.splitlines()[:keep])
         if not node.buggy:

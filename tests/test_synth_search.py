@@ -1,0 +1,255 @@
+"""GIF-MCTS and WorldCoder arithmetic with hand-built trees and a fake scorer: no server, no JAX call.
+
+Every expected figure is computed by hand in a comment next to it, with
+C = 0.1, epsilon = 1, priors generate 0.5 / improve 0.55 / fix 0.5 counted as
+2 nodes each, L = 2 and f = 3 (synth/tree.py).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from cwm_jax import envs
+from synth.baselines import WorldCoder
+from synth.gif_mcts import GifMcts
+from synth.harness import Request
+from synth.tree import ActionValueModel, Node
+
+SPEC = envs.make("gymnax/CartPole")
+PROGRAM = "".join(f"LINE_{k} = {k}\n" for k in range(8))  # 8 lines: room for generate children
+
+
+def program(tag: str) -> str:
+    return PROGRAM + f"TAG = {tag!r}\n"
+
+
+def working(value: float, tag: str = "a", *, fingerprint: str = "") -> Node:
+    return Node(id=-1, parent=None, action="", program=program(tag), value=value,
+                counterexample="Transition #0 is predicted wrongly.", fingerprint=fingerprint or tag)
+
+
+def buggy(tag: str = "bug") -> Node:
+    return Node(id=-1, parent=None, action="", program=program(tag), buggy=True, error="line 3: boom")
+
+
+def expand(search: GifMcts, parent: int, action: str, node: Node) -> Node:
+    """Expands `parent` by `action` as propose() would (virtual visits, pending slot), then integrates."""
+    path, walk = [], parent
+    while walk is not None:
+        path.append(walk)
+        walk = search.nodes[walk].parent
+    path.reverse()
+    for node_id in path:
+        search.nodes[node_id].visits += 1
+    search.pending[(parent, action)] = search.pending.get((parent, action), 0) + 1
+    node.parent, node.action = parent, action
+    search.integrate(Request(parent=parent, action=action, messages=[], ticket=path), node)
+    return node
+
+
+def test_every_working_node_offers_generate_whatever_made_it():
+    search = GifMcts(SPEC)
+    a = expand(search, 0, "generate", working(0.5, "a"))
+    b = expand(search, a.id, "improve", working(0.6, "b"))
+    d = expand(search, expand(search, a.id, "improve", buggy()).id, "fix", working(0.7, "d"))
+    # State = first (parent's state lines + L) lines: root 0 -> a 2 -> b and the buggy node 4 -> d 6.
+    assert a.prefix.count("\n") + 1 == 2 and b.prefix.count("\n") + 1 == 4 and d.prefix.count("\n") + 1 == 6
+    assert b.prefix == "\n".join(b.program.splitlines()[:4])
+    for node in (a, b, d):
+        assert search.open_actions(node) == ["generate", "improve"]
+    assert search.open_actions(search.nodes[0]) == ["generate"]
+
+
+def test_uct_adds_the_exploration_bonus():
+    search = GifMcts(SPEC)
+    x = Node(id=1, parent=0, action="generate", program=program("x"), value=0.6, visits=3, total=1.8,
+             counterexample="c", prefix="LINE_0 = 0\nLINE_1 = 1")
+    y = Node(id=2, parent=0, action="generate", program=program("y"), value=0.58, visits=1, total=0.58,
+             counterexample="c", prefix="LINE_0 = 0\nLINE_1 = 1")
+    search.nodes[0].visits, search.nodes[0].total, search.nodes[0].children = 4, 2.38, [1, 2]
+    search.nodes += [x, y]
+    # At the root, ln 4 = 1.3863:
+    #   x: 0.6  + 0.1 * sqrt(1.3863 / (3 + 1)) = 0.6  + 0.0589 = 0.6589
+    #   y: 0.58 + 0.1 * sqrt(1.3863 / (1 + 1)) = 0.58 + 0.0833 = 0.6633   <- best only with +bonus
+    #   generate slot: (0.5 * 0.5 + 0.5 * mean(0.6, 0.58)) + 0.1 * sqrt(1.3863 / (2 + 1)) = 0.545 + 0.068 = 0.613
+    # At y (1 visit, ln 1 = 0): generate 0.5 (prior), improve 0.55 (prior) -> improve.
+    path, action = search._select()
+    assert (path, action) == ([0, 2], "improve")
+
+
+def test_backup_adds_the_leaf_value_to_every_ancestor():
+    search = GifMcts(SPEC)
+    a = expand(search, 0, "generate", working(0.5, "a"))
+    b = expand(search, a.id, "improve", working(0.8, "b"))
+    root = search.nodes[0]
+    # b: 1 visit, 0.8. a: 0.5 + 0.8 = 1.3 over 2 visits. root: the same 1.3 over 2.
+    assert (b.visits, b.total) == (1, 0.8)
+    assert (a.visits, a.total) == (2, pytest.approx(1.3))
+    assert (root.visits, root.total) == (2, pytest.approx(1.3))
+    assert search.node_value(a) == pytest.approx(0.65)
+
+
+def test_buggy_leaf_backs_up_a_visit_only_and_never_its_temporary_value():
+    search = GifMcts(SPEC)
+    a = expand(search, 0, "generate", working(0.5, "a"))
+    c = expand(search, a.id, "improve", buggy())
+    # c: temporary 0.99 * 3 / 3 = 0.99, 3 fixes left. a keeps its mean 0.5: total 0.5 + 0.5 = 1.0 over 2.
+    assert (c.fixes_left, c.temp_value, search.node_value(c)) == (3, pytest.approx(0.99), pytest.approx(0.99))
+    assert (a.visits, a.total) == (2, pytest.approx(1.0))
+    assert (search.nodes[0].visits, search.nodes[0].total) == (2, pytest.approx(1.0))
+
+
+def test_a_failing_fix_chain_steps_down_and_dies():
+    search = GifMcts(SPEC)
+    a = expand(search, 0, "generate", working(0.5, "a"))
+    c = expand(search, a.id, "improve", buggy("c"))
+    assert search.open_actions(c) == ["fix"]
+    d = expand(search, c.id, "fix", buggy("d"))
+    # One fix per buggy node: c's fix slot is taken. d has 2 fixes left: 0.99 * 2 / 3 = 0.66 for c and d.
+    assert search.open_actions(c) == [] and search.open_actions(d) == ["fix"]
+    assert (d.fixes_left, c.temp_value, d.temp_value) == (2, pytest.approx(0.66), pytest.approx(0.66))
+    e = expand(search, d.id, "fix", buggy("e"))
+    assert [n.temp_value for n in (c, d, e)] == pytest.approx([0.33, 0.33, 0.33])  # 0.99 * 1 / 3
+    f = expand(search, e.id, "fix", buggy("f"))
+    assert f.fixes_left == 0 and all(n.dead and n.temp_value == 0 for n in (c, d, e, f))
+    # Four buggy leaves backed up visits only: a's mean is still 0.5 (total 2.5 over 5 visits).
+    assert (a.visits, a.total) == (5, pytest.approx(2.5))
+
+
+def test_a_successful_fix_gives_the_chain_its_value():
+    search = GifMcts(SPEC)
+    a = expand(search, 0, "generate", working(0.5, "a"))
+    c = expand(search, a.id, "improve", buggy("c"))
+    d = expand(search, c.id, "fix", working(0.7, "d"))
+    # c resolved: its total becomes 0.7 * 1 visit, then d's backup adds 0.7: 1.4 over 2 visits.
+    # a: 0.5 + 0.5 (c's visit-only backup) + 0.7 = 1.7 over 3; root the same.
+    assert c.resolved and (c.visits, c.total) == (2, pytest.approx(1.4))
+    assert (a.visits, a.total) == (3, pytest.approx(1.7))
+    assert (search.nodes[0].visits, search.nodes[0].total) == (3, pytest.approx(1.7))
+
+
+def test_value_model_learning_rate_and_weights():
+    model = ActionValueModel()
+    assert model.learning_rate("generate") == pytest.approx(1 / 3)  # 1 / (1 + c), c = 2
+    model.update("generate", [0.667], 0.2)
+    # v_G = 0.5, v_L = 0.667, prediction (0.5 * 0.5 + 0.5 * 0.667) / 1 = 0.5835, error 0.3835, rate 1/3:
+    #   w_G = 0.5 - (1/3) * 2 * 0.3835 * (0.5   - 0.5835) = 0.5 + 0.021349 = 0.521349
+    #   w_L = 0.5 - (1/3) * 2 * 0.3835 * (0.667 - 0.5835) = 0.5 - 0.021349 = 0.478651
+    # global: (0.5 * 2 + 0.2) / 3 = 0.4
+    stats = model.stats["generate"]
+    assert stats.w_global == pytest.approx(0.521349, abs=1e-6)
+    assert stats.w_local == pytest.approx(0.478651, abs=1e-6)
+    assert model.global_value("generate") == pytest.approx(0.4)
+    assert model.learning_rate("generate") == pytest.approx(1 / 4)
+    # estimate: (0.521349 * 0.4 + 0.478651 * 0.9) / 1.0 = 0.208540 + 0.430786 = 0.639326
+    assert model.estimate("generate", [0.9]) == pytest.approx(0.639326, abs=1e-6)
+    model.update("improve", [], 0.3)  # no sibling: no weight moves, but the rate decays
+    assert model.stats["improve"].w_global == 0.5 and model.learning_rate("improve") == pytest.approx(1 / 4)
+
+
+def test_local_value_averages_backed_up_values_including_temporary_ones():
+    search = GifMcts(SPEC)
+    a = expand(search, 0, "generate", working(0.5, "a"))
+    expand(search, a.id, "improve", buggy("c"))
+    expand(search, a.id, "improve", working(0.4, "b"))
+    # The buggy improve child counts its temporary 0.99, as in the authors' get_local_value.
+    assert search._local_values(a, "improve") == pytest.approx([0.99, 0.4])
+
+
+def test_a_repeat_is_no_progress_for_its_action():
+    search = GifMcts(SPEC)
+    a = expand(search, 0, "generate", working(0.667, "a"))
+    same_text = working(0.667, "a", fingerprint="other")
+    same_text.program = "# a comment\n" + a.program.replace(" = ", "=")  # same after normalisation
+    b = expand(search, a.id, "generate", same_text)
+    c = expand(search, a.id, "generate", working(0.667, "c", fingerprint="a"))  # same predictions as a
+    d = expand(search, a.id, "generate", working(0.7, "d"))
+    assert (b.repeat_of, c.repeat_of, d.repeat_of) == (a.id, a.id, None)
+    # global generate value: (0.5 * 2 + 0.667 + 0 + 0 + 0.7) / 6 = 2.367 / 6 = 0.3945
+    assert search.values.global_value("generate") == pytest.approx(2.367 / 6)
+    assert search._local_values(a, "generate") == pytest.approx([0.0, 0.0, 0.7])
+    # Repeats keep their own value in the tree: a's total 0.667 * 3 + 0.7 = 2.701 over 4 visits.
+    assert a.total == pytest.approx(2.701)
+
+
+def _drive(search: GifMcts, calls: int) -> list[str]:
+    """A fake LLM: generate always gives the same imperfect program; improve gives a perfect one."""
+    actions = []
+    for _ in range(calls):
+        request = search.propose()
+        actions.append(request.action)
+        node = working(1.0, "fixed") if request.action == "improve" else working(0.667, "same")
+        node.parent, node.action = request.parent, request.action
+        search.integrate(request, node)
+        if search.solved:
+            break
+    return actions
+
+
+def test_plateau_reaches_improve_within_three_calls():
+    # Call 1: root -> generate a (0.667). Call 2: a's generate 0.5557 ((1 + 0.667) / 3) beats improve 0.55,
+    # gives b, a repeat. Call 3: the global generate value drops to (1.667 + 0) / 4 = 0.417 and at b
+    # (1 visit, no bonus) improve's 0.55 wins. Paper-faithful: (1.667 + 0.667) / 4 = 0.5835 > 0.55.
+    assert _drive(GifMcts(SPEC), 3) == ["generate", "generate", "improve"]
+    assert _drive(GifMcts(SPEC, paper_faithful=True), 3) == ["generate", "generate", "generate"]
+
+
+def test_fit_child_is_backed_up_without_teaching_the_value_model():
+    search = GifMcts(SPEC)
+    a = expand(search, 0, "generate", working(0.6, "a"))
+    before = search.values.state_dict()
+    fitted = working(0.9, "fitted")
+    fitted.action = "fit"
+    search.integrate_fit(a.id, fitted)
+    # fit: 1 visit, 0.9. a: 0.6 + 0.9 = 1.5 over 2; root the same. Its state keeps a's 2 lines.
+    assert fitted.parent == a.id and (fitted.visits, fitted.total) == (1, 0.9)
+    assert (a.visits, a.total) == (2, pytest.approx(1.5)) and search.nodes[0].total == pytest.approx(1.5)
+    assert fitted.prefix == a.prefix and search.values.state_dict() == before
+    # The next call improves the fitted program. Root (ln 2 = 0.693): a 0.75 + 0.1 * sqrt(0.693 / 3) = 0.798
+    # beats the generate slot (0.533 + 0.75) / 2 + 0.0589 = 0.700. At a: fit child 0.9 + 0.0589 = 0.959 beats
+    # improve 0.55 + 0.083 and generate 0.533 + 0.083. At the fit node (1 visit): improve 0.55 > generate 0.533.
+    request = search.propose()
+    assert (request.parent, request.action, request.program) == (fitted.id, "improve", fitted.program)
+
+
+def test_worldcoder_samples_programs_from_their_beta_posteriors():
+    def pick_rate(r_high: float, r_low: float, draws: int = 2000) -> float:
+        search = WorldCoder(SPEC, seed=1)
+        for value in (r_high, r_low):
+            node = working(value, str(value))
+            node.id, node.parent, node.action = len(search.nodes), 0, "generate"
+            search.nodes.append(node)
+        picks = [search.propose().parent for _ in range(draws)]
+        return picks.count(1) / draws
+
+    # P(Beta(1 + 5 * 0.9, 1 + 5 * 0.1) > Beta(1 + 5 * 0.1, 1 + 5 * 0.9)) = 0.9913 and
+    # P(Beta(4, 3) > Beta(3.5, 3.5)) = 0.6128 (numerical integration of pdf_X * cdf_Y);
+    # 2000 draws: standard error 0.011, so +-0.04 is over 3.5 sigma. An argmax would give 1.0 for both.
+    assert pick_rate(0.9, 0.1) == pytest.approx(0.9913, abs=0.01)
+    assert pick_rate(0.6, 0.5) == pytest.approx(0.6128, abs=0.04)
+
+
+def test_worldcoder_updates_the_picked_programs_posterior():
+    search = WorldCoder(SPEC, seed=0)
+    a = working(0.5, "a")
+    a.id, a.parent, a.action = 1, 0, "generate"
+    search.nodes.append(a)
+    request = search.propose()  # the only program
+    assert (request.parent, request.action, request.program) == (1, "improve", a.program)
+    for value, expected in ((0.8, (1.0, 2.0)), (1.0, (2.0, 2.0))):
+        search.inflight += 1
+        child = working(value, f"child{value}")
+        child.parent, child.action = 1, "improve"
+        search.integrate(request, child)
+        assert (a.alpha, a.beta) == expected  # beta += 1 for an imperfect child, alpha += 1 for a perfect one
+
+
+def test_worldcoder_fixes_a_buggy_program():
+    search = WorldCoder(SPEC, seed=0)
+    c = buggy("c")
+    c.id, c.parent, c.action = 1, 0, "generate"
+    search.nodes.append(c)
+    request = search.propose()
+    assert (request.action, request.feedback) == ("fix", "line 3: boom")
