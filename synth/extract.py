@@ -84,12 +84,10 @@ class _Block:
 def extract_code(text: str, *, avoid: str = "") -> Extraction:
     """The program in `text`, by the rules in the module docstring; `avoid` is the prompt's program."""
     text = _THINK.sub("", text)
-    section = _after_last_correct_code_heading(text)
-    sectioned = section is not None
-    if section is not None:
-        explanation = text[: len(text) - len(section)]
-        explanation = explanation[: explanation.rstrip().rfind("\n") + 1] if "\n" in explanation else ""
-        text = section
+    split = _split_at_last_correct_code_heading(text)
+    sectioned = split is not None
+    if split is not None:
+        explanation, text = split
     else:
         explanation = _outside_fences(text)
     explanation = explanation.strip()[:_EXPLANATION_CHARS]
@@ -139,8 +137,8 @@ def _without_main_guard(code: str) -> str:
     return code if match is None else code[: match.start()].rstrip() + "\n"
 
 
-def _after_last_correct_code_heading(text: str) -> str | None:
-    """The text after the last heading outside fences (a `# correct code` comment is not one)."""
+def _split_at_last_correct_code_heading(text: str) -> tuple[str, str] | None:
+    """(text before, text after) the last code heading outside fences (a `# correct code` comment is not one)."""
     lines = text.splitlines()
     last = None
     closing: re.Pattern[str] | None = None
@@ -152,7 +150,7 @@ def _after_last_correct_code_heading(text: str) -> str | None:
             closing = _closing_fence(opening["fence"])
         elif _CORRECT_CODE.match(line):
             last = k
-    return None if last is None else "\n".join(lines[last + 1:])
+    return None if last is None else ("\n".join(lines[:last]), "\n".join(lines[last + 1:]))
 
 
 def _closing_fence(fence: str) -> re.Pattern[str]:
