@@ -34,7 +34,7 @@ def test_the_block_defining_step_wins_over_a_usage_example(usage_first: bool) ->
     assert extract_code(text).code == MODEL
 
 
-def test_of_several_blocks_defining_step_the_longest_wins() -> None:
+def test_a_sketch_of_one_part_does_not_replace_the_whole_program() -> None:
     sketch = "def step(state, action):\n    ...\n"
     text = f"A sketch:\n{fenced(MODEL)}\nThe core only:\n{fenced(sketch)}"
     assert extract_code(text).code == MODEL
@@ -154,3 +154,36 @@ def test_reasoning_block_drafts_are_ignored():
     final = "```python\ndef step(state, action):\n    return state, 1.0, False\n```"
     found = extract_code(f"<think>Let me draft.\n{draft}\nHmm, simpler.</think>\nHere it is:\n{final}\n")
     assert found.code.strip() == "def step(state, action):\n    return state, 1.0, False"
+
+
+OLD = "import jax.numpy as jnp\n\nGRAVITY = 9.81  # the old, wrong value\n\n\ndef step(state, action):\n    return state + action * GRAVITY\n"
+NEW = "import jax.numpy as jnp\n\n\ndef step(state, action):\n    return state + action * 9.8\n"
+
+
+@pytest.mark.parametrize("heading", ["### Corrected code", "## Fixed code", "**Updated code**", "## Final Python code",
+                                     "# Improved code:", "## 4. Revised code"])
+def test_usual_code_headings_cut_off_the_quoted_old_program(heading: str) -> None:
+    text = (f"## Error explanation\nGravity is wrong.\n\n## Error location and wrong logic\n{fenced(OLD)}\n"
+            f"{heading}\n{fenced(NEW)}")
+    result = extract_code(text)
+    assert result.code == NEW and result.after_correct_code_heading
+    assert result.explanation.startswith("## Error explanation\nGravity is wrong.") and "GRAVITY = 9.81" in result.explanation
+
+
+def test_without_a_heading_the_last_whole_program_wins_over_a_longer_quoted_one() -> None:
+    text = f"Your program:\n{fenced(OLD)}\nThe fix:\n{fenced(NEW)}"
+    assert len(OLD) > len(NEW) and extract_code(text).code == NEW
+
+
+def test_a_block_equal_to_the_prompts_program_is_skipped_or_flagged() -> None:
+    quoted_last = f"The fix:\n{fenced(NEW)}\nFor reference, your program was:\n{fenced(OLD)}"
+    result = extract_code(quoted_last, avoid=OLD.replace("  # the old, wrong value", ""))
+    assert result.code == NEW and not result.repeats_avoided
+    only_old = f"## Correct code\n{fenced(OLD)}"
+    result = extract_code(only_old, avoid=OLD)
+    assert result.code == OLD and result.repeats_avoided
+
+
+def test_the_explanation_is_the_prose_outside_code() -> None:
+    result = extract_code(f"I use Euler steps.\n{fenced(MODEL)}\nDone.")
+    assert result.explanation == "I use Euler steps.\n\nDone."
