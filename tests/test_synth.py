@@ -1,13 +1,12 @@
 """GIF-MCTS and its baselines against a scripted fallible LLM on a loopback server."""
 
 import json
-import shutil
 
 import pytest
 
 from cwm_jax.sandbox import Sandbox
 from synth.llm import LLMConfig
-from synth.run import synthesize
+from synth.run import SynthesisInterrupted, synthesize
 from tests import scripted_llm
 from tests.llm_server import LLMTestServer
 
@@ -47,8 +46,19 @@ def test_gif_mcts_climbs_to_one_with_feedback(server, sandbox, tmp_path):
     assert (tmp_path / "best.py").read_text().count("GRAVITY = 9.8\n") == 1
     log = [json.loads(line) for line in (tmp_path / "tree.jsonl").read_text().splitlines()]
     assert [r["action"] for r in log][:3] == ["generate", "fix", "improve"]
-    assert {"id", "parent", "action", "prompt_hash", "program", "value", "error", "tokens", "seconds"} <= set(log[0])
-    assert "highlighted" in (tmp_path / "tree.html").read_text()
+    assert {"id", "parent", "action", "prompt_hash", "program", "value", "error", "tokens", "seconds", "visits",
+            "temp_value", "completion", "explanation", "feedback", "diff", "metrics"} <= set(log[0])
+    generated, fixed, improved = log[:3]
+    # Final statistics: the buggy generate got its fix chain's value; every node was visited.
+    assert generated["visits"] == 3 and generated["temp_value"] == pytest.approx(0.99)
+    assert "jnp.where" in fixed["feedback"] and "expected next_state" in improved["feedback"]
+    assert improved["explanation"].endswith("gravity is 9.8") and "-GRAVITY = 9.81" in improved["diff"]
+    assert "```python" in improved["completion"]
+    # Both search values, train and held-out test, side by side.
+    assert set(summary["values"]["train"]) == set(summary["values"]["test"]) == {"paper", "strict"}
+    assert summary["values"]["test"]["strict"] == 1.0 and summary["value"] == "paper"
+    html = (tmp_path / "tree.html").read_text()
+    assert "highlighted" in html and "raw answer" in html and "diff against the parent" in html
 
 
 def test_no_fix_ablation_fails_where_full_search_succeeds(server, sandbox, tmp_path):
@@ -69,38 +79,39 @@ def test_baselines_run_in_the_same_harness(server, sandbox, tmp_path, method):
     assert (tmp_path / "summary.json").exists() and (tmp_path / "tree.html").exists()
 
 
-class Killed(Exception):
-    pass
-
-
-def test_killed_then_resumed_run_repeats_no_call(server, sandbox, tmp_path):
+def test_interrupted_then_resumed_run_repeats_no_call(server, sandbox, tmp_path):
     reference_run = _run(server, sandbox, tmp_path / "whole")
     calls_whole = server.requests_by_path.get("/v1/chat/completions", 0)
     server.reset_counts()
 
-    def kill_after_two(harness, method):
+    def ctrl_c_after_two(harness, method):
         if harness.calls == 2:
-            raise Killed
+            raise KeyboardInterrupt
 
-    with pytest.raises(Killed):
-        _run(server, sandbox, tmp_path / "split", on_node=kill_after_two)
+    with pytest.raises(SynthesisInterrupted) as interrupted:
+        _run(server, sandbox, tmp_path / "split", on_node=ctrl_c_after_two)
+    # Ctrl-C wrote what it had: the summary, the picture, the best program so far.
+    assert interrupted.value.result.summary["stop_reason"] == "interrupted"
+    assert json.loads((tmp_path / "split" / "summary.json").read_text())["calls"] == 2
+    assert (tmp_path / "split" / "tree.html").exists() and (tmp_path / "split" / "best.py").exists()
     before = server.requests_by_path.get("/v1/chat/completions", 0)
+    # Without the response cache, a resume that ignored checkpoint.json would ask the first two again.
+    (tmp_path / "split" / "cache.sqlite").unlink()
     resumed = _run(server, sandbox, tmp_path / "split", resume=True)
     after = server.requests_by_path.get("/v1/chat/completions", 0)
-    assert resumed.summary["resumed"] and 0 < before < after
+    assert before == 2 and resumed.summary["resumed"]
     assert after == calls_whole  # over both sessions, every call was sent exactly once
+    assert resumed.summary["cached_responses"] == 0
     assert resumed.best_program == reference_run.best_program
     assert resumed.summary["calls"] == reference_run.summary["calls"]
 
 
-def test_identical_rerun_replays_from_cache_without_requests(server, sandbox, tmp_path):
-    first = _run(server, sandbox, tmp_path / "first")
-    again_dir = tmp_path / "again"
-    again_dir.mkdir()
-    shutil.copy(tmp_path / "first" / "cache.sqlite", again_dir / "cache.sqlite")
+def test_shared_cache_replays_the_run_elsewhere_without_requests(server, sandbox, tmp_path):
+    shared = tmp_path / "shared.sqlite"
+    first = _run(server, sandbox, tmp_path / "first", cache=shared)
     server.reset_counts()
-    again = _run(server, sandbox, again_dir)
-    assert server.requests_total == 0
+    again = _run(server, sandbox, tmp_path / "again", cache=shared)
+    assert server.requests_total == 0 and not (tmp_path / "again" / "cache.sqlite").exists()
     assert again.best_program == first.best_program and again.summary["calls"] == first.summary["calls"]
 
 
@@ -131,3 +142,26 @@ def test_parallel_expansion_keeps_fix_chains_single(server, sandbox, tmp_path):
             fixes_per_parent[record["parent"]] = fixes_per_parent.get(record["parent"], 0) + 1
     assert fixes_per_parent and max(fixes_per_parent.values()) == 1
     assert result.summary["train_accuracy"] == 1.0
+
+
+def _plateau_responder(request: dict) -> str:
+    """Generate always answers the same imperfect program; improve answers the right one."""
+    user = request["messages"][-1]["content"]
+    if scripted_llm.IMPROVE_PROMPT in user:
+        return scripted_llm.answer(scripted_llm.CORRECT)
+    return "```python\n" + scripted_llm.WRONG + "```\n"
+
+
+@pytest.mark.parametrize("paper_faithful", [False, True])
+def test_a_generate_plateau_turns_to_improve_within_three_calls(sandbox, tmp_path, paper_faithful):
+    with LLMTestServer(responder=_plateau_responder) as server:
+        result = _run(server, sandbox, tmp_path, budget=3, paper_faithful=paper_faithful)
+        prompts = _prompts(server)
+    improved = [scripted_llm.IMPROVE_PROMPT in p for p in prompts]
+    if paper_faithful:
+        # The paper's rule: the repeats keep generate's estimate above improve's prior 0.55.
+        assert improved == [False, False, False] and result.summary["train_accuracy"] < 1.0
+    else:
+        assert improved == [False, False, True] and result.summary["stop_reason"] == "solved"
+        log = [json.loads(line) for line in (tmp_path / "tree.jsonl").read_text().splitlines()]
+        assert log[1]["repeat_of"] == log[0]["id"]
