@@ -1,0 +1,99 @@
+"""experiments/synth.py: exit codes 0/1/2/3/130 and the ablation flags, on the loopback server."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from cwm_jax import sandbox as sandbox_module
+from cwm_jax.sandbox import Sandbox
+from tests import scripted_llm
+from tests.llm_server import LLMTestServer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_cli():
+    spec = importlib.util.spec_from_file_location("synth_cli", ROOT / "experiments" / "synth.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+cli = _load_cli()
+
+
+@pytest.fixture(scope="module")
+def shared_sandbox():
+    with Sandbox(warm_envs=["CartPole"]) as box:
+        yield box
+
+
+@pytest.fixture()
+def use_shared_sandbox(monkeypatch, shared_sandbox):
+    """The CLI starts its own sandbox; hand it the module's (already warm) one instead."""
+    monkeypatch.setattr(sandbox_module, "Sandbox", lambda **kwargs: contextlib.nullcontext(shared_sandbox))
+
+
+@pytest.fixture()
+def server():
+    with LLMTestServer(responder=scripted_llm.responder) as srv:
+        yield srv
+
+
+def _argv(server, out, *extra):
+    return ["--env", "gymnax/CartPole", "--model", server.model, "--base-url", server.base_url,
+            "--out", str(out), "--no-fit", *extra]
+
+
+def test_exit_1_when_no_program_is_valid(server, use_shared_sandbox, tmp_path, capsys):
+    # Without fix, every generate of the scripted model crashes.
+    assert cli.main(_argv(server, tmp_path, "--budget", "2", "--no-fix")) == cli.EXIT_NO_PROGRAM == 1
+    assert "no valid program" in capsys.readouterr().err
+
+
+def test_exit_0_and_no_improve_never_asks_for_an_improve(server, use_shared_sandbox, tmp_path, capsys):
+    assert cli.main(_argv(server, tmp_path, "--budget", "4", "--no-improve")) == 0
+    assert "best program" in capsys.readouterr().out and (tmp_path / "best.py").exists()
+    prompts = [r["messages"][-1]["content"] for r in server.chat_requests]
+    assert len(prompts) == 4 and not any(scripted_llm.IMPROVE_PROMPT in p for p in prompts)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["train_accuracy"] < 1.0  # only improve turns the scripted WRONG into CORRECT
+
+
+def test_exit_2_on_bad_usage(server, tmp_path, capsys):
+    assert cli.main(_argv(server, tmp_path, "--env", "gymnax/NoSuchEnv")) == cli.EXIT_USAGE == 2
+    assert "NoSuchEnv" in capsys.readouterr().err
+    (tmp_path / "checkpoint.json").write_text("{}")
+    assert cli.main(_argv(server, tmp_path)) == 2
+    assert "--resume" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        cli.main(_argv(server, tmp_path / "x", "--value", "mean"))
+    assert usage.value.code == 2
+
+
+def test_exit_3_when_the_endpoint_is_unreachable(use_shared_sandbox, tmp_path, capsys):
+    argv = ["--env", "gymnax/CartPole", "--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--out",
+            str(tmp_path), "--budget", "2", "--timeout", "2"]
+    assert cli.main(argv) == cli.EXIT_ENDPOINT == 3
+    assert "127.0.0.1:9" in capsys.readouterr().err
+
+
+def test_ctrl_c_exits_130_with_a_resume_line(monkeypatch, server, use_shared_sandbox, tmp_path, capsys):
+    from synth import run
+
+    def interrupted(*args, **kwargs):
+        summary = {"calls": 2}
+        raise run.SynthesisInterrupted(run.SynthesisResult(summary=summary, best_program=None, out_dir=tmp_path))
+
+    monkeypatch.setattr(run, "synthesize", interrupted)
+    argv = _argv(server, tmp_path, "--budget", "5")
+    assert cli.main(argv) == cli.EXIT_INTERRUPTED == 130
+    err = capsys.readouterr().err
+    assert "interrupted after 2 calls" in err and err.rstrip().endswith("--resume")
+    assert "Traceback" not in err and sys.exc_info() == (None, None, None)
