@@ -51,6 +51,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-tokens", type=int, default=4096,
                         help="completion limit per call, hidden reasoning tokens included (default: 4096; "
                              "the paper's 1500 cuts off an explanation plus an RK4 program)")
+    parser.add_argument("--prefill", action="store_true",
+                        help="start each answer (a python fence, or '## Error explanation') and let the server "
+                             "continue it, as the paper did; needs a server that continues a final assistant "
+                             "message (vLLM: sent as continue_final_message)")
     parser.add_argument("--cache", help="response cache file shared across runs (default: OUT/cache.sqlite)")
     parser.add_argument("--value", choices=("paper", "strict"), default="paper",
                         help="search value: the paper code's reward-weighted accuracy, or strict accuracy "
@@ -129,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             result = synthesize(
                 args.env, method=args.method, budget=args.budget, llm=config, out_dir=out,
                 concurrency=args.concurrency, resume=args.resume, seed=args.seed,
-                sampling=Sampling(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens),
+                sampling=Sampling(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
+                                  prefill=args.prefill),
                 actions=actions, limits=limits, on_node=on_node, sandbox=box, value=args.value,
                 paper_faithful=args.paper_faithful, fitter=fitter, cache=args.cache)
     except SynthesisInterrupted as exc:

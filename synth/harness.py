@@ -81,11 +81,17 @@ class Method(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class Sampling:
-    """Sampling parameters sent with every call (None: the server's default)."""
+    """Sampling parameters sent with every call (None: the server's default).
+
+    `prefill` starts the assistant's answer (a python fence for generate, the
+    first heading for improve and fix) and asks the server to continue it
+    (vLLM's `continue_final_message`); the answer is read as prefill + completion.
+    """
 
     temperature: float | None = 1.0
     top_p: float | None = None
     max_tokens: int | None = 4096
+    prefill: bool = False
 
 
 class Harness:
@@ -199,10 +205,14 @@ class Harness:
 
     async def _expand(self, request: Request, key: str, index: int):
         start = time.perf_counter()
+        messages, lead, extra = request.messages, "", None
+        if self.sampling.prefill:
+            messages, lead = prompts.with_prefill(messages, request.action)
+            extra = {"continue_final_message": True, "add_generation_prompt": False}
         try:
             [completion] = await self.llm.complete(
-                request.messages, n=1, sample_offset=index, temperature=self.sampling.temperature,
-                top_p=self.sampling.top_p, max_tokens=self.sampling.max_tokens)
+                messages, n=1, sample_offset=index, temperature=self.sampling.temperature,
+                top_p=self.sampling.top_p, max_tokens=self.sampling.max_tokens, extra_body=extra)
         except BudgetExceeded as exc:
             self.stop_reason = f"budget: {exc}"
             return "budget"
@@ -221,8 +231,8 @@ class Harness:
             self.completion_tokens += completion.completion_tokens
         node = Node(id=-1, parent=request.parent, action=request.action, prompt_hash=key,
                     tokens=completion.prompt_tokens + completion.completion_tokens,
-                    completion=completion.text, feedback=request.feedback)
-        extracted = extract_code(completion.text, avoid=request.program)
+                    completion=lead + completion.text, feedback=request.feedback)
+        extracted = extract_code(node.completion, avoid=request.program)
         node.explanation = extracted.explanation
         if extracted.repeats_avoided:
             node.note = "the answer's only program repeats the program in the prompt"

@@ -61,6 +61,17 @@ def fix(spec: EnvSpec, program: str, error: str) -> Messages:
     return _messages(template("fix").format(program=program.rstrip(), feedback=error.strip(), **_common(spec)))
 
 
+# How an answer starts, for servers that continue a trailing assistant message (`Sampling.prefill`):
+# the paper prefilled generate with a python fence and improve/fix with its first heading.
+PREFILLS = {"generate": "```python\n", "improve": "## Error explanation\n", "fix": "## Error explanation\n"}
+
+
+def with_prefill(messages: Messages, action: str) -> tuple[Messages, str]:
+    """`messages` with the assistant turn started for `action`, and that start."""
+    lead = PREFILLS[action]
+    return [*messages, {"role": "assistant", "content": lead}], lead
+
+
 def prompt_hash(messages: Messages) -> str:
     """A short stable id of a prompt, for logs and for counting repeats."""
     return hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()[:16]

@@ -181,3 +181,23 @@ def test_sampling_parameters_reach_the_server():
         first, second = server.chat_requests
         assert first["max_tokens"] == 4096 and "top_p" not in first
         assert second["max_tokens"] == 1500 and second["top_p"] == 0.8
+
+
+def test_prefill_starts_the_answer_and_the_server_continues_it():
+    def continuing(request):
+        last = request["messages"][-1]
+        return CORRECT + "```\n" if last["role"] == "assistant" else "no prefill seen"
+
+    with LLMTestServer(responder=continuing) as server:
+        config = LLMConfig(model=server.model, base_url=server.base_url, max_retries=0)
+        method = ZeroShot(SPEC)
+
+        async def main():
+            async with LLMClient(config) as client:
+                await Harness(client, fake_score, budget=1, sampling=Sampling(prefill=True)).run(method)
+
+        asyncio.run(main())
+        [body] = server.chat_requests
+        assert body["messages"][-1] == {"role": "assistant", "content": "```python\n"}
+        assert body["continue_final_message"] is True
+        assert method.nodes[1].program == CORRECT and method.nodes[1].completion.startswith("```python\n")
