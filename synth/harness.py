@@ -344,7 +344,11 @@ class Harness:
         if path is None or not path.exists():
             return False
         payload = json.loads(path.read_text())
-        if payload.get("version") != CHECKPOINT_VERSION or payload.get("method") != method.name:
+        if payload.get("version") != CHECKPOINT_VERSION:
+            raise ValueError(
+                f"{path} is a checkpoint of format {payload.get('version')}, written by another version of "
+                f"cwm-jax (this one reads format {CHECKPOINT_VERSION}); start a new run in another --out directory")
+        if payload.get("method") != method.name:
             raise ValueError(
                 f"{path} holds a checkpoint of method {payload.get('method')!r}, not {method.name!r}; "
                 "use another --out directory or the same --method")

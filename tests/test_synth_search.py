@@ -7,7 +7,6 @@ C = 0.1, epsilon = 1, priors generate 0.5 / improve 0.55 / fix 0.5 counted as
 
 from __future__ import annotations
 
-import math
 
 import pytest
 
