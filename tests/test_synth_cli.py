@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import json
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,32 @@ def test_ctrl_c_exits_130_with_a_resume_line(monkeypatch, server, use_shared_san
     err = capsys.readouterr().err
     assert "interrupted after 2 calls" in err and err.rstrip().endswith("--resume")
     assert "Traceback" not in err and sys.exc_info() == (None, None, None)
+
+
+@pytest.mark.parametrize("no_fit", [False, True])
+def test_options_reach_the_search(monkeypatch, tmp_path, capsys, no_fit):
+    """Plumbing only: a fake sandbox with a `fit`, and a synthesize that records what it was given."""
+    from synth import run
+
+    fake_box = types.SimpleNamespace(fit=lambda source, env: None)
+    monkeypatch.setattr(sandbox_module, "Sandbox", lambda **kwargs: contextlib.nullcontext(fake_box))
+    seen = {}
+
+    def fake_synthesize(env, **kwargs):
+        seen.update(kwargs)
+        summary = {"stop_reason": "budget", "calls": 1, "failed_calls": 0, "fits": 0, "tokens": 3, "cost": None,
+                   "wall_seconds": 0.1, "best_node": 1, "best_action": "generate", "value": "strict",
+                   "values": {"train": {"paper": 0.9, "strict": 0.5}, "test": {"paper": 0.8, "strict": 0.4}}}
+        return run.SynthesisResult(summary=summary, best_program="x = 1\n", out_dir=tmp_path)
+
+    monkeypatch.setattr(run, "synthesize", fake_synthesize)
+    argv = ["--env", "gymnax/CartPole", "--model", "m", "--out", str(tmp_path), "--top-p", "0.8",
+            "--max-tokens", "1000", "--prefill", "--cache", str(tmp_path / "c.sqlite"), "--value", "strict",
+            "--paper-faithful"] + (["--no-fit"] if no_fit else [])
+    assert cli.main(argv) == 0
+    sampling = seen["sampling"]
+    assert (sampling.top_p, sampling.max_tokens, sampling.prefill, sampling.temperature) == (0.8, 1000, True, 1.0)
+    assert (seen["cache"], seen["value"], seen["paper_faithful"]) == (str(tmp_path / "c.sqlite"), "strict", True)
+    assert (seen["fitter"] is None) == no_fit and seen["sandbox"] is fake_box
+    out = capsys.readouterr().out
+    assert ("fit step: off" in out) == no_fit and "strict: train 0.5000, test 0.4000" in out
