@@ -14,8 +14,12 @@ Code written by an LLM never runs in the calling process. Two tiers:
    - a private temporary working directory, its own session (process group),
      and no inherited file descriptors besides stdin/stdout (the request and
      reply pipe) and stderr (a log file in the temporary directory);
-   - an address-space cap (`RLIMIT_AS`, set before JAX is imported) and no
-     core dumps;
+   - an address-space cap (`RLIMIT_AS`, set before JAX is imported), no
+     core dumps, and a file size cap (`RLIMIT_FSIZE`);
+   - where the kernel allows it, new mount, network and PID namespaces and a
+     read-only view of the filesystem whose only writable place is the
+     temporary directory (`cwm_jax.confine`); never root: a root caller's
+     worker switches to uid 65534 before JAX is imported;
    - a hard wall-clock limit per candidate that covers load, compile and run:
      past it the worker's process group is killed with SIGKILL and replaced.
 
