@@ -144,10 +144,10 @@ def namespace_prefix() -> list[str] | None:
             try:
                 probe = subprocess.run([*command, "/bin/sh", "-c", "exit 7"], stdin=subprocess.DEVNULL,
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20)
-                if unshare and probe.returncode == 7:
-                    _namespace_prefix_cache = command
-            except (OSError, subprocess.TimeoutExpired):
-                pass
+            except (OSError, subprocess.TimeoutExpired):  # no `unshare`, or it hangs
+                probe = None
+            if probe is not None and probe.returncode == 7:
+                _namespace_prefix_cache = command
         return list(_namespace_prefix_cache) or None
 
 
