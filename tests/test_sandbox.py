@@ -305,7 +305,7 @@ def test_fresh_worker_is_isolated_and_leaves_nothing_behind(monkeypatch):
         box.score(_reference(), ENV)
 
 
-@pytest.mark.skipif(sandbox.namespace_prefix() is None, reason="no unprivileged user namespaces here")
+@pytest.mark.skipif(sandbox.namespace_prefix() is None, reason="no namespaces here (see sandbox.namespace_prefix)")
 def test_namespaces_hide_the_parent_and_the_network(box):
     assert box.isolation == "namespaces"
     info = box._worker_info()
