@@ -241,15 +241,15 @@ class _Worker:
         self.namespaces = namespaces is not None
         self.tmpdir = tempfile.mkdtemp(prefix="cwm-sandbox-")
         self.stderr_path = os.path.join(self.tmpdir, "stderr.log")
-        # The worker reads splits from a private copy of the cache, never writes the shared one.
-        self.cache_dir = os.path.join(self.tmpdir, "cache")
-        os.mkdir(self.cache_dir)
         self.drop_uid = UNPRIVILEGED_UID if os.geteuid() == 0 else None
         if self.drop_uid is not None:  # the worker's own files, readable after it drops root
-            for path in (self.tmpdir, self.cache_dir):
-                os.chown(path, self.drop_uid, self.drop_uid)
+            os.chown(self.tmpdir, self.drop_uid, self.drop_uid)
+        # The worker reads splits from a private copy of the cache, never writes the shared one.
+        self.cache_dir = self._private_dir("cache")
         for env_id in warm_envs:
             self.provide_splits(env_id, warm_splits)
+        matplotlib_dir = self._private_dir("matplotlib")
+        self._copy_font_list(matplotlib_dir)
         bootstrap = (
             "import os, resource, sys\n"
             "fds = [fd for fd in map(int, os.listdir('/proc/self/fd')) if fd >= 0]\n"
@@ -296,7 +296,7 @@ class _Worker:
             command = [*namespaces, "/bin/sh", "-c", '"$@"; status=$?; rmdir "$0" 2>/dev/null; exit $status',
                        self.tmpdir, *command]
         environment = {**worker_environment(), "TMPDIR": self.tmpdir, "HOME": self.tmpdir,
-                       "CWM_JAX_CACHE": self.cache_dir}
+                       "CWM_JAX_CACHE": self.cache_dir, "MPLCONFIGDIR": matplotlib_dir}
         with open(self.stderr_path, "ab") as stderr:
             self.proc = subprocess.Popen(
                 command,
@@ -321,6 +321,30 @@ class _Worker:
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    def _private_dir(self, name: str) -> str:
+        """A new directory in the worker's directory, owned by the worker's uid."""
+        path = os.path.join(self.tmpdir, name)
+        os.mkdir(path)
+        if self.drop_uid is not None:
+            os.chown(path, self.drop_uid, self.drop_uid)
+        return path
+
+    @staticmethod
+    def _copy_font_list(config_dir: str) -> None:
+        """Gives the worker matplotlib's font list (gymnax imports matplotlib), which it cannot reach.
+
+        Without it matplotlib scans the system fonts at every worker start: 1.3 s more (measured, loaded machine).
+        """
+        matplotlib = sys.modules.get("matplotlib")
+        if matplotlib is None:
+            return
+        try:
+            cache = Path(matplotlib.get_cachedir())
+        except (AttributeError, OSError, RuntimeError):
+            return
+        for path in cache.glob("fontlist-*.json"):
+            shutil.copyfile(path, os.path.join(config_dir, path.name))
 
     def provide_splits(self, env_id: str, splits: Iterable[str]) -> None:
         """Copies the cached splits the worker will read into its private cache (missing ones it collects)."""
