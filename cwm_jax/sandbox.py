@@ -14,8 +14,12 @@ Code written by an LLM never runs in the calling process. Two tiers:
    - a private temporary working directory, its own session (process group),
      and no inherited file descriptors besides stdin/stdout (the request and
      reply pipe) and stderr (a log file in the temporary directory);
-   - an address-space cap (`RLIMIT_AS`, set before JAX is imported) and no
-     core dumps;
+   - an address-space cap (`RLIMIT_AS`, set before JAX is imported), no
+     core dumps, and a file size cap (`RLIMIT_FSIZE`);
+   - where the kernel allows it, new mount, network and PID namespaces and a
+     read-only view of the filesystem whose only writable place is the
+     temporary directory (`cwm_jax.confine`); never root: a root caller's
+     worker switches to uid 65534 before JAX is imported;
    - a hard wall-clock limit per candidate that covers load, compile and run:
      past it the worker's process group is killed with SIGKILL and replaced.
 
@@ -60,6 +64,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from cwm_jax import envs, validator
+from cwm_jax.confine import UNPRIVILEGED_UID
 from cwm_jax.errors import CWMError, CWMLoadError
 from cwm_jax.scoring import ScoreResult, rejected
 
@@ -77,6 +82,9 @@ DEFAULT_WARMUP_TIMEOUT_S = 600.0
 
 DEFAULT_MAX_TASKS_PER_WORKER = 500
 """A worker is replaced after this many candidates, bounding slow leaks (jit caches)."""
+
+FILE_SIZE_LIMIT = 256 * MiB
+"""RLIMIT_FSIZE of a worker: the largest file it may write (its log, a transition split it collects)."""
 
 MAX_MESSAGE_BYTES = 64 * MiB
 MAX_STDERR_LOG_BYTES = 4 * MiB
@@ -111,35 +119,35 @@ def default_memory_limit() -> int:
     return 4 * GiB + 128 * MiB * max(0, cpus - 4)
 
 
-_UNSHARE_FLAGS = ("--user", "--net", "--pid", "--fork", "--mount-proc", "--kill-child")
+_UNSHARE_FLAGS = ("--net", "--pid", "--fork", "--mount-proc", "--kill-child")
 _namespace_prefix_cache: list[str] | None = None
 _namespace_lock = threading.Lock()
 
 
 def namespace_prefix() -> list[str] | None:
-    """The `unshare` command that puts a worker in new user, network and PID namespaces, or None.
+    """The `unshare` command that puts a worker in new mount, network and PID namespaces, or None.
 
-    None where util-linux `unshare` is missing or the kernel refuses
-    unprivileged user namespaces (many containers, Ubuntu's AppArmor
-    restriction). Probed once per process.
+    Unless the caller is root, also in a new user namespace whose root is the
+    caller (the worker needs its capabilities to build its read-only view of
+    the filesystem, `cwm_jax.confine`, and then gives them up). None where
+    util-linux `unshare` is missing or the kernel refuses (unprivileged) user
+    namespaces (many containers, Ubuntu's AppArmor restriction). Probed once
+    per process.
     """
     global _namespace_prefix_cache
     with _namespace_lock:
         if _namespace_prefix_cache is None:
             _namespace_prefix_cache = []
             unshare = shutil.which("unshare")
-            for mapping in ("--map-current-user", "--map-root-user"):
-                if not unshare:
-                    break
-                command = [unshare, _UNSHARE_FLAGS[0], mapping, *_UNSHARE_FLAGS[1:]]
-                try:
-                    probe = subprocess.run([*command, "/bin/sh", "-c", "exit 7"], stdin=subprocess.DEVNULL,
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20)
-                except (OSError, subprocess.TimeoutExpired):
-                    break
-                if probe.returncode == 7:
-                    _namespace_prefix_cache = command
-                    break
+            user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+            command = [unshare or "unshare", *user, "--mount", *_UNSHARE_FLAGS]
+            try:
+                probe = subprocess.run([*command, "/bin/sh", "-c", "exit 7"], stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20)
+            except (OSError, subprocess.TimeoutExpired):  # no `unshare`, or it hangs
+                probe = None
+            if probe is not None and probe.returncode == 7:
+                _namespace_prefix_cache = command
         return list(_namespace_prefix_cache) or None
 
 
@@ -233,6 +241,15 @@ class _Worker:
         self.namespaces = namespaces is not None
         self.tmpdir = tempfile.mkdtemp(prefix="cwm-sandbox-")
         self.stderr_path = os.path.join(self.tmpdir, "stderr.log")
+        self.drop_uid = UNPRIVILEGED_UID if os.geteuid() == 0 else None
+        if self.drop_uid is not None:  # the worker's own files, readable after it drops root
+            os.chown(self.tmpdir, self.drop_uid, self.drop_uid)
+        # The worker reads splits from a private copy of the cache, never writes the shared one.
+        self.cache_dir = self._private_dir("cache")
+        for env_id in warm_envs:
+            self.provide_splits(env_id, warm_splits)
+        matplotlib_dir = self._private_dir("matplotlib")
+        self._copy_font_list(matplotlib_dir)
         bootstrap = (
             "import os, resource, sys\n"
             "fds = [fd for fd in map(int, os.listdir('/proc/self/fd')) if fd >= 0]\n"
@@ -246,7 +263,14 @@ class _Worker:
             "if limit > 0:\n"
             "    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))\n"
             "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"
+            "import importlib.util, json\n"
+            "config = json.loads(sys.argv[3])\n"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (config['file_size_limit'],) * 2)\n"
             "sys.path.append(sys.argv[2])\n"
+            "spec = importlib.util.spec_from_file_location('_cwm_confine', config['package_dir'] + '/confine.py')\n"
+            "confine = importlib.util.module_from_spec(spec)\n"
+            "spec.loader.exec_module(confine)\n"
+            "confine.enter(config)\n"
             "from cwm_jax.sandbox import _worker_main\n"
             "_worker_main(sys.argv[3], fds)\n"
         )
@@ -256,12 +280,23 @@ class _Worker:
             "debug": bool(debug),
             "memory_limit": int(memory_limit),
             "tmpdir": self.tmpdir,
+            "file_size_limit": FILE_SIZE_LIMIT,
+            "package_dir": os.path.join(_ROOT, "cwm_jax"),
+            "namespaces": namespaces is not None,
+            "drop_uid": self.drop_uid,
+            "outer_uid": os.getuid(),
+            "outer_gid": os.getgid(),
         })
         command = [sys.executable, "-I", "-c", bootstrap, str(int(memory_limit)), _ROOT, config]
         if namespaces is not None:
             # A shell as PID 1 of the new PID namespace, so the worker is not PID 1 (which ignores
             # signals it sends itself) and its death by a signal shows as exit status 128 + signal.
-            command = [*namespaces, "/bin/sh", "-c", '"$@"; exit $?', "sh", *command]
+            # The shell keeps the host's view of the filesystem: if the worker emptied its directory
+            # (its parent died), the shell removes it (a mount point in the worker's view).
+            command = [*namespaces, "/bin/sh", "-c", '"$@"; status=$?; rmdir "$0" 2>/dev/null; exit $status',
+                       self.tmpdir, *command]
+        environment = {**worker_environment(), "TMPDIR": self.tmpdir, "HOME": self.tmpdir,
+                       "CWM_JAX_CACHE": self.cache_dir, "MPLCONFIGDIR": matplotlib_dir}
         with open(self.stderr_path, "ab") as stderr:
             self.proc = subprocess.Popen(
                 command,
@@ -269,7 +304,7 @@ class _Worker:
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 cwd=self.tmpdir,
-                env=worker_environment(),
+                env=environment,
                 close_fds=True,
                 start_new_session=True,  # own process group: killpg reaches anything it starts
             )
@@ -286,6 +321,46 @@ class _Worker:
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    def _private_dir(self, name: str) -> str:
+        """A new directory in the worker's directory, owned by the worker's uid."""
+        path = os.path.join(self.tmpdir, name)
+        os.mkdir(path)
+        if self.drop_uid is not None:
+            os.chown(path, self.drop_uid, self.drop_uid)
+        return path
+
+    @staticmethod
+    def _copy_font_list(config_dir: str) -> None:
+        """Gives the worker matplotlib's font list (gymnax imports matplotlib), which it cannot reach.
+
+        Without it matplotlib scans the system fonts at every worker start: 1.3 s more (measured, loaded machine).
+        """
+        matplotlib = sys.modules.get("matplotlib")
+        if matplotlib is None:
+            return
+        try:
+            cache = Path(matplotlib.get_cachedir())
+        except (AttributeError, OSError, RuntimeError):
+            return
+        for path in cache.glob("fontlist-*.json"):
+            shutil.copyfile(path, os.path.join(config_dir, path.name))
+
+    def provide_splits(self, env_id: str, splits: Iterable[str]) -> None:
+        """Copies the cached splits the worker will read into its private cache (missing ones it collects)."""
+        from cwm_jax import data
+
+        spec = envs.make(env_id)
+        for split in splits:
+            source = data._cache_path(spec, split)
+            target = Path(self.cache_dir) / source.relative_to(data.cache_dir().parent)
+            if source.is_file() and not target.exists():
+                if not target.parent.is_dir():
+                    target.parent.mkdir()
+                    if self.drop_uid is not None:
+                        os.chown(target.parent, self.drop_uid, self.drop_uid)
+                shutil.copyfile(source, target)
+                target.chmod(0o444)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -744,6 +819,7 @@ class Sandbox:
         missing = [split for split in splits if (env_id, split) not in worker.warmed]
         if not missing:
             return
+        worker.provide_splits(env_id, missing)
         try:
             reply = worker.request({"op": "warm", "env": env_id, "splits": missing}, self.warmup_timeout_s)
         except (TimeoutError, _WorkerDied) as exc:

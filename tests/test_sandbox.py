@@ -6,12 +6,15 @@ fresh worker (environment, process bookkeeping) start their own.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import concurrent.futures
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -19,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from cwm_jax import reference, sandbox, validator
-from cwm_jax.sandbox import GiB, Sandbox, SandboxClosedError, SandboxError
+from cwm_jax.sandbox import FILE_SIZE_LIMIT, GiB, Sandbox, SandboxClosedError, SandboxError
 from tests.hostile_programs import HOSTILE
 
 ENV = "gymnax/CartPole"
@@ -272,6 +275,10 @@ def test_fresh_worker_is_isolated_and_leaves_nothing_behind(monkeypatch):
         assert worker.info["initial_fds"] == [0, 1, 2]  # nothing inherited beyond pipes and the log
         assert box._debug_exec("import os\nresult = os.environ.get('OPENAI_API_KEY')").summaries[
             "exec"]["result"] == "None"
+        _assert_file_size_limited(box)
+        if os.geteuid() == 0:  # without namespaces the uid drop alone guards the caller's files
+            assert _exec_value(box, "import os\nresult = os.getresuid()") == (65534,) * 3
+            _assert_caller_private_files_unreadable(box)
         # kill workers in every way, with both workers in use at once
         codes = ["while True:\n    pass\n", "import os\nos._exit(1)\n", "import numpy as np\nx = np.ones(10**10)\n"]
         with concurrent.futures.ThreadPoolExecutor(3) as pool:
@@ -298,7 +305,7 @@ def test_fresh_worker_is_isolated_and_leaves_nothing_behind(monkeypatch):
         box.score(_reference(), ENV)
 
 
-@pytest.mark.skipif(sandbox.namespace_prefix() is None, reason="no unprivileged user namespaces here")
+@pytest.mark.skipif(sandbox.namespace_prefix() is None, reason="no namespaces here (see sandbox.namespace_prefix)")
 def test_namespaces_hide_the_parent_and_the_network(box):
     assert box.isolation == "namespaces"
     info = box._worker_info()
@@ -322,6 +329,120 @@ def test_namespaces_hide_the_parent_and_the_network(box):
     assert "connected" not in errors
 
 
+def _exec_value(box: Sandbox, code: str):
+    result = box._debug_exec(textwrap.dedent(code))
+    assert result.valid, result.error
+    return ast.literal_eval(result.summaries["exec"]["result"])
+
+
+def _read_attempts(box: Sandbox, paths: list[Path]) -> list[str]:
+    """What the worker gets reading each path: 'read:<text>' or the exception's name."""
+    return _exec_value(box, f"""\
+        result = []
+        for path in {[str(p) for p in paths]!r}:
+            try:
+                with open(path) as handle:
+                    result.append('read:' + handle.read())
+            except OSError as exc:
+                result.append(type(exc).__name__)
+    """)
+
+
+def _assert_caller_private_files_unreadable(box: Sandbox) -> None:
+    """A 0600 file of the caller is out of reach, in /tmp and (when root) in the worker's own directory."""
+    outside = Path(tempfile.mkdtemp(prefix="cwm-private-"))  # in /tmp, traversable: only the file's mode guards it
+    try:
+        outside.chmod(0o755)
+        files = {"outside": outside / "private.txt"}
+        if os.geteuid() == 0:  # a place the worker sees and may write: only the uid drop guards the file there
+            inside = Path(box._worker_info()["cwd"])
+            files.update(inside=inside / "private.txt", control=inside / "public.txt")
+        for name, path in files.items():
+            path.write_text(name)
+            path.chmod(0o644 if name == "control" else 0o600)
+        outcome = dict(zip(files, _read_attempts(box, list(files.values()))))
+        assert outcome.pop("control", "read:control") == "read:control"  # the worker can read its directory
+        assert not any(text.startswith("read:") for text in outcome.values()), outcome
+    finally:
+        shutil.rmtree(outside)
+
+
+def _assert_file_size_limited(box: Sandbox) -> None:
+    limit, below, above = _exec_value(box, f"""\
+        import errno, os, resource
+        outcome = []
+        with open('sparse', 'wb', buffering=0) as handle:  # sparse: costs no disk
+            for offset in ({FILE_SIZE_LIMIT} - 1, {FILE_SIZE_LIMIT}):
+                handle.seek(offset)
+                try:
+                    handle.write(b'x')
+                    outcome.append('written')
+                except OSError as exc:
+                    outcome.append(errno.errorcode[exc.errno])
+        os.unlink('sparse')
+        result = (resource.getrlimit(resource.RLIMIT_FSIZE), *outcome)
+    """)
+    assert limit == (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT)
+    assert (below, above) == ("written", "EFBIG")
+
+
+@pytest.mark.skipif(sandbox.namespace_prefix() is None,
+                    reason="needs mount namespaces (no user namespaces here): without them a worker may write "
+                           "wherever its uid may, e.g. anywhere in /tmp")
+def test_worker_writes_only_in_its_own_directory(box):
+    watched = Path(tempfile.mkdtemp(prefix="cwm-watched-"))
+    probe = Path(tempfile.gettempdir()) / f"cwm-probe-{os.getpid()}"
+    in_package = REPO / "cwm_jax" / f"probe_{os.getpid()}.py"
+    try:
+        watched.chmod(0o777)  # writable by any uid: only the read-only view stops the worker
+        targets = [watched / "file", probe, in_package]
+        outcome, inside = _exec_value(box, f"""\
+            import os
+            outcome = []
+            for path in {[str(t) for t in targets]!r}:
+                try:
+                    with open(path, 'x') as handle:
+                        handle.write('x')
+                    outcome.append('created')
+                except OSError as exc:
+                    outcome.append(type(exc).__name__)
+            for make in (lambda: os.mkdir({str(watched / "dir")!r}),
+                         lambda: os.symlink('/etc/passwd', {str(watched / "link")!r})):
+                try:
+                    make()
+                    outcome.append('created')
+                except OSError as exc:
+                    outcome.append(type(exc).__name__)
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)  # undoing the view needs capabilities it gave up
+            for name, call in (('umount /usr', lambda: libc.umount2(b'/usr', 2)),
+                               ('remount / writable', lambda: libc.mount(None, b'/', None, 32, None))):
+                outcome.append('created' if call() == 0 else name + ': ' + os.strerror(ctypes.get_errno()))
+            with open('own-file', 'w') as handle:
+                handle.write('x')
+            result = (outcome, os.path.exists('own-file'))
+        """)
+        assert inside  # its own directory stays writable
+        assert "created" not in outcome, outcome
+        assert list(watched.iterdir()) == []
+        assert not probe.exists() and not in_package.exists()
+    finally:
+        shutil.rmtree(watched)
+        probe.unlink(missing_ok=True)
+        in_package.unlink(missing_ok=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 and sandbox.namespace_prefix() is None,
+                    reason="without namespaces a worker of a non-root caller runs as the caller's uid and can "
+                           "read every file the caller can")
+def test_worker_cannot_read_files_private_to_the_caller(box):
+    _assert_caller_private_files_unreadable(box)
+
+
+def test_worker_file_size_is_limited(box):
+    _assert_file_size_limited(box)
+
+
 def test_workers_exit_when_the_parent_dies(tmp_path):
     script = textwrap.dedent("""\
         import os
@@ -333,7 +454,7 @@ def test_workers_exit_when_the_parent_dies(tmp_path):
         os._exit(0)  # no atexit, no close: only the worker's own watchdog can end it
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                         cwd=tmp_path)
+                         cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)})  # the package is not installed
     pid, tmpdir = out.stdout.split()
     deadline = time.monotonic() + 10
     while (_running(int(pid)) or Path(tmpdir).exists()) and time.monotonic() < deadline:
