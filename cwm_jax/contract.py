@@ -24,10 +24,29 @@ MAX_POW_EXPONENT = 64  # constant integer exponents, so `9**9**9` cannot stall
 MAX_STRING = 64  # length of a string literal (einsum specs, dtype names)
 MAX_ARRAY_ELEMENTS = 1 << 20  # largest array a step may create
 MAX_OPERATIONS = 20_000  # primitive operations in the traced step
+MAX_SOURCE_CHARS = 100_000  # length of the program text
+MAX_AST_NODES = 20_000  # syntax-tree nodes (the largest reference CWM has about 1,000)
+MAX_AST_DEPTH = 100  # nesting of the syntax tree (reference CWMs: about 15)
+MAX_REPEAT = 4096  # largest integer constant that may multiply a value of unknown type
+MAX_PROBLEMS = 10  # static problems listed in one rejection
+MAX_MODULE_ELEMENTS = 1 << 16  # numbers in all module-level constants together
+MAX_MODULE_ARRAY_OPS = 256  # eager jnp operations that module-level constants may cost at load
+
+# Keywords that would reach the compiler or place work on a device; rejected in every call.
+FORBIDDEN_KEYWORDS = frozenset({"compiler_options", "backend", "device"})
+
+# Names a program may import from `typing`: they may only appear in annotations,
+# which are never evaluated (the loader compiles with postponed annotations).
+TYPING_MODULE = "typing"
 
 # Calls allowed in module-level constant definitions (besides math.*): they
-# make a value, never a large array.
-MODULE_LEVEL_JNP = frozenset("array asarray float32 int32 bool_ deg2rad radians sqrt".split())
+# make a value from literal numbers, never a large array.
+MODULE_LEVEL_JNP_ARRAY = frozenset({"array", "asarray"})  # (numbers[, dtype])
+MODULE_LEVEL_JNP_ELEMENTWISE = frozenset({"deg2rad", "radians", "sqrt"})  # (numbers)
+# dtype names, as `jnp.<name>` or a string: the only values a `dtype` may take.
+DTYPE_NAMES = frozenset("""
+    bool_ float16 float32 float64 int8 int16 int32 int64 uint8 uint32
+""".split())
 
 # Python builtins a CWM may call. Everything else (open, eval, exec, getattr,
 # globals, type, print, __import__, ...) does not exist in its namespace.
@@ -53,6 +72,14 @@ ALLOWED_JNP = frozenset("""
     sign sin sinc sinh sort sqrt square squeeze stack std subtract sum take
     take_along_axis tan tanh tile transpose tril triu true_divide trunc uint8
     uint32 unwrap var vstack where zeros zeros_like
+    angle append argpartition argwhere array_split atleast_2d atleast_3d average
+    bitwise_and bitwise_not bitwise_or bitwise_xor block column_stack conj
+    delete digitize divmod dsplit dstack empty empty_like exp2 flatnonzero
+    fliplr flipud float_power frexp gcd geomspace heaviside hsplit imag inner
+    insert invert kron lcm ldexp left_shift logspace median meshgrid modf
+    moveaxis nanmax nanmean nanmin nansum ndim nextafter nonzero pad partition
+    polyval ptp real right_shift rot90 shape signbit size split swapaxes
+    tensordot trace vdot vsplit
 """.split())
 ALLOWED_JNP_LINALG = frozenset("det inv norm solve".split())
 
@@ -80,7 +107,7 @@ ALLOWED_MATH = frozenset("""
 
 # Attributes and methods allowed on arrays and values (x.at[i].set(v), ...).
 ALLOWED_ARRAY_ATTRIBUTES = frozenset("""
-    T add all any argmax argmin astype at clip cumsum divide dot dtype flatten
+    T add all any argmax argmin astype at clip copy cumsum divide dot dtype flatten
     get max mean min multiply ndim prod ravel reshape round set shape size
     squeeze std sum transpose var
 """.split())
