@@ -100,7 +100,10 @@ def _explain(exc: BaseException) -> str:
     if isinstance(exc, jax.errors.TracerArrayConversionError):
         return "a traced value is converted to a NumPy array; use jax.numpy operations only"
     if isinstance(exc, RecursionError):
-        return "recursion too deep; recursion is not allowed, use a for loop over range(N)"
+        return (
+            "recursion too deep: a function calls itself, directly or through a function passed as an "
+            "argument; recursion is not allowed, use a for loop over range(N) or lax.fori_loop"
+        )
     if isinstance(exc, MemoryError):
         return "the program ran out of memory; arrays must stay small"
     return f"{type(exc).__name__}: {_first_lines(exc)}"
