@@ -37,9 +37,9 @@ ACCEPTED = {
                                  HEAD + "PARAMS = {'gravity': 9.8, 'masses': (1.0, 0.1), 'limit': 2 * 2.4}\n"),
     "utf8_bom": "\ufeff" + program(""),
     "array_constant_with_dtype": program("    y = A * state\n",
-                                         HEAD + "A = jnp.array([1.0, 2.0, 3.0, 4.0], dtype=jnp.float32)\n"
-                                         "B = jnp.array([1, 2], 'int32')\nC = math.sqrt(2.0) * math.pi\n"
-                                         "import math\n"),
+                                         "import math\n" + HEAD
+                                         + "A = jnp.array([1.0, 2.0, 3.0, 4.0], dtype=jnp.float32)\n"
+                                         "B = jnp.array([1, 2], 'int32')\nC = math.sqrt(2.0) * math.pi\n"),
     "annotated_constant": program("", HEAD + "DT: float = 0.02\n"),
 }
 
