@@ -19,7 +19,7 @@ import collections
 
 from cwm_jax import contract as C
 from cwm_jax import validator_rules as R
-from cwm_jax.errors import CWMError, CWMSyntaxError, CWMValidationError
+from cwm_jax.errors import CWMError, CWMValidationError
 from cwm_jax.validator_constants import ConstantChecker, Folder, FoldLimit, module_path
 
 MAX_SOURCE_CHARS = C.MAX_SOURCE_CHARS
@@ -35,11 +35,11 @@ class _Validator(ast.NodeVisitor):
         self.problems: list[CWMError] = []
         self.aliases: dict[str, str] = {}  # local name -> module path ("jnp" -> "jax.numpy")
         self.typing_names: set[str] = set()  # names imported from typing: annotations only
-        self.imported = _imported_names(tree)  # every name an import binds, known before the imports run
+        self.imported = R.imported_names(tree)  # every name an import binds, known before the imports run
         self.constants = ConstantChecker(self.aliases, self.fail)
         self.folder = Folder(self.constants.numbers, self.aliases)
         self.bound = R.bound_names(tree)
-        self.sequences = _sequence_names(tree)
+        self.sequences = R.sequence_names(tree)
         self.module_functions = {stmt.name for stmt in tree.body if isinstance(stmt, ast.FunctionDef)}
         self.function_depth = 0
         self.unroll = [1]  # product of enclosing range() sizes
@@ -63,7 +63,7 @@ class _Validator(ast.NodeVisitor):
             step_defined = step_defined or isinstance(stmt, ast.FunctionDef) and stmt.name == "step"
 
     def check_module_statement(self, stmt: ast.stmt, index: int, step_defined: bool) -> None:
-        if step_defined and "step" in _names_bound_by(stmt):
+        if step_defined and "step" in R.names_bound_by(stmt):
             raise self.fail(stmt, "`step` is defined again after its `def`; define it exactly once")
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
             self.check_import(stmt)
@@ -183,19 +183,9 @@ class _Validator(ast.NodeVisitor):
                 self.constants.value(default)  # evaluated at load: must be a constant
 
     def check_annotation(self, node: ast.expr) -> None:
-        """Annotations are never evaluated (the loader postpones them); they must still be plain types."""
-        for sub in ast.walk(node):
-            if isinstance(sub, (ast.Name, ast.Attribute)):
-                name = sub.id if isinstance(sub, ast.Name) else sub.attr
-                if name.startswith("_"):
-                    raise self.fail(node, f"`{name}` in a type annotation: names starting with an underscore "
-                                          "are not allowed")
-            elif not isinstance(sub, (ast.Subscript, ast.Tuple, ast.List, ast.Load, ast.BinOp, ast.BitOr)) and not (
-                isinstance(sub, ast.Constant) and (sub.value is None or isinstance(sub.value, str)
-                                                   and len(sub.value) <= C.MAX_STRING)
-            ):
-                raise self.fail(node, "type annotations may only name types (jax.Array, float, Tuple[...]); "
-                                      "remove this annotation")
+        reason = R.annotation_reason(node)
+        if reason is not None:
+            raise self.fail(node, reason)
 
     def check_statement(self, stmt: ast.stmt) -> None:
         if isinstance(stmt, ast.Assign):
@@ -344,37 +334,9 @@ class _Validator(ast.NodeVisitor):
             )
 
     def check_module_path(self, node: ast.AST, path: str) -> None:
-        reason = R.forbidden_reason(path)
+        reason = R.module_path_reason(path)
         if reason is not None:
             raise self.fail(node, reason)
-        if path == "jax.jit":
-            raise self.fail(node, "jax.jit may only be a bare decorator (@jax.jit); the caller compiles `step`")
-        parts = path.split(".")
-        if parts[0] == "math":
-            allowed, rest, where = C.ALLOWED_MATH, parts[1:], "math"
-        elif parts[:2] == ["jax", "numpy"] and parts[2:3] == ["linalg"]:
-            allowed, rest, where = C.ALLOWED_JNP_LINALG, parts[3:], "jnp.linalg"
-        elif parts[:2] == ["jax", "numpy"]:
-            allowed, rest, where = C.ALLOWED_JNP, parts[2:], "jnp"
-        elif parts[:2] == ["jax", "lax"]:
-            allowed, rest, where = C.ALLOWED_LAX, parts[2:], "lax"
-        elif parts[:2] == ["jax", "nn"]:
-            allowed, rest, where = C.ALLOWED_JAX_NN, parts[2:], "jax.nn"
-        else:
-            allowed, rest, where = C.ALLOWED_JAX, parts[1:], "jax"
-        if not rest:
-            return
-        if rest[0] not in allowed:
-            raise self.fail(
-                node,
-                f"`{where}.{rest[0]}` is not in the allowed jax subset; see the rules for what "
-                f"{where} offers (e.g. jnp.where, jnp.clip, lax.cond, lax.fori_loop)",
-            )
-        for attr in rest[1:]:
-            if attr not in C.ALLOWED_ARRAY_ATTRIBUTES and not (where == "jax" and rest[0] in ("numpy", "lax", "nn")):
-                raise self.fail(node, f"attribute `.{attr}` of `{where}.{rest[0]}` is not allowed")
-        if where == "jax" and len(rest) > 1:
-            self.check_module_path(node, ".".join(["jax", *rest]))
 
     def visit_Call(self, node: ast.Call) -> None:
         if isinstance(node.func, ast.Call):
@@ -519,81 +481,6 @@ class _Validator(ast.NodeVisitor):
             raise self.fail(node, str(exc)) from None
 
 
-def _imported_names(tree: ast.Module) -> set[str]:
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            for alias in node.names:
-                names.add(alias.asname or alias.name.split(".")[0])
-    return names
-
-
-def _names_bound_by(stmt: ast.stmt) -> set[str]:
-    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return {stmt.name}
-    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-        return {alias.asname or alias.name.split(".")[0] for alias in stmt.names}
-    return {sub.id for sub in ast.walk(stmt) if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store)}
-
-
-_SEQUENCE_CALLS = frozenset({"list", "tuple", "zip", "enumerate"})
-_UNKNOWN = ast.Pass()  # a binding whose type the validator does not know
-
-
-def _sequence_names(tree: ast.Module) -> set[str]:
-    """Names that hold a Python list or tuple wherever they are assigned (`xs = [a, b]`, `s = x.shape`)."""
-    values: dict[str, list[ast.expr]] = collections.defaultdict(list)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
-            for target in node.targets:
-                values[target.id].append(node.value)
-        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.comprehension)):
-            for sub in ast.walk(node.target):
-                if isinstance(sub, ast.Name):
-                    values[sub.id].append(_UNKNOWN)
-        elif isinstance(node, ast.Assign):
-            for target in node.targets:
-                for sub in ast.walk(target):
-                    if isinstance(sub, ast.Name):
-                        values[sub.id].append(_UNKNOWN)
-        elif isinstance(node, ast.arg):
-            values[node.arg].append(_UNKNOWN)
-
-    def literal(value: ast.AST) -> bool:
-        return (
-            isinstance(value, (ast.List, ast.Tuple, ast.ListComp))
-            or isinstance(value, ast.Attribute) and value.attr == "shape"
-            or isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in _SEQUENCE_CALLS
-        )
-
-    return {name for name, bound in values.items() if bound and all(literal(v) for v in bound)}
-
-
-def _without_typing_imports(tree: ast.Module) -> ast.Module:
-    """The tree to compile: typing imports removed (their names only ever appear in unevaluated annotations)."""
-    body = [
-        stmt for stmt in tree.body
-        if not (isinstance(stmt, ast.ImportFrom) and stmt.module == C.TYPING_MODULE)
-        and not (isinstance(stmt, ast.Import) and all(a.name == C.TYPING_MODULE for a in stmt.names))
-    ]
-    return ast.Module(body=body, type_ignores=tree.type_ignores)
-
-
-def _parse(source: str) -> ast.Module:
-    try:
-        return ast.parse(source, filename="<cwm>")
-    except SyntaxError as exc:
-        message = exc.msg or "invalid syntax"
-        if "too many nested" in message or "too complex" in message:
-            message += "; split long expressions into several assignments"
-        raise CWMSyntaxError(f"syntax error: {message}", line=exc.lineno, source_line=exc.text) from None
-    except (RecursionError, MemoryError):
-        raise CWMSyntaxError("the program is nested too deeply to parse; split long expressions into several "
-                             "assignments") from None
-    except ValueError as exc:
-        raise CWMSyntaxError(f"the program cannot be parsed: {exc or type(exc).__name__}") from None
-
-
 def _validate(source: str) -> ast.Module:
     if not isinstance(source, str):
         raise CWMValidationError(f"a CWM must be source text (str), got {type(source).__name__}")
@@ -604,7 +491,7 @@ def _validate(source: str) -> ast.Module:
     if "\x00" in source:
         raise CWMValidationError("the program contains a NUL byte")
     source = source.removeprefix(_BOM)  # editors and some models start UTF-8 text with a byte-order mark
-    tree = _parse(source)
+    tree = R.parse(source)
     lines = source.splitlines()
     R.check_tree_size(tree, lines)
     validator = _Validator(tree, lines)
@@ -613,7 +500,7 @@ def _validate(source: str) -> ast.Module:
     if problems:
         raise CWMValidationError.combine(problems, limit=C.MAX_PROBLEMS)
     R.check_step_signature(tree, lines)
-    return _without_typing_imports(tree)
+    return R.without_typing_imports(tree)
 
 
 _cache: collections.OrderedDict[str, ast.Module | CWMError] = collections.OrderedDict()

@@ -9,9 +9,10 @@ the signature of `step`.
 from __future__ import annotations
 
 import ast
+import collections
 
 from cwm_jax import contract as C
-from cwm_jax.errors import CWMContractError, CWMValidationError
+from cwm_jax.errors import CWMContractError, CWMSyntaxError, CWMValidationError
 
 # Builtins that do exist in Python but never in a CWM, with the reason shown.
 DENIED_BUILTINS = {
@@ -50,7 +51,6 @@ def fail(node: ast.AST | None, message: str, lines: list[str]) -> CWMValidationE
     line = getattr(node, "lineno", None)
     source_line = lines[line - 1] if line and line <= len(lines) else None
     return CWMValidationError(message, line=line, source_line=source_line)
-
 
 
 ALLOWED_EXPRESSIONS = (
@@ -262,3 +262,126 @@ def check_tree_size(tree: ast.Module, lines: list[str]) -> None:
             raise fail(node, f"expressions or blocks are nested too deeply (more than {C.MAX_AST_DEPTH} levels); "
                              "split long expressions into several assignments", lines)
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
+def imported_names(tree: ast.Module) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                names.add(alias.asname or alias.name.split(".")[0])
+    return names
+
+
+def names_bound_by(stmt: ast.stmt) -> set[str]:
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {stmt.name}
+    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        return {alias.asname or alias.name.split(".")[0] for alias in stmt.names}
+    return {sub.id for sub in ast.walk(stmt) if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store)}
+
+
+_SEQUENCE_CALLS = frozenset({"list", "tuple", "zip", "enumerate"})
+_UNKNOWN = ast.Pass()  # a binding whose type the validator does not know
+
+
+def sequence_names(tree: ast.Module) -> set[str]:
+    """Names that hold a Python list or tuple wherever they are assigned (`xs = [a, b]`, `s = x.shape`)."""
+    values: dict[str, list[ast.expr]] = collections.defaultdict(list)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
+            for target in node.targets:
+                values[target.id].append(node.value)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.comprehension)):
+            for sub in ast.walk(node.target):
+                if isinstance(sub, ast.Name):
+                    values[sub.id].append(_UNKNOWN)
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                for sub in ast.walk(target):
+                    if isinstance(sub, ast.Name):
+                        values[sub.id].append(_UNKNOWN)
+        elif isinstance(node, ast.arg):
+            values[node.arg].append(_UNKNOWN)
+
+    def literal(value: ast.AST) -> bool:
+        return (
+            isinstance(value, (ast.List, ast.Tuple, ast.ListComp))
+            or isinstance(value, ast.Attribute) and value.attr == "shape"
+            or isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in _SEQUENCE_CALLS
+        )
+
+    return {name for name, bound in values.items() if bound and all(literal(v) for v in bound)}
+
+
+def without_typing_imports(tree: ast.Module) -> ast.Module:
+    """The tree to compile: typing imports removed (their names only ever appear in unevaluated annotations)."""
+    body = [
+        stmt for stmt in tree.body
+        if not (isinstance(stmt, ast.ImportFrom) and stmt.module == C.TYPING_MODULE)
+        and not (isinstance(stmt, ast.Import) and all(a.name == C.TYPING_MODULE for a in stmt.names))
+    ]
+    return ast.Module(body=body, type_ignores=tree.type_ignores)
+
+
+def parse(source: str) -> ast.Module:
+    try:
+        return ast.parse(source, filename="<cwm>")
+    except SyntaxError as exc:
+        message = exc.msg or "invalid syntax"
+        if "too many nested" in message or "too complex" in message:
+            message += "; split long expressions into several assignments"
+        raise CWMSyntaxError(f"syntax error: {message}", line=exc.lineno, source_line=exc.text) from None
+    except (RecursionError, MemoryError):
+        raise CWMSyntaxError("the program is nested too deeply to parse; split long expressions into several "
+                             "assignments") from None
+    except ValueError as exc:
+        raise CWMSyntaxError(f"the program cannot be parsed: {exc or type(exc).__name__}") from None
+
+
+def module_path_reason(path: str) -> str | None:
+    """Why `jnp.save`, `jax.random.normal` or `jax.jit` (outside a decorator) is rejected; None if allowed."""
+    reason = forbidden_reason(path)
+    if reason is not None:
+        return reason
+    if path == "jax.jit":
+        return "jax.jit may only be a bare decorator (@jax.jit); the caller compiles `step`"
+    parts = path.split(".")
+    if parts[0] == "math":
+        allowed, rest, where = C.ALLOWED_MATH, parts[1:], "math"
+    elif parts[:2] == ["jax", "numpy"] and parts[2:3] == ["linalg"]:
+        allowed, rest, where = C.ALLOWED_JNP_LINALG, parts[3:], "jnp.linalg"
+    elif parts[:2] == ["jax", "numpy"]:
+        allowed, rest, where = C.ALLOWED_JNP, parts[2:], "jnp"
+    elif parts[:2] == ["jax", "lax"]:
+        allowed, rest, where = C.ALLOWED_LAX, parts[2:], "lax"
+    elif parts[:2] == ["jax", "nn"]:
+        allowed, rest, where = C.ALLOWED_JAX_NN, parts[2:], "jax.nn"
+    else:
+        allowed, rest, where = C.ALLOWED_JAX, parts[1:], "jax"
+    if not rest:
+        return None
+    if rest[0] not in allowed:
+        return (f"`{where}.{rest[0]}` is not in the allowed jax subset; see the rules for what "
+                f"{where} offers (e.g. jnp.where, jnp.clip, lax.cond, lax.fori_loop)")
+    for attr in rest[1:]:
+        if attr not in C.ALLOWED_ARRAY_ATTRIBUTES and not (where == "jax" and rest[0] in ("numpy", "lax", "nn")):
+            return f"attribute `.{attr}` of `{where}.{rest[0]}` is not allowed"
+    if where == "jax" and len(rest) > 1:
+        return module_path_reason(".".join(["jax", *rest]))
+    return None
+
+
+def annotation_reason(node: ast.expr) -> str | None:
+    """Annotations are never evaluated (the loader postpones them); they must still only name types."""
+    for sub in ast.walk(node):
+        if isinstance(sub, (ast.Name, ast.Attribute)):
+            name = sub.id if isinstance(sub, ast.Name) else sub.attr
+            if name.startswith("_"):
+                return f"`{name}` in a type annotation: names starting with an underscore are not allowed"
+        elif not isinstance(sub, (ast.Subscript, ast.Tuple, ast.List, ast.Load, ast.BinOp, ast.BitOr)) and not (
+            isinstance(sub, ast.Constant)
+            and (sub.value is None or isinstance(sub.value, str) and len(sub.value) <= C.MAX_STRING)
+        ):
+            return "type annotations may only name types (jax.Array, float, Tuple[...]); remove this annotation"
+    return None
