@@ -132,9 +132,13 @@ runs on import besides constant definitions.
 Allowed:
 - Imports: exactly `import jax`, `import jax.numpy as jnp`, `from jax import lax`,
   `import math`. No other module (no numpy, no os, no random).
-- Module-level numeric constants (numbers, tuples/lists of numbers, math.pi,
-  arithmetic on other constants, jnp.array([...]) of numbers) and helper
-  functions defined with `def` (lambdas too).
+- Module-level numeric constants (numbers, tuples/lists of numbers, a dict of
+  them with string keys, math.pi, math.* functions, arithmetic on constants
+  defined above, jnp.array([...]) of numbers with dtype=jnp.float32) and
+  helper functions defined with `def` (lambdas too). Nothing else runs at
+  module level: no other calls, no jnp.ones/zeros, no matrix products.
+- Type hints (`from typing import Tuple` is fine; hints are never evaluated)
+  and helper names with one leading underscore (`_helper`, `_ = action`).
 - Inside functions: assignments, `return`, arithmetic, comparisons, calls to
   jnp.* (e.g. jnp.where, jnp.clip, jnp.sin, jnp.array, jnp.stack), lax.cond,
   lax.select, lax.switch, lax.fori_loop(lower, upper, body, init) with constant
@@ -155,9 +159,13 @@ Not allowed (the program is rejected):
   assert, with, an `if __name__ == "__main__":` block or other top-level code,
   side effects: print, file or network I/O, reading environment
   variables.
-- Any name or attribute starting with an underscore, and the builtins open,
-  eval, exec, compile, getattr, setattr, globals, locals, vars, type, input,
-  print, __import__.
+- Names starting with two underscores, attributes starting with one, and the
+  builtins open, eval, exec, compile, getattr, setattr, globals, locals,
+  vars, type, input, print, __import__. Reusing the name of a builtin
+  (`def len`), of an import (`jnp = ...`) or of `step` for something else.
+- jax.jit except as a bare `@jax.jit` decorator, calling the result of a call
+  (`f(x)(y)`), `**` in calls, and the keywords compiler_options, backend and
+  device. List or tuple arithmetic (`(0.0,) * n`): use jnp.full or jnp.tile.
 - Randomness (jax.random, numpy.random), host callbacks (jax.debug.*,
   jax.pure_callback, io_callback), mutation of module-level values.
 - Arrays larger than {MAX_ARRAY_ELEMENTS} elements.

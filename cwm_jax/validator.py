@@ -354,10 +354,6 @@ class _Validator(ast.NodeVisitor):
                 raise self.fail(node, f"the keyword `{keyword.arg}=` is not allowed (it reaches the compiler or a "
                                       "device); remove it")
             self.check_identifier(keyword, keyword.arg)
-        if path is not None and path.rpartition(".")[2] in ("array", "asarray", "astype"):
-            for keyword in node.keywords:
-                if keyword.arg == "dtype":
-                    self.constants.check_dtype(keyword.value)
         self.generic_visit(node)
 
     def check_fori_bounds(self, node: ast.Call) -> None:

@@ -41,6 +41,8 @@ ACCEPTED = {
                                          + "A = jnp.array([1.0, 2.0, 3.0, 4.0], dtype=jnp.float32)\n"
                                          "B = jnp.array([1, 2], 'int32')\nC = math.sqrt(2.0) * math.pi\n"),
     "annotated_constant": program("", HEAD + "DT: float = 0.02\n"),
+    # Inside a function a dtype is an ordinary traced-time expression; only module level is literal.
+    "dtype_of_an_array_in_step": program("    y = jnp.array([1.0, 2.0], dtype=state.dtype)\n"),
 }
 
 
