@@ -24,10 +24,29 @@ MAX_POW_EXPONENT = 64  # constant integer exponents, so `9**9**9` cannot stall
 MAX_STRING = 64  # length of a string literal (einsum specs, dtype names)
 MAX_ARRAY_ELEMENTS = 1 << 20  # largest array a step may create
 MAX_OPERATIONS = 20_000  # primitive operations in the traced step
+MAX_SOURCE_CHARS = 40_000  # length of the program text (the largest reference CWM has about 3,000)
+MAX_AST_NODES = 10_000  # syntax-tree nodes (the largest reference CWM has about 1,000)
+MAX_AST_DEPTH = 100  # nesting of the syntax tree (reference CWMs: about 15)
+MAX_REPEAT = 4096  # largest integer constant that may multiply a value of unknown type
+MAX_PROBLEMS = 10  # static problems listed in one rejection
+MAX_MODULE_ELEMENTS = 1 << 16  # numbers in all module-level constants together
+MAX_MODULE_ARRAY_OPS = 256  # eager jnp operations that module-level constants may cost at load
+
+# Keywords that would reach the compiler or place work on a device; rejected in every call.
+FORBIDDEN_KEYWORDS = frozenset({"compiler_options", "backend", "device"})
+
+# Names a program may import from `typing`: they may only appear in annotations,
+# which are never evaluated (the loader compiles with postponed annotations).
+TYPING_MODULE = "typing"
 
 # Calls allowed in module-level constant definitions (besides math.*): they
-# make a value, never a large array.
-MODULE_LEVEL_JNP = frozenset("array asarray float32 int32 bool_ deg2rad radians sqrt".split())
+# make a value from literal numbers, never a large array.
+MODULE_LEVEL_JNP_ARRAY = frozenset({"array", "asarray"})  # (numbers[, dtype])
+MODULE_LEVEL_JNP_ELEMENTWISE = frozenset({"deg2rad", "radians", "sqrt"})  # (numbers)
+# dtype names, as `jnp.<name>` or a string: the only values a `dtype` may take.
+DTYPE_NAMES = frozenset("""
+    bool_ float16 float32 float64 int8 int16 int32 int64 uint8 uint32
+""".split())
 
 # Python builtins a CWM may call. Everything else (open, eval, exec, getattr,
 # globals, type, print, __import__, ...) does not exist in its namespace.
@@ -53,6 +72,14 @@ ALLOWED_JNP = frozenset("""
     sign sin sinc sinh sort sqrt square squeeze stack std subtract sum take
     take_along_axis tan tanh tile transpose tril triu true_divide trunc uint8
     uint32 unwrap var vstack where zeros zeros_like
+    angle append argpartition argwhere array_split atleast_2d atleast_3d average
+    bitwise_and bitwise_not bitwise_or bitwise_xor block column_stack conj
+    delete digitize divmod dsplit dstack empty empty_like exp2 flatnonzero
+    fliplr flipud float_power frexp gcd geomspace heaviside hsplit imag inner
+    insert invert kron lcm ldexp left_shift logspace median meshgrid modf
+    moveaxis nanmax nanmean nanmin nansum ndim nextafter nonzero pad partition
+    polyval ptp real right_shift rot90 shape signbit size split swapaxes
+    tensordot trace vdot vsplit
 """.split())
 ALLOWED_JNP_LINALG = frozenset("det inv norm solve".split())
 
@@ -80,7 +107,7 @@ ALLOWED_MATH = frozenset("""
 
 # Attributes and methods allowed on arrays and values (x.at[i].set(v), ...).
 ALLOWED_ARRAY_ATTRIBUTES = frozenset("""
-    T add all any argmax argmin astype at clip cumsum divide dot dtype flatten
+    T add all any argmax argmin astype at clip copy cumsum divide dot dtype flatten
     get max mean min multiply ndim prod ravel reshape round set shape size
     squeeze std sum transpose var
 """.split())
@@ -105,9 +132,13 @@ runs on import besides constant definitions.
 Allowed:
 - Imports: exactly `import jax`, `import jax.numpy as jnp`, `from jax import lax`,
   `import math`. No other module (no numpy, no os, no random).
-- Module-level numeric constants (numbers, tuples/lists of numbers, math.pi,
-  arithmetic on other constants, jnp.array([...]) of numbers) and helper
-  functions defined with `def` (lambdas too).
+- Module-level numeric constants (numbers, tuples/lists of numbers, a dict of
+  them with string keys, math.pi, math.* functions, arithmetic on constants
+  defined above, jnp.array([...]) of numbers with dtype=jnp.float32) and
+  helper functions defined with `def` (lambdas too). Nothing else runs at
+  module level: no other calls, no jnp.ones/zeros, no matrix products.
+- Type hints (`from typing import Tuple` is fine; hints are never evaluated)
+  and helper names with one leading underscore (`_helper`, `_ = action`).
 - Inside functions: assignments, `return`, arithmetic, comparisons, calls to
   jnp.* (e.g. jnp.where, jnp.clip, jnp.sin, jnp.array, jnp.stack), lax.cond,
   lax.select, lax.switch, lax.fori_loop(lower, upper, body, init) with constant
@@ -128,9 +159,13 @@ Not allowed (the program is rejected):
   assert, with, an `if __name__ == "__main__":` block or other top-level code,
   side effects: print, file or network I/O, reading environment
   variables.
-- Any name or attribute starting with an underscore, and the builtins open,
-  eval, exec, compile, getattr, setattr, globals, locals, vars, type, input,
-  print, __import__.
+- Names starting with two underscores, attributes starting with one, and the
+  builtins open, eval, exec, compile, getattr, setattr, globals, locals,
+  vars, type, input, print, __import__. Reusing the name of a builtin
+  (`def len`), of an import (`jnp = ...`) or of `step` for something else.
+- jax.jit except as a bare `@jax.jit` decorator, calling the result of a call
+  (`f(x)(y)`), `**` in calls, and the keywords compiler_options, backend and
+  device. List or tuple arithmetic (`(0.0,) * n`): use jnp.full or jnp.tile.
 - Randomness (jax.random, numpy.random), host callbacks (jax.debug.*,
   jax.pure_callback, io_callback), mutation of module-level values.
 - Arrays larger than {MAX_ARRAY_ELEMENTS} elements.

@@ -32,9 +32,36 @@ class CWMSyntaxError(CWMError):
 
 
 class CWMValidationError(CWMError):
-    """The source breaks a rule of the jax subset (static check, nothing ran)."""
+    """The source breaks a rule of the jax subset (static check, nothing ran).
+
+    A program with several problems gets one error listing all of them in
+    line order (`problems`), so one fix can address every one.
+    """
 
     kind = "validation"
+
+    def __init__(self, message: str, *, line: int | None = None, source_line: str | None = None,
+                 problems: tuple[CWMError, ...] = (), omitted: int = 0):
+        self.problems = tuple(problems)
+        self.omitted = omitted
+        super().__init__(message, line=line, source_line=source_line)
+
+    def _format(self) -> str:
+        if not self.problems:
+            return super()._format()
+        text = "\n".join(str(problem) for problem in self.problems)
+        return text + (f"\n... and {self.omitted} more problems" if self.omitted else "")
+
+    @classmethod
+    def combine(cls, problems: list[CWMError], *, limit: int) -> CWMError:
+        """One error for several static problems, ordered by line, at most `limit` listed."""
+        ordered = sorted(problems, key=lambda p: (p.line is None, p.line or 0))
+        if len(ordered) == 1:
+            return ordered[0]
+        shown = ordered[:limit]
+        header = f"{len(ordered)} problems; fix all of them"
+        return cls(header, line=shown[0].line, source_line=shown[0].source_line, problems=tuple(shown),
+                   omitted=len(ordered) - len(shown))
 
 
 class CWMLoadError(CWMError):

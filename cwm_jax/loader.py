@@ -12,6 +12,7 @@ the sandbox (`cwm_jax.sandbox`), whose workers call this loader.
 
 from __future__ import annotations
 
+import __future__
 import builtins
 import functools
 import math
@@ -34,6 +35,10 @@ from cwm_jax.errors import (
 
 FILENAME = "<cwm>"
 PROBE_STATES = 8
+# Annotations of a CWM are never evaluated: postponed by an explicit flag, and
+# not inherited from this module's own `from __future__` (dont_inherit), so
+# the protection holds whatever this file imports.
+_COMPILE_FLAGS = __future__.annotations.compiler_flag
 
 
 def _restricted_import(name, globals=None, locals=None, fromlist=(), level=0):
@@ -42,6 +47,11 @@ def _restricted_import(name, globals=None, locals=None, fromlist=(), level=0):
         raise ImportError(f"import of {name!r} is not allowed")
     module = {"jax": jax, "jax.numpy": jax, "jax.lax": jax, "math": math}[name]
     return module
+
+
+def compile_cwm(tree) -> object:
+    """Code object of a validated tree; its annotations stay unevaluated strings."""
+    return compile(tree, FILENAME, "exec", flags=_COMPILE_FLAGS, dont_inherit=True)
 
 
 def _namespace() -> dict:
@@ -90,7 +100,10 @@ def _explain(exc: BaseException) -> str:
     if isinstance(exc, jax.errors.TracerArrayConversionError):
         return "a traced value is converted to a NumPy array; use jax.numpy operations only"
     if isinstance(exc, RecursionError):
-        return "recursion too deep; recursion is not allowed, use a for loop over range(N)"
+        return (
+            "recursion too deep: a function calls itself, directly or through a function passed as an "
+            "argument; recursion is not allowed, use a for loop over range(N) or lax.fori_loop"
+        )
     if isinstance(exc, MemoryError):
         return "the program ran out of memory; arrays must stay small"
     return f"{type(exc).__name__}: {_first_lines(exc)}"
@@ -229,7 +242,7 @@ def load_cwm(source: str, env: str | EnvSpec, *, check_finite: bool = True) -> S
     lines = source.splitlines()
     namespace = _namespace()
     try:
-        exec(compile(tree, FILENAME, "exec"), namespace)  # noqa: S102 - validated, restricted namespace
+        exec(compile_cwm(tree), namespace)  # noqa: S102 - validated, restricted namespace
     except Exception as exc:  # noqa: BLE001
         raise _wrap_program_error(exc, lines) from None
     user_step = namespace.get("step")

@@ -66,7 +66,10 @@ def load_model(spec, model: str):
     `reference`: the env's hand-written CWM; `oracle`: the true gymnax dynamics;
     anything else: a path to a CWM file. A file is untrusted: it is first
     validated, loaded and scored in the sandbox (a separate process with time
-    and memory limits); only a program that passed there is loaded here.
+    and memory limits); only a program that passed there is loaded here. The
+    file is read once, so the text loaded here is the text the sandbox
+    checked, and `load_cwm` validates it again in this process: module-level
+    code is literal constants only (docs/sandbox.md, "The validator").
     Raises CWMError (clear message) for a bad model file.
     """
     from cwm_jax import loader, sandbox
@@ -80,11 +83,12 @@ def load_model(spec, model: str):
     if path.suffix != ".py":
         raise UsageError(f"--model must be 'reference', 'oracle' or a path to a .py file, got {model!r}")
     print(f"checking {model} in the sandbox...", flush=True)
-    checked = sandbox.score_file(path, spec, split="train", counterexamples=0)
+    source = loader.read_cwm_file(path)
+    checked = sandbox.score_source(source, spec, counterexamples=0)
     if not checked.valid:
         raise CWMError(checked.error or "the model was rejected")
     accuracy = checked.summary["accuracy"]
-    return loader.load_cwm_file(path, spec), f"CWM file {model} (train accuracy {accuracy:.4f})"
+    return loader.load_cwm(source, spec), f"CWM file {model} (train accuracy {accuracy:.4f})"
 
 
 # --------------------------------------------------------------------------- planners

@@ -1,21 +1,88 @@
-"""The hostile catalogue: every program is rejected with a clear, typed message."""
+"""The hostile catalogue: every program is rejected with a clear, typed message and runs nothing.
+
+The canary lives at a short path (well under the validator's string limit, so
+a payload is never rejected only for its length) inside a fresh directory, and
+the tests assert that nothing at all appeared there: a file of any name, a
+`.npy` suffix, or a folder of XLA dumps.
+"""
+
+import importlib.util
+import os
+import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
-from cwm_jax import contract, loader, reference, validator
+from cwm_jax import cli, contract, envs, loader, reference, validator
 from cwm_jax.errors import CWMError, CWMValidationError
 from tests.hostile_programs import HOSTILE
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def watched():
+    """(directory, canary path): a short path whose directory must stay empty."""
+    with tempfile.TemporaryDirectory(dir="/tmp", prefix="c") as directory:
+        canary = os.path.join(directory, "k")
+        assert len(canary) < contract.MAX_STRING // 2
+        yield directory, canary
+        assert os.listdir(directory) == [], "a payload ran: something was created in the watched directory"
+
+
+@pytest.fixture(scope="module")
+def plan_module():
+    spec = importlib.util.spec_from_file_location("plan_under_test", ROOT / "experiments" / "plan.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+def _said(text: str) -> str:
+    """The message without its quoted source lines (a fragment must not match the program's own text)."""
+    return "\n".join(line for line in text.splitlines() if not line.startswith("    ")).lower()
+
+
+def _expect(case, error: CWMError) -> None:
+    assert error.kind == case.kind, str(error)
+    assert case.mentions.lower() in _said(str(error)), str(error)
+    assert str(error).strip() and "Traceback" not in str(error)
+
 
 @pytest.mark.parametrize("case", HOSTILE, ids=lambda c: c.name)
-def test_hostile_program_is_rejected(case, tmp_path):
-    canary = tmp_path / "canary"
+def test_hostile_program_is_rejected(case, watched):
     with pytest.raises(CWMError) as info:
-        loader.load_cwm(case.render(str(canary)), "CartPole")
-    error = info.value
-    assert error.kind == case.kind, str(error)
-    assert case.mentions.lower() in str(error).lower(), str(error)
-    assert not canary.exists(), "the program's payload ran"
+        loader.load_cwm(case.render(watched[1]), "CartPole")
+    _expect(case, info.value)
+
+
+@pytest.mark.parametrize("case", HOSTILE, ids=lambda c: c.name)
+def test_hostile_program_is_rejected_by_check(case, watched, tmp_path, capsys):
+    """`python -m cwm_jax check FILE` (in-process): exit 1 and the expected message, nothing created."""
+    model = tmp_path / "model.py"
+    model.write_text(case.render(watched[1]))
+    assert cli.main(["check", str(model), "--env", "CartPole", "--json"]) == cli.EXIT_REJECTED
+    payload = __import__("json").loads(capsys.readouterr().out)
+    assert payload["valid"] is False
+    assert case.mentions.lower() in _said(payload["error"]), payload["error"]
+
+
+@pytest.mark.parametrize("case", HOSTILE, ids=lambda c: c.name)
+def test_hostile_program_is_rejected_by_plan(case, watched, tmp_path, plan_module):
+    """`plan.py --model FILE` loads a model in-process only after the sandbox and a second validation."""
+    model = tmp_path / "model.py"
+    model.write_text(case.render(watched[1]))
+    with pytest.raises(CWMError) as info:
+        plan_module.load_model(envs.make("CartPole"), str(model))
+    assert case.mentions.lower() in _said(str(info.value)), str(info.value)
+
+
+def test_every_hostile_entry_names_its_rejection():
+    assert all(case.mentions.strip() for case in HOSTILE)
+    assert len({case.name for case in HOSTILE}) == len(HOSTILE)
 
 
 def test_catalogue_is_large_enough():
