@@ -7,6 +7,13 @@ knows the benchmark environments, records their transitions and scores CWMs
 against them in one jitted, vmapped call.
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("cwm-jax")
+except PackageNotFoundError:  # run from a source tree that is not installed
+    __version__ = "0+unknown"
+
 from cwm_jax.accuracy import (
     AccuracyReport,
     Counterexample,
@@ -34,6 +41,7 @@ from cwm_jax.scoring import ScoreResult
 from cwm_jax.validator import validate
 
 __all__ = [
+    "__version__",
     "AccuracyReport",
     "CWMContractError",
     "CWMEnv",
