@@ -127,7 +127,7 @@ set to 0.
 
 PENDULUM_UNKNOWN = _variant(
     PENDULUM,
-    {"g": 11.37, "m": 1.31, "l": 0.87},
+    {"g": 12.43, "m": 1.31, "l": 0.77},
     "Physics:",
     f"""
 Physics: the pendulum is a uniform rigid rod rotating about one of its ends
