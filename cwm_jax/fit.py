@@ -326,22 +326,26 @@ def fit_values(tree: ast.Module, constants: list[Constant], spec: EnvSpec, train
     if current.strict == problem.n:
         return constants, params, stages
     is_int = np.array([c.is_int for c in constants])
+    clock = time.perf_counter()
     index = np.flatnonzero(problem.sensitive(params) & ~is_int)
+    stages["jacobian"] = time.perf_counter() - clock
     log(f"{len(constants)} constants, {len(index)} with a gradient: "
         + ", ".join(constants[i].name for i in index))
     if len(index):
         candidates, fit_stages = opt.gradient_fit(problem, params, index, settings, log)
         stages.update(fit_stages)
         for candidate, key in zip(candidates, problem.evaluate(np.stack(candidates))):
-            if key >= current:
+            if key > current:  # candidates come nearest-first: a tie keeps the nearer one
                 params, current = candidate, key
     # Undo changes the data do not need, so constants they do not pin down stay as written.
+    clock = time.perf_counter()
     for i in np.flatnonzero(params != problem.initial):
         trial = params.copy()
         trial[i] = problem.initial[i]
         key = problem.evaluate(trial)[0]
         if key >= current:
             params, current = trial, key
+    stages["revert"] = time.perf_counter() - clock
     clock = time.perf_counter()
     if current.strict < problem.n:
         order = sorted(range(len(constants)), key=lambda i: i in set(index.tolist()))  # zero-gradient first
@@ -387,8 +391,10 @@ def fit_source(source: str, env: str | EnvSpec, *, settings=None,
                          constants=tuple(c.name for c in constants), seconds=time.perf_counter() - start,
                          exact=before_acc.train_strict_accuracy == 1.0, stages=stages)
 
+    clock = time.perf_counter()
     tree = validator.validate(source)
     constants = _traceable(tree, find_constants(tree), spec)
+    stages["constants"] = time.perf_counter() - clock
     log(f"train strict accuracy {before_acc.train_strict_accuracy:.4f}; constants: "
         + (", ".join(c.name for c in constants) or "none"))
     if before_acc.train_strict_accuracy == 1.0 or not constants:
