@@ -15,7 +15,7 @@ import jax
 import numpy as np
 import pytest
 
-from cwm_jax import cli, data, envs, fit, fit_optimize, gymnax_env, loader, reference, sandbox, scoring
+from cwm_jax import cli, data, envs, fit, fit_constants, fit_optimize, gymnax_env, loader, reference, sandbox, scoring
 from cwm_jax.sandbox import Sandbox
 from tests.hostile_programs import HOSTILE
 
@@ -92,7 +92,7 @@ def test_wrong_structure_is_not_made_worse_and_runs_only_in_the_worker(box, monk
     def forbidden(*args, **kwargs):
         raise AssertionError("the program was loaded or run in the main process")
 
-    for module, name in ((fit, "_step_factory"), (fit, "fit_source"), (loader, "load_cwm"),
+    for module, name in ((fit, "step_factory"), (fit_constants, "step_factory"), (fit, "fit_source"), (loader, "load_cwm"),
                          (scoring, "score_source"), (fit_optimize, "gradient_fit")):
         monkeypatch.setattr(module, name, forbidden)
     report = box.fit(WRONG_INTEGRATOR, CARTPOLE)
