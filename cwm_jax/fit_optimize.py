@@ -38,10 +38,15 @@ class FitSettings(NamedTuple):
 
 
 class Key(NamedTuple):
-    """What "better" means: more transitions entirely right, then more components right."""
+    """What "better" means: more transitions entirely right, then more components right.
+
+    `smooth` (transitions with state and reward right) breaks remaining ties;
+    when it is N, only `done` is wrong, which no gradient can fix.
+    """
 
     strict: int
     components: int
+    smooth: int
 
 
 def _scales(train: Transitions) -> tuple[np.ndarray, float]:
@@ -85,7 +90,7 @@ class Problem:
                                                               *self.data)
         state_ok = element_ok.all(axis=1)
         strict = (state_ok & reward_ok & done_ok).sum()
-        return strict, state_ok.sum() + reward_ok.sum() + done_ok.sum()
+        return strict, state_ok.sum() + reward_ok.sum() + done_ok.sum(), (state_ok & reward_ok).sum()
 
     def evaluate(self, batch: np.ndarray) -> list[Key]:
         """Keys of parameter vectors float32 [B, P]; padded to GRID_POINTS so one compile serves all."""
@@ -94,8 +99,8 @@ class Problem:
         for i in range(0, len(batch), GRID_POINTS):
             chunk = batch[i: i + GRID_POINTS]
             padded = np.concatenate([chunk, np.repeat(chunk[-1:], GRID_POINTS - len(chunk), axis=0)])
-            strict, components = (np.asarray(x) for x in self._evaluate(jnp.asarray(padded)))
-            keys += [Key(int(s), int(c)) for s, c in zip(strict[: len(chunk)], components[: len(chunk)])]
+            columns = (np.asarray(x)[: len(chunk)] for x in self._evaluate(jnp.asarray(padded)))
+            keys += [Key(*(int(v) for v in row)) for row in zip(*columns)]
         return keys
 
     def sensitive(self, params: np.ndarray) -> np.ndarray:
@@ -113,7 +118,7 @@ def _to_values(base: jax.Array, index: np.ndarray, z: jax.Array) -> jax.Array:
 
 def gradient_fit(problem: Problem, base: np.ndarray, index: np.ndarray, settings: FitSettings,
                  log: Callable[[str], None]) -> tuple[list[np.ndarray], dict]:
-    """Levenberg-Marquardt from the constants as written; unless that is exact on the data, Adam from
+    """Levenberg-Marquardt from the constants as written; unless that gets state and reward right, Adam from
     several starts (vmapped) and Levenberg-Marquardt from Adam's best end.
 
     Returns candidate parameter vectors float32 [P] (every Adam and LM end, nearest to the
@@ -161,7 +166,8 @@ def gradient_fit(problem: Problem, base: np.ndarray, index: np.ndarray, settings
     stages["lm"] = time.perf_counter() - clock
     log(f"levenberg-marquardt from the constants as written: loss {float(lm_loss):.3g} "
         f"({stages['lm']:.1f} s with compile)")
-    if np.isfinite(ends[0]).all() and problem.evaluate(values(ends[0]))[0].strict == problem.n:
+    # Done if state and reward are right everywhere: what is left (done) has no gradient.
+    if np.isfinite(ends[0]).all() and problem.evaluate(values(ends[0]))[0].smooth == problem.n:
         return [values(ends[0])], stages
 
     key = jax.random.key(settings.seed)

@@ -106,6 +106,16 @@ def test_wrong_structure_is_improved_not_made_exact_and_runs_only_in_the_worker(
     assert 0.99 < report.after.train_strict_accuracy < 1.0  # the terminal steps' reward stays wrong
 
 
+def test_zero_gradient_threshold_is_found_by_the_accuracy_search(box):
+    source = reference.source(CARTPOLE).replace("THETA_LIMIT = 12 * 2", "THETA_LIMIT = 10 * 2")
+    report = box.fit(source, CARTPOLE)
+    assert report.valid and report.exact, report.error
+    assert report.before.train_strict_accuracy < 1.0 and report.after.test_strict_accuracy == 1.0
+    [change] = report.changed
+    assert change["name"] == "THETA_LIMIT" and change["new"] == pytest.approx(12 * 2 * math.pi / 360, rel=0.02)
+    assert "THETA_LIMIT = 0.2" in report.program  # written back as a number, the rest untouched
+
+
 @pytest.mark.parametrize("case", HOSTILE[:6], ids=[h.name for h in HOSTILE[:6]])
 def test_hostile_programs_are_rejected_by_fit(box, case, tmp_path):
     canary = tmp_path / "canary"
