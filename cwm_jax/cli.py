@@ -106,7 +106,8 @@ def _fit(args) -> int:
         print(f"fitting {args.model} to the train split of gymnax/{spec.name} in the sandbox; "
               f"module-level constants: {names}", file=sys.stderr, flush=True)
         stop = threading.Event()
-        ticker = threading.Thread(target=_progress, args=("fitting (compile + fit)", stop), daemon=True)
+        ticker = threading.Thread(target=_progress, daemon=True,
+                                  args=("fitting in the sandbox (worker start, compile, fit)", stop))
         ticker.start()
         try:
             report = sandbox.fit_source(source, spec, timeout_s=args.timeout)
