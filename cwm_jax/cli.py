@@ -136,7 +136,8 @@ def _fit(args) -> int:
             print(f"  {change['name']} {change['old']!r} -> {change['new']!r}")
         if not report.changed:
             print("  no constant changed: the fit did not improve the program")
-        print("  exact on train (strict accuracy 1.0)" if report.exact else "  not exact: strict train accuracy below 1.0")
+        print("  exact on train (strict accuracy 1.0)" if report.exact
+              else "  not exact: strict train accuracy below 1.0")
         if args.out:
             print(f"  fitted program written to {args.out}")
     return 0 if report.valid else EXIT_REJECTED

@@ -634,7 +634,8 @@ class Sandbox:
             return dataclasses.replace(FitReport.from_dict(result.summaries["fit"]), seconds=seconds)
         error = result.error
         if result.error_kind == "timeout":
-            error = f"fitting took longer than {limit:g} s and was stopped. " + _timeout_message(limit).split(": ", 1)[-1]
+            detail = _timeout_message(limit).split(": ", 1)[-1]
+            error = f"fitting took longer than {limit:g} s and was stopped: {detail}"
         return FitReport(valid=False, program=source, error=error, error_kind=result.error_kind, seconds=seconds)
 
     async def ascore(self, source: str, env: str | envs.EnvSpec, **kwargs) -> ScoreResult:

@@ -23,7 +23,9 @@ CARTPOLE = "gymnax/CartPole"
 CARTPOLE_UNKNOWN = "gymnax/CartPole-unknown"
 # A wrong constant the fit can repair, and a structural error it cannot: reward 0 on the terminal step.
 WRONG_STRUCTURE = reference.source(CARTPOLE).replace("GRAVITY = 9.8", "GRAVITY = 9.81").replace(
-    "return next_state, jnp.float32(1.0), done", "return next_state, jnp.where(done, 0.0, 1.0).astype(jnp.float32), done")
+    "return next_state, jnp.float32(1.0), done",
+    "return next_state, jnp.where(done, 0.0, 1.0).astype(jnp.float32), done",
+)
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +95,8 @@ def test_wrong_structure_is_improved_not_made_exact_and_runs_only_in_the_worker(
     def forbidden(*args, **kwargs):
         raise AssertionError("the program was loaded or run in the main process")
 
-    for module, name in ((fit, "step_factory"), (fit_constants, "step_factory"), (fit, "fit_source"), (loader, "load_cwm"),
-                         (scoring, "score_source"), (fit_optimize, "gradient_fit")):
+    for module, name in ((fit, "step_factory"), (fit_constants, "step_factory"), (fit, "fit_source"),
+                         (loader, "load_cwm"), (scoring, "score_source"), (fit_optimize, "gradient_fit")):
         monkeypatch.setattr(module, name, forbidden)
     assert WRONG_STRUCTURE != reference.source(CARTPOLE).replace("GRAVITY = 9.8", "GRAVITY = 9.81")
     report = box.fit(WRONG_STRUCTURE, CARTPOLE)
@@ -151,6 +153,13 @@ def test_cli_fit_bad_input(tmp_path, capsys):
     assert cli.main(["fit", str(bad), "--env", "gymnax/Nope"]) == cli.EXIT_USAGE
     err = capsys.readouterr().err
     assert "unknown environment" in err and "gymnax/CartPole-unknown" in err and len(err.strip().splitlines()) == 1
+
+
+def test_fit_past_its_time_limit_is_stopped(box):
+    source = reference.source(CARTPOLE).replace("GRAVITY = 9.8", "GRAVITY = 9.7")
+    report = box.fit(source, CARTPOLE, timeout_s=1.0)  # last user of the shared worker: it is replaced
+    assert not report.valid and report.error_kind == "timeout"
+    assert report.error.startswith("fitting took longer than 1 s") and report.program == source
 
 
 # -- environments with unknown constants ------------------------------------

@@ -21,7 +21,9 @@ from cwm_jax.envs.mountain_car_continuous import SPEC as MOUNTAIN_CAR_CONTINUOUS
 from cwm_jax.envs.pendulum import SPEC as PENDULUM
 from cwm_jax.envs.spec import EnvSpec
 
-UNKNOWN_NOTE = "Their values differ from the textbook ones and are\nnot given: infer them from the recorded transitions."
+UNKNOWN_NOTE = (
+    "Their values differ from the textbook ones and are\nnot given: infer them from the recorded transitions."
+)
 
 
 def _replace_paragraph(description: str, start: str, new_paragraph: str) -> str:
