@@ -7,6 +7,7 @@ entries. Executes the program: sandbox workers only.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import NamedTuple
@@ -37,16 +38,17 @@ class FitSettings(NamedTuple):
     seed: int = 0
 
 
-class Key(NamedTuple):
+@dataclasses.dataclass(frozen=True, order=True)
+class Key:
     """What "better" means: more transitions entirely right, then more components right.
 
-    `smooth` (transitions with state and reward right) breaks remaining ties;
-    when it is N, only `done` is wrong, which no gradient can fix.
+    `smooth` (transitions with state and reward right) takes no part in the
+    ordering; when it is N, only `done` is wrong, which no gradient can fix.
     """
 
     strict: int
     components: int
-    smooth: int
+    smooth: int = dataclasses.field(compare=False)
 
 
 def _scales(train: Transitions) -> tuple[np.ndarray, float]:
