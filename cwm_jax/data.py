@@ -81,6 +81,7 @@ def _metadata(spec: EnvSpec, split: str) -> dict:
         "format_version": FORMAT_VERSION,
         "env": f"gymnax/{spec.name}",
         "gymnax_id": spec.gymnax_id,
+        "gymnax_params": dict(spec.gymnax_params),
         "gymnax_version": _gymnax_version(),
         "jax_version": jax.__version__,
         "split": split,
@@ -206,7 +207,8 @@ def load_split_with_metadata(
     if path.exists() and not refresh:
         try:
             data, meta = _read(path)
-            if meta.get("gymnax_version") == _gymnax_version() and meta.get("format_version") == FORMAT_VERSION:
+            if (meta.get("gymnax_version") == _gymnax_version() and meta.get("format_version") == FORMAT_VERSION
+                    and meta.get("gymnax_params", {}) == dict(spec.gymnax_params)):
                 return data, meta
         except (OSError, ValueError, KeyError):
             pass  # a corrupt or foreign file: collect again and overwrite it

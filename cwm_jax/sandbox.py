@@ -66,6 +66,7 @@ from pathlib import Path
 from cwm_jax import envs, validator
 from cwm_jax.confine import UNPRIVILEGED_UID
 from cwm_jax.errors import CWMError, CWMLoadError
+from cwm_jax.fit import FitReport
 from cwm_jax.scoring import ScoreResult, rejected
 
 GiB = 1 << 30
@@ -73,6 +74,9 @@ MiB = 1 << 20
 
 DEFAULT_TIMEOUT_S = 60.0
 """Wall-clock limit for one candidate: load, trace, compile and score."""
+
+DEFAULT_FIT_TIMEOUT_S = 300.0
+"""Wall-clock limit for fitting one candidate's constants (`Sandbox.fit`): scoring twice, compiling, fitting."""
 
 DEFAULT_STARTUP_TIMEOUT_S = 180.0
 """Limit for a worker to import JAX and warm up (not charged to a candidate)."""
@@ -664,6 +668,51 @@ class Sandbox:
         result = self._run(message, spec, splits, limit)
         return dataclasses.replace(result, seconds=result.seconds + validated)
 
+    def fit(self, source: str, env: str | envs.EnvSpec, *, timeout_s: float | None = None) -> FitReport:
+        """Validates `source` here, then fits its numeric constants to the train split in a worker.
+
+        See `cwm_jax.fit`. The worker scores the program on the train and test
+        splits before and after the fit, and returns the input unchanged
+        unless the fitted program scores higher on train.
+
+        Args:
+          source: CWM module text (untrusted).
+          env: environment id or spec.
+          timeout_s: wall-clock limit for the whole fit (default
+            DEFAULT_FIT_TIMEOUT_S); past it the worker is killed and replaced.
+
+        Returns:
+          A FitReport (`cwm_jax.fit.FitReport`); `program` is the input when
+          it is invalid, when the fit failed or timed out, or when nothing
+          improved.
+
+        Raises:
+          SandboxError: no worker could be started (not the candidate's fault).
+          envs.UnknownEnvError, ValueError: bad `env` or `timeout_s`.
+        """
+        spec = envs.make(env)
+        limit = DEFAULT_FIT_TIMEOUT_S if timeout_s is None else float(timeout_s)
+        if limit <= 0:
+            raise ValueError("timeout_s must be positive")
+        start = time.perf_counter()
+        try:  # tier one: static, nothing of the program runs
+            validator.validate(source)
+        except CWMError as exc:
+            return FitReport(valid=False, program=source, error=str(exc), error_kind=exc.kind,
+                             seconds=time.perf_counter() - start)
+        except (RecursionError, MemoryError, ValueError) as exc:  # the parser's own limits
+            return FitReport(valid=False, program=source, error=f"the program cannot be parsed: {type(exc).__name__}",
+                             error_kind="syntax", seconds=time.perf_counter() - start)
+        result = self._run({"op": "fit", "source": source, "env": _env_id(spec)}, spec, ("train", "test"), limit)
+        seconds = time.perf_counter() - start
+        if "fit" in result.summaries:
+            return dataclasses.replace(FitReport.from_dict(result.summaries["fit"]), seconds=seconds)
+        error = result.error
+        if result.error_kind == "timeout":
+            detail = _timeout_message(limit).split(": ", 1)[-1]
+            error = f"fitting took longer than {limit:g} s and was stopped: {detail}"
+        return FitReport(valid=False, program=source, error=error, error_kind=result.error_kind, seconds=seconds)
+
     async def ascore(self, source: str, env: str | envs.EnvSpec, **kwargs) -> ScoreResult:
         """`score` in a thread, for asyncio callers."""
         import asyncio
@@ -938,6 +987,17 @@ def score_file(
     return score_source(source, env, splits=(split,), counterexamples=counterexamples, timeout_s=timeout_s)
 
 
+def fit_source(source: str, env: str | envs.EnvSpec, *, timeout_s: float | None = None) -> FitReport:
+    """`Sandbox.fit` on the process-wide default sandbox (started only for programs that validate)."""
+    try:
+        validator.validate(source)
+    except CWMError as exc:
+        return FitReport(valid=False, program=source, error=str(exc), error_kind=exc.kind)
+    except (RecursionError, MemoryError, ValueError):
+        pass  # Sandbox.fit reports it
+    return default_sandbox().fit(source, env, timeout_s=timeout_s)
+
+
 def _shutdown_all() -> None:
     close_default_sandbox()
     for pool in list(_ALL_POOLS):
@@ -1104,6 +1164,17 @@ class _WorkerState:
                 result = dataclasses.replace(result, error_kind="memory")
                 return {"ok": True, "result": result.to_dict(), "recycle": True}
             return {"ok": True, "result": result.to_dict()}
+        if op == "fit":
+            from cwm_jax import fit
+
+            report = fit.fit_source(message["source"], message["env"])
+            self.gc.collect()
+            memory = not report.valid and _MEMORY_PATTERN.search(report.error or "") is not None
+            if memory:
+                report = dataclasses.replace(report, error_kind="memory")
+            result = ScoreResult(valid=report.valid, error=report.error, error_kind=report.error_kind,
+                                 summaries={"fit": report.to_dict()}, seconds=report.seconds)
+            return {"ok": True, "result": result.to_dict(), "recycle": memory}
         if op == "warm":
             self.warm(message["env"], message["splits"])
             self.freeze()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+from cwm_jax.envs import docs
+
 from cwm_jax.envs.acrobot import SPEC as ACROBOT
 from cwm_jax.envs.cartpole import SPEC as CARTPOLE
 from cwm_jax.envs.catch import SPEC as CATCH
@@ -11,21 +15,33 @@ from cwm_jax.envs.mountain_car import SPEC as MOUNTAIN_CAR
 from cwm_jax.envs.mountain_car_continuous import SPEC as MOUNTAIN_CAR_CONTINUOUS
 from cwm_jax.envs.pendulum import SPEC as PENDULUM
 from cwm_jax.envs.reacher import SPEC as REACHER
-from cwm_jax.envs.spec import EnvSpec, StepFn
+from cwm_jax.envs.spec import DESCRIPTION_LEVELS, EnvSpec, StepFn
 from cwm_jax.envs.swimmer import SPEC as SWIMMER
+from cwm_jax.envs.unknown import UNKNOWN_SPECS
 
-SPECS: tuple[EnvSpec, ...] = (
-    CARTPOLE,
-    ACROBOT,
-    MOUNTAIN_CAR,
-    MOUNTAIN_CAR_CONTINUOUS,
-    PENDULUM,
-    CATCH,
-    REACHER,
-    SWIMMER,
-    DEEP_SEA,
-    DISCOUNTING_CHAIN,
+# The default environments (textbook constants; their reference CWMs score 1.0).
+SPECS: tuple[EnvSpec, ...] = tuple(
+    dataclasses.replace(spec, docs_description=docs.DOCS[spec.name])
+    for spec in (
+        CARTPOLE,
+        ACROBOT,
+        MOUNTAIN_CAR,
+        MOUNTAIN_CAR_CONTINUOUS,
+        PENDULUM,
+        CATCH,
+        REACHER,
+        SWIMMER,
+        DEEP_SEA,
+        DISCOUNTING_CHAIN,
+    )
 )
+
+# Variants whose physical constants differ from the textbook ones ("gymnax/<Env>-unknown").
+VARIANT_SPECS: tuple[EnvSpec, ...] = tuple(
+    dataclasses.replace(spec, docs_description=docs.DOCS[spec.name.removesuffix("-unknown")])
+    for spec in UNKNOWN_SPECS
+)
+ALL_SPECS: tuple[EnvSpec, ...] = SPECS + VARIANT_SPECS
 
 
 class UnknownEnvError(KeyError):
@@ -37,7 +53,7 @@ class UnknownEnvError(KeyError):
 
 def _index() -> dict[str, EnvSpec]:
     table = {}
-    for spec in SPECS:
+    for spec in ALL_SPECS:
         for env_id in spec.ids:
             table[env_id.lower()] = spec
     return table
@@ -47,8 +63,8 @@ _BY_ID = _index()
 
 
 def names() -> list[str]:
-    """Canonical ids of every registered environment, e.g. 'gymnax/CartPole'."""
-    return [f"gymnax/{spec.name}" for spec in SPECS]
+    """Canonical ids of every registered environment, e.g. 'gymnax/CartPole', variants included."""
+    return [f"gymnax/{spec.name}" for spec in ALL_SPECS]
 
 
 def make(env_id: str | EnvSpec) -> EnvSpec:
@@ -69,4 +85,5 @@ def make(env_id: str | EnvSpec) -> EnvSpec:
     return spec
 
 
-__all__ = ["EnvSpec", "StepFn", "SPECS", "UnknownEnvError", "make", "names"]
+__all__ = ["ALL_SPECS", "DESCRIPTION_LEVELS", "EnvSpec", "SPECS", "StepFn", "UnknownEnvError", "VARIANT_SPECS",
+           "make", "names"]

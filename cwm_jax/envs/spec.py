@@ -13,6 +13,8 @@ import jax.numpy as jnp
 # A transition function with the CWM signature: (state, action) -> (next_state, reward, done).
 StepFn = Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array, jax.Array]]
 
+DESCRIPTION_LEVELS = ("full", "docs")
+
 
 @dataclasses.dataclass(frozen=True)
 class EnvSpec:
@@ -41,6 +43,14 @@ class EnvSpec:
       aliases: extra accepted ids besides name, gymnax_id and "gymnax/<name>".
       to_gymnax_action: maps a contract action to what gymnax's `step_env`
         expects, when the two differ (None: pass it through).
+      gymnax_params: (field, value) pairs that replace gymnax's default
+        EnvParams; set by the "-unknown" variants, whose physical constants
+        differ from the textbook ones. Everything that runs the real
+        environment (data, oracle, planning, CWMEnv) goes through
+        `make_gymnax`, so all of it sees these values.
+      docs_description: the Gymnasium-documentation level of description
+        (state, actions, reward, termination; no constants, no integrator
+        details), for comparison with the paper; see `description_for`.
     """
 
     name: str
@@ -56,6 +66,8 @@ class EnvSpec:
     action_high: float = 0.0
     aliases: tuple[str, ...] = ()
     to_gymnax_action: Callable[[jax.Array], jax.Array] | None = None
+    gymnax_params: tuple[tuple[str, float], ...] = ()
+    docs_description: str = ""
 
     @property
     def discrete(self) -> bool:
@@ -70,8 +82,30 @@ class EnvSpec:
 
     @property
     def ids(self) -> tuple[str, ...]:
-        """Every id that resolves to this spec."""
+        """Every id that resolves to this spec (a variant does not answer to gymnax's id)."""
+        if self.gymnax_params:
+            return (f"gymnax/{self.name}", self.name, *self.aliases)
         return (f"gymnax/{self.name}", self.name, self.gymnax_id, f"gymnax/{self.gymnax_id}", *self.aliases)
+
+    def description_for(self, level: str = "full") -> str:
+        """The description for the LLM at a level of detail.
+
+        Args:
+          level: "full" (every constant and quirk, or for an "-unknown"
+            variant which constants exist but not their values) or "docs"
+            (the Gymnasium documentation level used by the paper: state,
+            actions, reward, termination; no constants, no integrator).
+
+        Raises:
+          ValueError: an unknown level, or "docs" for an env that has none.
+        """
+        if level == "full":
+            return self.description
+        if level == "docs":
+            if not self.docs_description:
+                raise ValueError(f"gymnax/{self.name} has no 'docs' description")
+            return self.docs_description
+        raise ValueError(f"unknown description level {level!r}; choose one of: {', '.join(DESCRIPTION_LEVELS)}")
 
     def state_struct(self) -> jax.ShapeDtypeStruct:
         return jax.ShapeDtypeStruct((self.obs_dim,), jnp.float32)
@@ -91,8 +125,11 @@ class EnvSpec:
         )
 
     def make_gymnax(self):
-        """(env, default_params) from gymnax."""
-        return _make_gymnax(self.gymnax_id)
+        """(env, params) from gymnax: its default params with `gymnax_params` applied."""
+        env, params = _make_gymnax(self.gymnax_id)
+        if self.gymnax_params:
+            params = params.replace(**dict(self.gymnax_params))
+        return env, params
 
     def flatten_obs(self, obs: jax.Array) -> jax.Array:
         return jnp.reshape(obs, (self.obs_dim,)).astype(jnp.float32)
