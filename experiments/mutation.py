@@ -7,7 +7,8 @@ For each target, cosmic-ray's own engine (`cosmic_ray.mutating.mutate_and_test`)
 applies one mutation at a time to a module and runs that target's fast test
 files; a mutant is killed when the tests fail (or time out), and survives
 when they pass. Everything runs in a throwaway copy of the working tree (the
-files `git ls-files` lists, tracked and untracked), never in the tree itself.
+files `git ls-files` lists, tracked and untracked, or the commit `--rev`),
+never in the tree itself.
 
 Sampling, to fit a 2-core machine: cosmic-ray proposes up to ~12 operators at
 the same source position (`+` -> `-`, `*`, `/`, `//`, `%`, `**`, `>>`, ...),
@@ -68,8 +69,15 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
-def copy_tree(dest: Path) -> None:
-    """Copies the files git knows of (tracked, and untracked but not ignored) to `dest`."""
+def copy_tree(dest: Path, rev: str | None = None) -> None:
+    """Copies the files git knows of (tracked, and untracked but not ignored) to `dest`.
+
+    With `rev`, copies that commit instead (e.g. to measure "before").
+    """
+    if rev is not None:
+        archive = subprocess.run(["git", "archive", "--format=tar", rev], cwd=ROOT, check=True, capture_output=True)
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+        return
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT, check=True, capture_output=True,
@@ -160,6 +168,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     parser.add_argument("--timeout-factor", type=float, default=3.0,
                         help="a mutant's tests time out (= killed) after this many times the unmutated run")
+    parser.add_argument("--rev", help="mutate and test this commit instead of the working tree")
     parser.add_argument("--json", metavar="PATH", help="write all results as JSON")
     args = parser.parse_args(argv)
     try:
@@ -170,7 +179,7 @@ def main(argv=None) -> int:
     json_path = Path(args.json).resolve() if args.json else None
     summaries = []
     with tempfile.TemporaryDirectory(prefix="cwm-mutation-") as tmp:
-        copy_tree(Path(tmp))
+        copy_tree(Path(tmp), args.rev)
         os.chdir(tmp)
         for name in args.targets:
             summaries.append(run_target(name, max_mutants=args.max_mutants, seed=args.seed,
