@@ -137,7 +137,7 @@ def run_target(name: str, *, max_mutants: int, seed: int, timeout_factor: float)
         where = f"{mutation.module_path}:{mutation.start_pos[0]}"
         print(f"  [{i}/{len(items)}] {outcome:8} {where} {mutation.operator_name.split('/')[-1]}", flush=True)
         results.append({
-            "module": mutation.module_path,
+            "module": str(mutation.module_path),
             "line": mutation.start_pos[0],
             "operator": mutation.operator_name,
             "occurrence": mutation.occurrence,
@@ -181,6 +181,13 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="cwm-mutation-") as tmp:
         copy_tree(Path(tmp), args.rev)
         os.chdir(tmp)
+        # Compile time dominates the tests. XLA's optimisations are not what is
+        # tested here, and a persistent cache lets each mutant reuse every
+        # compiled function its mutation does not touch.
+        os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = str(Path(tmp) / "jax-cache")
+        os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+        os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
         for name in args.targets:
             summaries.append(run_target(name, max_mutants=args.max_mutants, seed=args.seed,
                                         timeout_factor=args.timeout_factor))

@@ -1,6 +1,8 @@
 """Scoring arithmetic with hand-computed values: the paper's weighted metric,
 terminal transitions, tolerances per component, splits scored apart."""
 
+import dataclasses
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -106,6 +108,9 @@ def test_counterexample_names_the_wrong_elements_and_components():
     assert example.wrong_state_elements == (1, 2)
     assert example.failed == ("next_state", "reward", "done")
     text = accuracy.format_counterexample(example)
+    # Floats are printed with 7 significant digits, integer actions as integers.
+    assert "  state:                [2, 0, 5]\n  action:               0\n" in text
+    assert "expected next_state:  [2, 0.5, 6]" in text
     assert "wrong next_state elements: [1] expected 0.5 got 0, [2] expected 6 got 5" in text
     assert "expected done: True, predicted done: False  <-- wrong" in text
 
@@ -151,3 +156,22 @@ def test_tolerance_boundary_is_inclusive_and_nan_is_never_close():
     # |1.5 - 1| = 0.5 = 0.25 + 0.25 * 1: on the bound; |2 - 1| = 1 > 0.5.
     close = np.asarray(accuracy._close(predicted, expected, 0.25, 0.25))
     np.testing.assert_array_equal(close, [True, False, False, False])
+
+
+def test_vectors_print_floats_to_7_digits_and_integers_exactly():
+    assert accuracy._vector(np.array([0.1, 1 / 3], np.float32)) == "[0.1, 0.3333333]"
+    assert accuracy._vector(np.array([3, -1], np.int32)) == "[3, -1]"
+    assert accuracy._vector(np.array(True)) == "[True]"
+
+
+def test_an_empty_split_is_an_error_and_reports_are_frozen():
+    empty = _transitions(np.zeros((0, 2)), np.zeros((0, 2)), [], [])
+    nothing = (np.zeros((0, 2), bool), np.zeros(0, bool), np.zeros(0, bool), empty.next_state, empty.reward,
+               empty.done)
+    with pytest.raises(ValueError, match="no transitions"):
+        accuracy.report_from_comparison(empty, nothing)
+    split = _transitions(np.zeros((1, 1)), np.zeros((1, 1)), [0], [False])
+    ones = np.ones(1, bool)
+    report = accuracy.report_from_comparison(split, (ones[:, None], ones, ones, split.next_state, split.reward, ~ones))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.accuracy = 0.0
