@@ -1,7 +1,10 @@
 """Mutation testing of the core modules with cosmic-ray (a developer command, not CI).
 
-    pip install "cosmic-ray>=8.7"
-    python experiments/mutation.py accuracy mcts --max-mutants 40 --json runs/mutation.json
+    pip install -e ".[mutation]"      # cosmic-ray >= 8.7
+    python experiments/mutation.py accuracy mcts --rev <commit> --json runs/before.json
+    python experiments/mutation.py accuracy mcts --rerun-survivors runs/before.json --json runs/after.json
+
+Targets: accuracy, mcts, validator (with contract.py), gif_mcts (see TARGETS).
 
 For each target, cosmic-ray's own engine (`cosmic_ray.mutating.mutate_and_test`)
 applies one mutation at a time to a module and runs that target's fast test
@@ -105,7 +108,14 @@ def sample_work_items(modules: tuple[str, ...], *, max_mutants: int, seed: int) 
     return chosen, len(by_position)
 
 
-def run_target(name: str, *, max_mutants: int, seed: int, timeout_factor: float) -> dict:
+def _key(module, operator: str, occurrence: int) -> tuple[str, str, int]:
+    return (str(module), operator, int(occurrence))
+
+
+def run_target(name: str, *, max_mutants: int, seed: int, timeout_factor: float, earlier: dict | None = None) -> dict:
+    """Runs a target's sample; with `earlier` (a previous summary of the same
+    target on the same module source), mutants it killed count as killed
+    without a rerun: tests only added since cannot revive them."""
     from cosmic_ray.mutating import mutate_and_test
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome
 
@@ -124,9 +134,19 @@ def run_target(name: str, *, max_mutants: int, seed: int, timeout_factor: float)
           f"(tests {baseline_seconds:.0f} s unmutated, timeout {timeout:.0f} s)", flush=True)
     if missing:
         print(f"  test files not in this tree (left out): {', '.join(missing)}", flush=True)
+    killed_before = {
+        _key(r["module"], r["operator"], r["occurrence"]) for r in (earlier or {}).get("results", ())
+        if r["outcome"] == "killed"
+    }
     results = []
     for i, item in enumerate(items, 1):
         mutation = item.mutations[0]
+        key = _key(mutation.module_path, mutation.operator_name, mutation.occurrence)
+        if key in killed_before:
+            print(f"  [{i}/{len(items)}] killed   (in the earlier run) {mutation.module_path}:{mutation.start_pos[0]}")
+            results.append({"module": key[0], "line": mutation.start_pos[0], "operator": key[1],
+                            "occurrence": key[2], "outcome": "killed", "diff": "(killed in the earlier run)"})
+            continue
         result = mutate_and_test(item.mutations, command, timeout)
         if result.worker_outcome == WorkerOutcome.NO_TEST:
             continue
@@ -169,6 +189,8 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout-factor", type=float, default=3.0,
                         help="a mutant's tests time out (= killed) after this many times the unmutated run")
     parser.add_argument("--rev", help="mutate and test this commit instead of the working tree")
+    parser.add_argument("--rerun-survivors", metavar="JSON",
+                        help="an earlier --json of the same targets and seed: rerun only its survivors")
     parser.add_argument("--json", metavar="PATH", help="write all results as JSON")
     args = parser.parse_args(argv)
     try:
@@ -177,6 +199,9 @@ def main(argv=None) -> int:
         print('error: cosmic-ray is not installed: pip install "cosmic-ray>=8.7"', file=sys.stderr)
         return 2
     json_path = Path(args.json).resolve() if args.json else None
+    earlier = {}
+    if args.rerun_survivors:
+        earlier = {s["target"]: s for s in json.loads(Path(args.rerun_survivors).read_text())}
     summaries = []
     with tempfile.TemporaryDirectory(prefix="cwm-mutation-") as tmp:
         copy_tree(Path(tmp), args.rev)
@@ -190,7 +215,7 @@ def main(argv=None) -> int:
         os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
         for name in args.targets:
             summaries.append(run_target(name, max_mutants=args.max_mutants, seed=args.seed,
-                                        timeout_factor=args.timeout_factor))
+                                        timeout_factor=args.timeout_factor, earlier=earlier.get(name)))
     print()
     for s in summaries:
         rate = "n/a" if s["kill_rate"] is None else f"{100 * s['kill_rate']:.0f}%"
