@@ -3,6 +3,7 @@ open-loop CEM's replanning cadence."""
 
 from __future__ import annotations
 
+import inspect
 from typing import NamedTuple
 
 import jax
@@ -134,3 +135,17 @@ def test_open_loop_agent_rejects_a_period_longer_than_the_plan():
         agent.search(jax.random.key(0), jnp.zeros((1,)))
     with pytest.raises(ValueError, match=">= 1"):
         planners.open_loop_agent(plan_from_the_clock, replan_every=0)
+
+
+# --------------------------------------------------------------------------- defaults
+
+
+def test_mcts_search_and_planner_share_their_defaults_which_are_the_papers():
+    search = inspect.signature(mcts.make_mcts_search).parameters
+    planner = inspect.signature(mcts.make_mcts_planner).parameters
+    # "Same arguments as make_mcts_planner": names, order and defaults.
+    assert [(p.name, p.default) for p in search.values()] == [(p.name, p.default) for p in planner.values()]
+    paper = {"num_simulations": 25, "policy": "muzero", "rollout_depth": 100, "num_rollouts": 1, "discount": 0.99}
+    assert {name: planner[name].default for name in paper} == paper
+    # Planning with a fixed model: no root exploration noise, act on the most visited action.
+    assert planner["dirichlet_fraction"].default == 0.0 and planner["temperature"].default == 0.0
