@@ -63,14 +63,19 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ),
     ),
     "validator": (
-        ("cwm_jax/validator.py", "cwm_jax/contract.py"),
-        ("tests/test_validator.py",),
+        (
+            "cwm_jax/validator.py",
+            "cwm_jax/validator_rules.py",
+            "cwm_jax/validator_constants.py",
+            "cwm_jax/contract.py",
+        ),
+        ("tests/test_validator.py", "tests/test_validator_rules.py"),
     ),
     "gif_mcts": (
-        ("synth/gif_mcts.py",),
-        # Add the search's fast unit-test file here: test_synth.py alone runs
-        # the loopback LLM server and takes minutes per mutant.
-        ("tests/test_synth.py",),
+        ("synth/gif_mcts.py", "synth/tree.py"),
+        # The search's unit tests use a fake scorer (no server, no JAX
+        # compile); the end-to-end test_synth.py takes minutes per mutant.
+        ("tests/test_synth_search.py",),
     ),
 }
 
