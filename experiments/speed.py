@@ -306,6 +306,7 @@ COMMANDS: list[Callable] = [
     add_plan_command,
     module_command("sandbox", "speed_sandbox", "scoring latency: warm sandbox worker vs in-process"),
     module_command("synth", "speed_synth", "GIF-MCTS wall-clock at several concurrency levels"),
+    module_command("value", "speed_value", "MCTS: random-rollout leaf values vs a learned value and prior"),
 ]
 
 

@@ -70,6 +70,11 @@ class PPOConfig:
         """Environment (model) steps between two points of the learning curve."""
         return self.updates_per_eval * self.num_envs * self.num_steps
 
+    @property
+    def model_steps(self) -> int:
+        """Environment (model) steps that `train` takes: num_evals stretches."""
+        return self.num_evals * self.steps_per_eval
+
 
 class ActorCritic(nn.Module):
     """Separate tanh MLPs for policy and value.
@@ -200,7 +205,7 @@ def make_train(
     if config.num_updates < 1 or batch_size % config.num_minibatches:
         raise ValueError("need total_timesteps >= num_envs * num_steps, divisible into num_minibatches")
     minibatch = batch_size // config.num_minibatches
-    total_grad_steps = config.num_updates * config.update_epochs * config.num_minibatches
+    total_grad_steps = config.num_evals * config.updates_per_eval * config.update_epochs * config.num_minibatches
 
     def schedule(count):
         frac = 1.0 - count / total_grad_steps
