@@ -85,9 +85,15 @@ def test_gae_stops_at_episode_ends():
     np.testing.assert_allclose(np.asarray(targets), np.asarray(advantages))
 
 
-def test_save_load_roundtrip_and_bad_files(tmp_path, trained):
-    network, out, real_return = trained
-    params = jax.tree.map(lambda x: x[0], out.params)
+@pytest.fixture(scope="module")
+def untrained():
+    """A freshly initialised CartPole network (enough for the file and CLI tests)."""
+    network = ppo.ActorCritic(num_outputs=2, discrete=True, hidden=(16,))
+    return network, network.init(jax.random.key(0), jnp.zeros((4,)))
+
+
+def test_save_load_roundtrip_and_bad_files(tmp_path, untrained):
+    network, params = untrained
     path = tmp_path / "cartpole.ppo"
     ppo.save(path, network, params, {"env": "gymnax/CartPole", "obs_dim": 4, "gamma": 0.99, "reward_scale": 1.0})
     loaded_net, loaded, header = ppo.load(path)
@@ -95,6 +101,7 @@ def test_save_load_roundtrip_and_bad_files(tmp_path, trained):
     states = jax.random.normal(jax.random.key(1), (5, 4))
     value, loaded_value = ppo.make_value_fn(network, params), ppo.make_value_fn(loaded_net, loaded)
     np.testing.assert_array_equal(jax.vmap(value)(jnp.zeros(5), states), jax.vmap(loaded_value)(jnp.zeros(5), states))
+    assert np.abs(np.asarray(jax.vmap(value)(jnp.zeros(5), states))).max() > 0  # a real comparison
     prior = jax.vmap(ppo.make_prior_fn(loaded_net, loaded))(states)
     assert prior.shape == (5, 2) and np.isfinite(prior).all()
 
@@ -108,17 +115,16 @@ def test_save_load_roundtrip_and_bad_files(tmp_path, trained):
         ppo.load(truncated)
 
 
-def test_plan_value_option(tmp_path, trained):
+def test_plan_value_option(tmp_path, untrained):
     plan = load_script("plan")
-    network, out, _ = trained
+    network, params = untrained
     spec = envs.make("gymnax/CartPole")
     path = tmp_path / "cp.ppo"
-    ppo.save(path, network, jax.tree.map(lambda x: x[0], out.params),
-             {"env": "gymnax/CartPole", "obs_dim": 4, "gamma": 0.99, "reward_scale": 2.0})
+    ppo.save(path, network, params, {"env": "gymnax/CartPole", "obs_dim": 4, "gamma": 0.99, "reward_scale": 2.0})
     assert plan.learned_value(spec, None) == {} and plan.learned_value(spec, ["rollouts"]) == {}
     learned = plan.learned_value(spec, ["learned", str(path)])
     state = jnp.array([0.0, 0.1, 0.02, -0.1])
-    raw = ppo.make_value_fn(network, jax.tree.map(lambda x: x[0], out.params))(None, state)
+    raw = ppo.make_value_fn(network, params)(None, state)
     # The value comes back in reward units (the header's reward_scale undone).
     np.testing.assert_allclose(learned["value_fn"](None, state), raw / 2.0, rtol=1e-6)
     assert learned["prior_fn"](state).shape == (2,)
