@@ -123,7 +123,9 @@ def learned_value(spec, value: list[str] | None) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     if header.get("env") != f"gymnax/{spec.name}" or not network.discrete:
-        raise UsageError(f"{value[1]} was trained for {header.get('env')}, not for gymnax/{spec.name} with discrete actions")
+        raise UsageError(
+            f"{value[1]} was trained for {header.get('env')}, not for gymnax/{spec.name} with discrete actions"
+        )
     return {
         "value_fn": ppo.make_value_fn(network, params, reward_scale=header["reward_scale"]),
         "prior_fn": ppo.make_prior_fn(network, params),
@@ -208,7 +210,8 @@ def summary_table(spec, model_desc, settings, model, random, oracle, norm, sims_
             if settings.get("value", "rollouts") == "rollouts"
             else f"value and prior: {settings['value']}"
         )
-        how = f"MCTS ({settings['policy']}), {settings['simulations']} simulations, {leaf}, discount {settings['discount']}"
+        how = f"MCTS ({settings['policy']}), {settings['simulations']} simulations, {leaf}"
+        how += f", discount {settings['discount']}"
         unit = "simulations/s"
     else:
         how = (

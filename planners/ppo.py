@@ -146,6 +146,18 @@ class Transition(NamedTuple):
     obs: jax.Array  # [T, E, obs_dim]
 
 
+class Runner(NamedTuple):
+    """The carry of the training loop."""
+
+    params: Any
+    opt_state: Any
+    env_state: Any  # leaves [E, ...]
+    obs: jax.Array  # [E, obs_dim]
+    episode_return: jax.Array  # [E], undiscounted return so far of the running episodes
+    finished_return: jax.Array  # [], summed returns of episodes ended in this stretch
+    finished_count: jax.Array  # [], how many ended
+
+
 class TrainOutput(NamedTuple):
     """What `train(key)` returns (add a leading [seeds] axis under vmap).
 
@@ -224,79 +236,80 @@ def make_train(
         actor_loss = -jnp.minimum(ratio * advantages, clipped * advantages).mean()
         value_clipped = batch.value + jnp.clip(value - batch.value, -config.clip_eps, config.clip_eps)
         value_loss = 0.5 * jnp.maximum((value - targets) ** 2, (value_clipped - targets) ** 2).mean()
-        return actor_loss + config.vf_coef * value_loss - config.ent_coef * entropy(policy, log_std, discrete=discrete).mean()
+        bonus = entropy(policy, log_std, discrete=discrete).mean()
+        return actor_loss + config.vf_coef * value_loss - config.ent_coef * bonus
 
-    def env_step(carry, key):
-        params, env_state, obs, episode_return, finished = carry
+    def env_step(runner: Runner, key):
         act_key, step_key = jax.random.split(key)
-        policy, log_std, value = network.apply(params, obs)
+        params = runner.params
+        policy, log_std, value = network.apply(params, runner.obs)
         action = sample(act_key, policy, log_std, discrete=discrete)
         next_obs, env_state, reward, terminated, truncated, info = step(
-            jax.random.split(step_key, config.num_envs), env_state, jax.vmap(to_env_action)(action), env_params
+            jax.random.split(step_key, config.num_envs), runner.env_state, jax.vmap(to_env_action)(action), env_params
         )
         reward = jnp.asarray(reward, jnp.float32)
         done = terminated | truncated
         _, _, final_value = network.apply(params, flat(info["final_observation"]))
         bootstrap = jnp.where(truncated & ~terminated, config.gamma * final_value, 0.0)
-        episode_return = episode_return + reward
-        finished = (finished[0] + jnp.sum(jnp.where(done, episode_return, 0.0)), finished[1] + done.sum())
+        episode_return = runner.episode_return + reward
         transition = Transition(
             done, action, value, reward * config.reward_scale + bootstrap,
-            log_prob(policy, log_std, action, discrete=discrete), obs,
+            log_prob(policy, log_std, action, discrete=discrete), runner.obs,
         )
-        carry = (params, env_state, flat(next_obs), jnp.where(done, 0.0, episode_return), finished)
-        return carry, transition
+        runner = runner._replace(
+            env_state=env_state,
+            obs=flat(next_obs),
+            episode_return=jnp.where(done, 0.0, episode_return),
+            finished_return=runner.finished_return + jnp.sum(jnp.where(done, episode_return, 0.0)),
+            finished_count=runner.finished_count + done.sum(),
+        )
+        return runner, transition
 
-    def update(runner, key):
-        train_state, env_state, obs, episode_return, finished = runner
+    def minibatch_step(train_state, batch):
+        params, opt_state = train_state
+        grads = jax.grad(loss_fn)(params, *batch)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), None
+
+    def update(runner: Runner, key) -> tuple[Runner, None]:
         rollout_key, shuffle_key = jax.random.split(key)
-        (_, env_state, obs, episode_return, finished), transitions = jax.lax.scan(
-            env_step,
-            (train_state[0], env_state, obs, episode_return, finished),
-            jax.random.split(rollout_key, config.num_steps),
-        )
-        _, _, last_value = network.apply(train_state[0], obs)
+        runner, transitions = jax.lax.scan(env_step, runner, jax.random.split(rollout_key, config.num_steps))
+        _, _, last_value = network.apply(runner.params, runner.obs)
         advantages, targets = gae(transitions, last_value, gamma=config.gamma, gae_lambda=config.gae_lambda)
 
         def epoch(train_state, key):
             order = jax.random.permutation(key, batch_size)
-            data = jax.tree.map(lambda x: x.reshape((batch_size,) + x.shape[2:])[order], (transitions, advantages, targets))
+            data = (transitions, advantages, targets)
+            data = jax.tree.map(lambda x: x.reshape((batch_size,) + x.shape[2:])[order], data)
             data = jax.tree.map(lambda x: x.reshape((config.num_minibatches, minibatch) + x.shape[1:]), data)
-
-            def minibatch_step(train_state, batch):
-                params, opt_state = train_state
-                grads = jax.grad(loss_fn)(params, *batch)
-                updates, opt_state = optimizer.update(grads, opt_state, params)
-                return (optax.apply_updates(params, updates), opt_state), None
-
             return jax.lax.scan(minibatch_step, train_state, data)[0], None
 
-        train_state, _ = jax.lax.scan(epoch, train_state, jax.random.split(shuffle_key, config.update_epochs))
-        return (train_state, env_state, obs, episode_return, finished), None
+        train_state = (runner.params, runner.opt_state)
+        (params, opt_state), _ = jax.lax.scan(epoch, train_state, jax.random.split(shuffle_key, config.update_epochs))
+        return runner._replace(params=params, opt_state=opt_state), None
 
-    def stretch(runner, key):
+    def stretch(runner: Runner, key):
         """`updates_per_eval` updates, then one point of the learning curve."""
         zero = jnp.zeros((), jnp.float32)
-        runner = runner[:4] + ((zero, zero),)
+        runner = runner._replace(finished_return=zero, finished_count=zero)
         update_key, eval_key = jax.random.split(key)
         runner, _ = jax.lax.scan(update, runner, jax.random.split(update_key, config.updates_per_eval))
-        total, count = runner[4]
-        model_return = jnp.where(count > 0, total / jnp.maximum(count, 1.0), jnp.nan)
-        eval_return = jnp.float32(jnp.nan) if eval_fn is None else jnp.asarray(eval_fn(runner[0][0], eval_key), jnp.float32)
-        return runner, (model_return, eval_return)
+        count = runner.finished_count
+        model_return = jnp.where(count > 0, runner.finished_return / jnp.maximum(count, 1.0), jnp.nan)
+        eval_return = jnp.float32(jnp.nan) if eval_fn is None else eval_fn(runner.params, eval_key)
+        return runner, (model_return, jnp.asarray(eval_return, jnp.float32))
 
     def train(key: jax.Array) -> TrainOutput:
         init_key, reset_key, key = jax.random.split(key, 3)
         obs, env_state = reset(jax.random.split(reset_key, config.num_envs), env_params)
         obs = flat(obs)
         params = network.init(init_key, obs[0])
-        train_state = (params, optimizer.init(params))
         zero = jnp.zeros((), jnp.float32)
-        runner = (train_state, env_state, obs, jnp.zeros((config.num_envs,), jnp.float32), (zero, zero))
-        runner, (model_return, eval_return) = jax.lax.scan(
-            stretch, runner, jax.random.split(key, config.num_evals)
+        runner = Runner(
+            params, optimizer.init(params), env_state, obs, jnp.zeros((config.num_envs,), jnp.float32), zero, zero
         )
-        return TrainOutput(params=runner[0][0], model_return=model_return, eval_return=eval_return)
+        runner, (model_return, eval_return) = jax.lax.scan(stretch, runner, jax.random.split(key, config.num_evals))
+        return TrainOutput(params=runner.params, model_return=model_return, eval_return=eval_return)
 
     return train
 
