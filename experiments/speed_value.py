@@ -48,13 +48,16 @@ def run(args) -> dict:
 
     from cwm_jax import envs
     from cwm_jax.loader import load_reference
-    from plan import MCTS_DEFAULTS, learned_value
+    from plan import MCTS_DEFAULTS, UsageError, learned_value
     from speed import measure_jax
 
     import planners
 
     spec = envs.make(args.env)
-    learned = learned_value(spec, ["learned", args.params])
+    try:
+        learned = learned_value(spec, ["learned", args.params])
+    except UsageError as exc:
+        raise SystemExit(f"error: {exc}") from None
     sims = MCTS_DEFAULTS["simulations"]
     base = {"num_actions": spec.num_actions, "num_simulations": sims, "policy": MCTS_DEFAULTS["policy"]}
     variants = {
