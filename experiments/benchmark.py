@@ -101,7 +101,6 @@ def main(argv: list[str] | None = None) -> int:
     from cwm_jax.envs import UnknownEnvError
     from synth.bench import UsageError, run_benchmark
     from synth.bench_report import write_results
-    from synth.llm import LLMError
 
     def say(text: str) -> None:
         print(text, flush=True)
@@ -112,13 +111,16 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, UnknownEnvError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except LLMError as exc:
-        print(f"error: the LLM endpoint failed: {exc} (finished tasks are kept; rerun with --resume)",
-              file=sys.stderr)
-        return EXIT_ENDPOINT
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except Exception as exc:
+        llm = sys.modules.get("synth.llm")  # imported only when an LLM method ran
+        if llm is None or not isinstance(exc, llm.LLMError):
+            raise
+        print(f"error: the LLM endpoint failed: {exc} (finished tasks are kept; rerun with --resume)",
+              file=sys.stderr)
+        return EXIT_ENDPOINT
     table = write_results(records, args.out, config=config.to_json(), plots=not args.no_plots)
     print("\n" + table)
     print(f"wrote {Path(args.out) / 'results.md'}, results.csv, results.json, aggregates.json"

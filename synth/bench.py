@@ -26,6 +26,7 @@ import dataclasses
 import json
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -360,7 +361,6 @@ def run_benchmark(
     flight have stopped; finished tasks stay finished either way.
     """
     from cwm_jax.sandbox import Sandbox
-    from synth.llm import LLMModelNotFound, LLMUnavailable
 
     out = Path(out)
     if config.needs_llm and not config.model:
@@ -389,17 +389,16 @@ def run_benchmark(
                     task = futures[future]
                     try:
                         records[task] = record = future.result()
-                    except (LLMUnavailable, LLMModelNotFound) as exc:
-                        for other in futures:
-                            other.cancel()
-                        failures.append((task, exc))
-                        continue
                     except Exception as exc:  # noqa: BLE001 - one broken task must not lose the others
                         failures.append((task, exc))
-                        say(f"  {task.name}: FAILED: {type(exc).__name__}: {exc}")
+                        if _fatal(exc):  # no other task can succeed: stop those not started
+                            for other in futures:
+                                other.cancel()
+                        else:
+                            say(f"  {task.name}: FAILED: {type(exc).__name__}: {exc}")
                         continue
                     say(f"  [{len(records)}/{len(tasks)}] {task.name}: {describe(record)}")
-    fatal = [exc for _, exc in failures if isinstance(exc, (LLMUnavailable, LLMModelNotFound))]
+    fatal = [exc for _, exc in failures if _fatal(exc)]
     if fatal:
         if replay_from is not None:
             raise UsageError(f"replay: a call is missing from the recorded caches in {replay_from} "
@@ -409,6 +408,12 @@ def run_benchmark(
         names = "; ".join(f"{t.name} ({type(e).__name__}: {e})" for t, e in failures)
         raise RuntimeError(f"{len(failures)} task(s) failed (rerun with --resume to retry them): {names}")
     return [records[t] for t in tasks if t in records]
+
+
+def _fatal(error: BaseException) -> bool:
+    """The endpoint is gone or does not serve the model (the LLM client's fatal errors)."""
+    llm = sys.modules.get("synth.llm")  # not imported: no LLM method ran, no such error exists
+    return llm is not None and isinstance(error, (llm.LLMUnavailable, llm.LLMModelNotFound))
 
 
 def describe(record: dict) -> str:
