@@ -23,6 +23,7 @@ one evaluation at a time because each one uses every device.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -197,6 +198,7 @@ class _Shared:
         count = config.devices or len(jax.devices())
         self.mesh = planners.seed_mesh(count) if count > 1 else None
         self.keys = planners.seed_keys(config.plan_seeds) if config.plan_seeds else None
+        self.model_returns: dict[tuple[str, str], float] = {}  # (env, program hash) -> mean return
 
     def settings(self, spec) -> dict[str, Any]:
         from types import SimpleNamespace
@@ -256,12 +258,11 @@ def _synthesize_kwargs(method: Method) -> dict[str, Any]:
 
 def run_task(task: Task, shared: _Shared, *, replay_from: Path | None = None) -> dict:
     """Runs one task to its record (written to record.json last: it marks the task finished)."""
-    from cwm_jax import loader, reference
+    from cwm_jax import reference
 
     config, spec = shared.config, envs.make(task.env)
     directory = task.directory(shared.out)
     directory.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
     usage: dict[str, Any] = {"calls": 0, "failed_calls": 0, "tokens": 0, "prompt_tokens": 0,
                              "completion_tokens": 0, "cost": 0.0, "http_requests": 0, "stop_reason": None}
     if task.method.kind.needs_llm:
@@ -300,28 +301,41 @@ def run_task(task: Task, shared: _Shared, *, replay_from: Path | None = None) ->
         record[f"{split}_weighted_accuracy"] = summary["weighted_accuracy"] if valid else 0.0
         record[f"{split}_strict_accuracy"] = summary["strict_accuracy"] if valid else 0.0
     record["error"] = None if valid or scored is None else scored.error
-    record.update(_plan(task, shared, spec, loader.load_cwm(program, spec) if valid else None))
-    record["wall_seconds"] = round(record["synth_seconds"] + time.perf_counter() - started, 3)
+    record.update(_plan(shared, spec, program if valid else None))
+    # Synthesis time counts every session of a resumed task (synthesize keeps it in its checkpoint).
+    record["wall_seconds"] = round(record["synth_seconds"] + record["score_seconds"] + record["plan_seconds"], 3)
     _write_json(directory / "record.json", record)
     return record
 
 
-def _plan(task: Task, shared: _Shared, spec, step_fn) -> dict[str, Any]:
-    """Normalized return (paper Eq. 3) of the model's planner; 0 for a task without a model."""
+def _plan(shared: _Shared, spec, program: str | None) -> dict[str, Any]:
+    """Normalized return (paper Eq. 3) of the model's planner; 0 for a task without a model.
+
+    `program` passed the sandbox (validation, loading, scoring), so it may be
+    loaded here. Tasks that found the same program share one evaluation: same
+    program, same keys, same episodes.
+    """
     import planners
+    from cwm_jax import loader
 
     if shared.keys is None:
         return {"normalized_return": None, "plan_seeds": 0, "plan_seconds": 0.0}
     start = time.perf_counter()
     with shared.plan_lock:
         base = shared.baselines(spec)
-        model = shared.evaluate(spec, shared.planner(spec, step_fn), "model") if step_fn is not None else None
+        model_return = None
+        if program is not None:
+            key = (spec.name, hashlib.sha256(program.encode()).hexdigest())
+            if key not in shared.model_returns:
+                step_fn = loader.load_cwm(program, spec)
+                shared.model_returns[key] = shared.evaluate(spec, shared.planner(spec, step_fn), "model").mean
+            model_return = shared.model_returns[key]
     random, oracle = base["random_return"], base["oracle_return"]
     solvable = planners.normalized_return(oracle, random, oracle) is not None
-    if model is None:
-        norm, model_return = (0.0 if solvable else None), None
+    if model_return is None:
+        norm = 0.0 if solvable else None
     else:
-        norm, model_return = planners.normalized_return(model.mean, random, oracle), model.mean
+        norm = planners.normalized_return(model_return, random, oracle)
     return {
         "normalized_return": norm, "model_return": model_return, "random_return": random,
         "oracle_return": oracle, "plan_seeds": shared.config.plan_seeds,
