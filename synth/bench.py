@@ -188,12 +188,12 @@ def _write_json(path: Path, payload: Any) -> None:
 class _Shared:
     """What the concurrent tasks share: the sandbox, the devices, the baselines."""
 
-    def __init__(self, config: BenchConfig, out: Path, sandbox, say: Callable[[str], None]):
+    def __init__(self, config: BenchConfig, out: Path, sandbox):
         import jax
 
         import planners
 
-        self.config, self.out, self.sandbox, self.say = config, out, sandbox, say
+        self.config, self.out, self.sandbox = config, out, sandbox
         self.plan_lock = threading.Lock()  # one evaluation at a time: each uses every device
         count = config.devices or len(jax.devices())
         self.mesh = planners.seed_mesh(count) if count > 1 else None
@@ -395,7 +395,7 @@ def run_benchmark(
     failures: list[tuple[Task, BaseException]] = []
     if pending:
         with Sandbox(size=workers, warm_envs=sorted({t.env for t in pending}), warm_splits=("train", "test")) as box:
-            shared = _Shared(config, out, box, say)
+            shared = _Shared(config, out, box)
             replay = Path(replay_from) if replay_from is not None else None
             with ThreadPoolExecutor(config.tasks_in_flight) as pool:
                 futures = {pool.submit(run_task, t, shared, replay_from=replay): t for t in pending}

@@ -175,10 +175,10 @@ def write_plots(records: list[dict], out: Path) -> None:
         fig.tight_layout()
         fig.savefig(out / name, dpi=110)
         plt.close(fig)
+    from synth.bench import Task, parse_method
+
     fig, ax = plt.subplots(figsize=(6, 4))
     for record in records:
-        from synth.bench import Task, parse_method
-
         task = Task(record["env"], parse_method(record["method"]), record["seed"])
         calls, best = _best_so_far(task.directory(out) / "tree.jsonl")
         if calls:

@@ -19,11 +19,15 @@ from synth.bench_report import write_results
 from tests import scripted_llm
 from tests.llm_server import LLMTestServer
 
+# Most of the time is JAX compilation (sandbox warm-up, one planner per policy): minutes on a loaded 2-core CPU.
+pytestmark = pytest.mark.timeout(900)
+
 ROOT = Path(__file__).resolve().parents[1]
 ENVS = ("gymnax/CartPole", "gymnax/Catch")
 CATCH = envs.make("gymnax/Catch")
-# Planning kept tiny: the test checks the plumbing, docs/benchmark.md the figures.
-TINY_PLAN = {"simulations": 2, "rollout_depth": 2, "num_rollouts": 1}
+# Planning kept small: the test checks the plumbing, docs/benchmark.md the figures. With these
+# settings the oracle wins all 4 Catch episodes and random 3 of 4 (normalized return is defined).
+TINY_PLAN = {"simulations": 4, "rollout_depth": 10, "num_rollouts": 2}
 
 
 def responder(request: dict) -> str:
@@ -37,7 +41,7 @@ def responder(request: dict) -> str:
 
 def small_config(model: str, base_url: str, **overrides) -> BenchConfig:
     fields = dict(envs=ENVS, methods=(parse_method("gif-mcts"), parse_method("zero-shot")), seeds=(0,), budget=3,
-                  model=model, base_url=base_url, plan_seeds=2, plan=TINY_PLAN, devices=1, sandbox_workers=1)
+                  model=model, base_url=base_url, plan_seeds=4, plan=TINY_PLAN, devices=1, sandbox_workers=1)
     fields.update(overrides)
     return BenchConfig(**fields)
 
@@ -97,7 +101,7 @@ def test_resume_repeats_no_finished_task_and_no_answered_call(small, server, tmp
     marked = dict(json.loads(finished.read_text()), marker="not rerun")
     finished.write_text(json.dumps(marked))
     # A task killed after its calls, before its record: it must finish from its checkpoint and cache.
-    killed = tasks / "Catch" / "zero-shot" / "seed0"
+    killed = tasks / "CartPole" / "zero-shot" / "seed0"
     (killed / "record.json").unlink()
     (killed / "summary.json").unlink()
     server.reset_counts()
@@ -106,8 +110,8 @@ def test_resume_repeats_no_finished_task_and_no_answered_call(small, server, tmp
     resumed = _by_task(run_benchmark(config, copy, resume=True, say=lambda text: None))
     assert server.requests_total == 0
     assert resumed["CartPole", "gif-mcts"].get("marker") == "not rerun"
-    before = _by_task(records)["Catch", "zero-shot"]
-    again = resumed["Catch", "zero-shot"]
+    before = _by_task(records)["CartPole", "zero-shot"]
+    again = resumed["CartPole", "zero-shot"]
     for key in ("calls", "tokens", "train_accuracy", "test_accuracy", "normalized_return"):
         assert again[key] == before[key], key
 
