@@ -394,7 +394,9 @@ def run_benchmark(
     workers = config.sandbox_workers or min(2, config.tasks_in_flight)
     failures: list[tuple[Task, BaseException]] = []
     if pending:
-        with Sandbox(size=workers, warm_envs=sorted({t.env for t in pending}), warm_splits=("train", "test")) as box:
+        # No warm-up list: a worker loads an env's splits when its first candidate comes (warming
+        # every env at start-up would hold the first task back for all of them).
+        with Sandbox(size=workers) as box:
             shared = _Shared(config, out, box)
             replay = Path(replay_from) if replay_from is not None else None
             with ThreadPoolExecutor(config.tasks_in_flight) as pool:
