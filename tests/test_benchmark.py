@@ -124,8 +124,9 @@ def test_replay_reproduces_the_benchmark_without_requests(small, server, tmp_pat
     replayed = run_benchmark(no_planning, tmp_path / "again", replay_from=out, say=lambda text: None)
     assert server.requests_total == 0
     for old, new in zip(records, replayed):
-        for key in ("env", "method", "calls", "tokens", "train_accuracy", "test_accuracy"):
+        for key in ("env", "method", "calls", "has_program", "train_accuracy", "test_accuracy"):
             assert old[key] == new[key], (old["env"], old["method"], key)
+        assert new["http_requests"] == 0 and new["tokens"] == 0  # replayed answers spend nothing
 
 
 def test_bad_method_and_flag_are_named():
