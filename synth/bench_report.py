@@ -88,8 +88,9 @@ def markdown(records: list[dict], config: dict | None = None) -> str:
     lines = []
     if config:
         seeds = len(config.get("seeds", ()))
-        lines += [f"Budget {config.get('budget')} calls, model {config.get('model') or '-'}, {seeds} seed(s); "
-                  f"planning over {config.get('plan_seeds')} seeds.", ""]
+        llm = (f"budget {config.get('budget')} calls, model {config.get('model')}" if config.get("model")
+               else "no LLM")
+        lines += [f"{seeds} seed(s), {llm}; planning over {config.get('plan_seeds')} seeds.", ""]
     lines += ["Test accuracy / normalized return (mean±SE over seeds; train accuracy in results.csv)", "",
               "| env | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
     for env in _ordered(r["env"] for r in rows):
