@@ -41,6 +41,7 @@ from planners.rollout import (
     uniform_discrete_actions,
     zero_value,
 )
+from planners.sharding import seed_mesh, shard_over_devices
 
 __all__ = [
     # model and planner interfaces
@@ -79,4 +80,7 @@ __all__ = [
     "normalized_return",
     "random_policy",
     "seed_keys",
+    # devices
+    "seed_mesh",
+    "shard_over_devices",
 ]

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from planners.base import Agent, PlanFn, as_agent, select_tree
+from planners.sharding import shard_over_devices
 
 
 class EpisodeResult(NamedTuple):
@@ -122,15 +123,19 @@ def make_evaluate(
     obs_fn: Callable[[Any], Any] | None = None,
     action_fn: Callable[[jax.Array], Any] | None = None,
     max_steps: int | None = None,
+    mesh=None,
 ) -> Callable[[jax.Array], EpisodeResult]:
     """`jax.jit(jax.vmap(episode))`: keys [N] -> EpisodeResult with leaves [N].
 
-    Arguments as in `make_episode_fn`. Use `.lower(keys).compile()` on the
-    result to time compilation apart from running.
+    Arguments as in `make_episode_fn`; `mesh` (from `planners.seed_mesh`)
+    splits the seeds over its devices (`planners.sharding`). Use
+    `.lower(keys).compile()` on the result to time compilation apart from running.
     """
     episode = make_episode_fn(
         env, env_params, policy, obs_fn=obs_fn, action_fn=action_fn, max_steps=max_steps
     )
+    if mesh is not None:
+        return shard_over_devices(jax.vmap(episode), mesh)
     return jax.jit(jax.vmap(episode))
 
 

@@ -1,0 +1,183 @@
+"""The benchmark (synth/bench.py) against the scripted model on loopback, and sharded planning."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from cwm_jax import envs, reference
+from synth.bench import BenchConfig, UsageError, parse_method, run_benchmark
+from synth.bench_report import write_results
+from tests import scripted_llm
+from tests.llm_server import LLMTestServer
+
+# Most of the time is JAX compilation (sandbox warm-up, one planner per policy): minutes on a loaded 2-core CPU.
+pytestmark = pytest.mark.timeout(900)
+
+ROOT = Path(__file__).resolve().parents[1]
+ENVS = ("gymnax/CartPole", "gymnax/Catch")
+CATCH = envs.make("gymnax/Catch")
+# Planning kept small: the test checks the plumbing, docs/benchmark.md the figures. With these
+# settings the oracle wins all 4 Catch episodes and random 3 of 4 (normalized return is defined).
+TINY_PLAN = {"simulations": 4, "rollout_depth": 10, "num_rollouts": 2}
+
+
+def responder(request: dict) -> str:
+    """CartPole: the scripted fallible model (generate crashes, fix, then improve solve it).
+    Catch: the reference program at once."""
+    user = request["messages"][-1]["content"]
+    if CATCH.description.strip()[:60] in user:
+        return "```python\n" + reference.source(CATCH) + "```\n"
+    return scripted_llm.responder(request)
+
+
+def small_config(model: str, base_url: str, **overrides) -> BenchConfig:
+    fields = dict(envs=ENVS, methods=(parse_method("gif-mcts"), parse_method("zero-shot")), seeds=(0,), budget=3,
+                  model=model, base_url=base_url, plan_seeds=4, plan=TINY_PLAN, devices=1, sandbox_workers=1)
+    fields.update(overrides)
+    return BenchConfig(**fields)
+
+
+@pytest.fixture(scope="module")
+def server():
+    with LLMTestServer(responder=responder) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def small(server, tmp_path_factory):
+    """The small benchmark: 2 envs x 2 methods x 1 seed, budget 3."""
+    out = tmp_path_factory.mktemp("bench")
+    config = small_config(server.model, server.base_url)
+    records = run_benchmark(config, out, say=lambda text: None)
+    return out, config, records, server.requests_total
+
+
+def _by_task(records):
+    return {(r["env"].split("/")[-1], r["method"]): r for r in records}
+
+
+def test_small_benchmark_gives_the_expected_table(small):
+    out, config, records, requests = small
+    table = _by_task(records)
+    assert set(table) == {(e, m) for e in ("CartPole", "Catch") for m in ("gif-mcts", "zero-shot")}
+    # gif-mcts: generate (crashes), fix (gravity 9.81), improve (correct) = 3 calls, solved.
+    solved = table["CartPole", "gif-mcts"]
+    assert solved["calls"] == 3 and solved["train_accuracy"] == 1.0 and solved["test_accuracy"] == 1.0
+    # zero-shot never gets the fix: no working program, scored 0.
+    failed = table["CartPole", "zero-shot"]
+    assert not failed["has_program"] and failed["test_accuracy"] == 0.0 and failed["calls"] == 3
+    for method in ("gif-mcts", "zero-shot"):
+        catch = table["Catch", method]
+        assert catch["test_accuracy"] == 1.0 and catch["test_weighted_accuracy"] == 1.0
+        assert catch["calls"] == 1  # solved by the first call
+        # The model is the reference program, as exact as the oracle: it plans like the oracle.
+        assert catch["model_return"] == catch["oracle_return"] and catch["normalized_return"] == 1.0
+    assert requests == 3 + 3 + 1 + 1
+    assert all(r["tokens"] > 0 and r["wall_seconds"] > 0 for r in records)
+
+    text = write_results(records, out, config=config.to_json(), plots=False)
+    assert "| Catch | 1.00 / 1.00 | 1.00 / 1.00 |" in text
+    assert json.loads((out / "results.json").read_text()) == records
+    header = (out / "results.csv").read_text().splitlines()[0].split(",")
+    assert {"env", "method", "seed", "train_accuracy", "test_accuracy", "normalized_return", "calls"} <= set(header)
+
+
+def test_resume_repeats_no_finished_task_and_no_answered_call(small, server, tmp_path):
+    out, config, records, _ = small
+    copy = tmp_path / "bench"
+    shutil.copytree(out, copy)
+    tasks = copy / "tasks"
+    # A finished task, marked: a rerun would overwrite its record.
+    finished = tasks / "CartPole" / "gif-mcts" / "seed0" / "record.json"
+    marked = dict(json.loads(finished.read_text()), marker="not rerun")
+    finished.write_text(json.dumps(marked))
+    # A task killed after its calls, before its record: it must finish from its checkpoint and cache.
+    killed = tasks / "CartPole" / "zero-shot" / "seed0"
+    (killed / "record.json").unlink()
+    (killed / "summary.json").unlink()
+    server.reset_counts()
+    with pytest.raises(UsageError, match="--resume"):
+        run_benchmark(config, copy, say=lambda text: None)
+    resumed = _by_task(run_benchmark(config, copy, resume=True, say=lambda text: None))
+    assert server.requests_total == 0
+    assert resumed["CartPole", "gif-mcts"].get("marker") == "not rerun"
+    before = _by_task(records)["CartPole", "zero-shot"]
+    again = resumed["CartPole", "zero-shot"]
+    for key in ("calls", "tokens", "train_accuracy", "test_accuracy", "normalized_return"):
+        assert again[key] == before[key], key
+
+
+def test_replay_reproduces_the_benchmark_without_requests(small, server, tmp_path):
+    out, config, records, _ = small
+    server.reset_counts()
+    # Replay is about the calls: planning (plan_seeds 0) adds nothing to what it checks.
+    no_planning = dataclasses.replace(config, plan_seeds=0)
+    replayed = run_benchmark(no_planning, tmp_path / "again", replay_from=out, say=lambda text: None)
+    assert server.requests_total == 0
+    for old, new in zip(records, replayed):
+        for key in ("env", "method", "calls", "has_program", "train_accuracy", "test_accuracy"):
+            assert old[key] == new[key], (old["env"], old["method"], key)
+        assert new["http_requests"] == 0 and new["tokens"] == 0  # replayed answers spend nothing
+
+
+def test_bad_method_and_flag_are_named():
+    with pytest.raises(UsageError, match="unknown method 'gif'"):
+        parse_method("gif")
+    with pytest.raises(UsageError, match="no flag '--no-fit'"):
+        parse_method("worldcoder --no-fit")
+    assert parse_method("gif-mcts --no-fix").label == "gif-mcts --no-fix"
+
+
+def test_cli_reference_writes_the_table(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "benchmark.py"), "--envs", "Catch", "--methods", "reference",
+         "--plan-seeds", "0", "--no-plots", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=240, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "| Catch | 1.00 / N/A |" in proc.stdout
+    bad = subprocess.run([sys.executable, str(ROOT / "experiments" / "benchmark.py"), "--methods", "nope",
+                          "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert bad.returncode == 2 and "unknown method 'nope'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+SHARDING_CHECK = textwrap.dedent("""
+    import json
+    import numpy as np
+    import jax
+    import planners
+    from cwm_jax import envs
+
+    # The random policy keeps compilation cheap; CartPole's episodes end at different steps,
+    # so every device runs its own while-loop to a different length.
+    spec = envs.make("gymnax/CartPole")
+    env, params = spec.make_gymnax()
+    plan = planners.random_policy(spec.random_action)
+    keys = planners.seed_keys(6)  # not a multiple of 4: padded, then cut
+    kw = dict(obs_fn=spec.flatten_obs, action_fn=spec.to_gymnax_action)
+    one = planners.make_evaluate(env, params, plan, **kw)(keys)
+    four = planners.make_evaluate(env, params, plan, mesh=planners.seed_mesh(4), **kw)(keys)
+    print(json.dumps({"devices": len(jax.devices()), "used": len(four.episode_return.sharding.device_set),
+                      "one": np.asarray(one.episode_return).tolist(), "four": np.asarray(four.episode_return).tolist(),
+                      "one_len": np.asarray(one.length).tolist(), "four_len": np.asarray(four.length).tolist()}))
+""")
+
+
+def test_sharded_evaluation_on_four_devices_matches_one_device():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, "-c", SHARDING_CHECK], capture_output=True, text=True, timeout=600,
+                          cwd=ROOT, env=env)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["devices"] == 4 and result["used"] == 4
+    assert len(result["four"]) == 6
+    assert result["one"] == result["four"] and result["one_len"] == result["four_len"]
+    assert len(set(result["one"])) > 1  # different seeds, different episodes: the rows are not one seed copied
