@@ -114,7 +114,29 @@ def settings_for(spec, args) -> dict[str, Any]:
     return base
 
 
-def make_policy(spec, step_fn, settings):
+def learned_value(spec, value: list[str] | None) -> dict[str, Any]:
+    """`--value rollouts` -> {}; `--value learned PATH` -> value_fn and prior_fn of a train.py file."""
+    if not value or value == ["rollouts"]:
+        return {}
+    if value[0] != "learned" or len(value) != 2:
+        raise UsageError(f"--value must be 'rollouts' or 'learned PATH', got {' '.join(value)!r}")
+    from planners import ppo
+
+    try:
+        network, params, header = ppo.load(value[1])
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    if header.get("env") != f"gymnax/{spec.name}" or not network.discrete:
+        raise UsageError(
+            f"{value[1]} was trained for {header.get('env')}, not for gymnax/{spec.name} with discrete actions"
+        )
+    return {
+        "value_fn": ppo.make_value_fn(network, params, reward_scale=header["reward_scale"]),
+        "prior_fn": ppo.make_prior_fn(network, params),
+    }
+
+
+def make_policy(spec, step_fn, settings, learned=None):
     """The planner for one model, as a `plan(key, state)` or an open-loop Agent."""
     import planners
 
@@ -127,6 +149,7 @@ def make_policy(spec, step_fn, settings):
             rollout_depth=settings["rollout_depth"],
             num_rollouts=settings["num_rollouts"],
             discount=settings["discount"],
+            **(learned or {}),
         )
     cem = dict(
         action_dim=spec.action_dim,
@@ -186,10 +209,13 @@ def summary_table(spec, model_desc, settings, model, random, oracle, norm, sims_
     norm_text = "N/A (the oracle does not beat random)" if norm is None else f"{norm:.3f}"
     planner = settings["planner"]
     if planner == "mcts":
-        how = (
-            f"MCTS ({settings['policy']}), {settings['simulations']} simulations, random rollouts "
-            f"<= {settings['rollout_depth']} steps x {settings['num_rollouts']}, discount {settings['discount']}"
+        leaf = (
+            f"random rollouts <= {settings['rollout_depth']} steps x {settings['num_rollouts']}"
+            if settings.get("value", "rollouts") == "rollouts"
+            else f"value and prior: {settings['value']}"
         )
+        how = f"MCTS ({settings['policy']}), {settings['simulations']} simulations, {leaf}"
+        how += f", discount {settings['discount']}"
         unit = "simulations/s"
     else:
         how = (
@@ -263,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--elites", type=int, help=f"CEM elites (default {CEM_DEFAULTS['elites']})")
     parser.add_argument("--open-loop", action="store_true", help="CEM: execute the whole plan before replanning (the paper)")
     parser.add_argument("--discount", type=float, default=0.99, help="MCTS discount (default 0.99)")
+    parser.add_argument("--value", nargs="+", metavar="rollouts|learned PATH",
+                        help="MCTS leaf value: random rollouts (default) or a train.py --save file (value + prior)")
     parser.add_argument("--seeds", type=int, default=16, help="episodes, one per seed (default 16)")
     parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
@@ -285,6 +313,10 @@ def run(args, say=print) -> dict[str, Any]:
     if settings["planner"] == "cem" and settings["elites"] > settings["samples"]:
         raise UsageError("--elites must not exceed --samples")
 
+    learned = learned_value(spec, args.value)
+    if learned and settings["planner"] != "mcts":
+        raise UsageError("--value learned needs --planner mcts")
+    settings["value"] = " ".join(args.value) if learned else "rollouts"
     say(f"environment: {spec.name} ({spec.gymnax_id}); loading model {args.model!r} ...")
     step_fn, model_desc = load_model(spec, args.model)
     say(f"model: {model_desc}")
@@ -295,12 +327,12 @@ def run(args, say=print) -> dict[str, Any]:
 
     keys = planners.seed_keys(args.seeds, args.seed)
     say(f"planning with {settings['planner'].upper()} over {args.seeds} seeds (compilation takes seconds per policy):")
-    model = evaluate(spec, make_policy(spec, step_fn, settings), keys, "model", say)
+    model = evaluate(spec, make_policy(spec, step_fn, settings, learned), keys, "model", say)
     random = evaluate(spec, planners.random_policy(spec.random_action), keys, "random", say)
     if args.model == "oracle":
         oracle = dataclasses.replace(model, label="oracle")
     else:
-        oracle = evaluate(spec, make_policy(spec, spec.oracle_step, settings), keys, "oracle", say)
+        oracle = evaluate(spec, make_policy(spec, spec.oracle_step, settings, learned), keys, "oracle", say)
     model.label, random.label, oracle.label = "model", "random", "oracle"
 
     norm = planners.normalized_return(model.mean, random.mean, oracle.mean)

@@ -33,6 +33,7 @@ from planners.evaluate import (
     seed_keys,
 )
 from planners.mcts import Embedding, make_mcts_planner, make_mcts_search, make_recurrent_fn
+from planners.ppo import PPOConfig, make_train
 from planners.rollout import (
     make_rollout_value,
     rollout_return,
@@ -61,6 +62,9 @@ __all__ = [
     "make_cem_planner",
     "make_cem_search",
     "open_loop_agent",
+    # PPO (planners.ppo: value_fn/prior_fn for MCTS, save/load)
+    "PPOConfig",
+    "make_train",
     # rollouts and values
     "make_rollout_value",
     "rollout_return",

@@ -20,7 +20,7 @@ def run_plan(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
 
 
 def assert_clean_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
-    assert proc.returncode != 0
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)  # the documented status for bad input
     assert "Traceback" not in proc.stderr + proc.stdout
     for needle in needles:
         assert needle in proc.stderr, proc.stderr
@@ -74,4 +74,15 @@ def test_small_run_writes_json_and_plot(tmp_path):
                 "compile_seconds", "run_seconds", "sims_per_s", "returns"):
         assert key in record, key
     assert record["seeds"] == 3 and len(record["returns"]) == 3
+    # The reference CWM reproduces gymnax and plans with the oracle's keys, so
+    # model and oracle play the same episodes, seed by seed.
+    assert record["returns"] == record["oracle_returns"]
+    for key, returns in (("mean_return", "returns"), ("random_return", "random_returns"),
+                         ("oracle_return", "oracle_returns")):
+        assert record[key] == pytest.approx(sum(record[returns]) / 3), key
+    # Eq. 3 from the reported returns: (model - random) / (oracle - random).
+    gap = record["oracle_return"] - record["random_return"]
+    assert gap > 0, record  # on these seeds the random policy misses at least one ball
+    assert record["normalized_return"] == pytest.approx((record["mean_return"] - record["random_return"]) / gap)
+    assert record["normalized_return"] == 1.0
     assert plot.stat().st_size > 0

@@ -176,13 +176,51 @@ def cartpole():
     return envs.make("gymnax/CartPole")
 
 
-def test_same_actions_with_oracle_and_reference_cwm(cartpole):
+@pytest.fixture(scope="module")
+def cartpole_planners(cartpole):
+    """jit(vmap(plan)) with the reference CWM and with the oracle, same settings."""
     kwargs = dict(num_actions=2, num_simulations=8, rollout_depth=10)
     plan_cwm = jax.jit(jax.vmap(planners.make_mcts_planner(load_reference(cartpole), **kwargs)))
     plan_oracle = jax.jit(jax.vmap(planners.make_mcts_planner(cartpole.oracle_step, **kwargs)))
+    return plan_cwm, plan_oracle
+
+
+def test_same_actions_with_oracle_and_reference_cwm(cartpole_planners):
+    plan_cwm, plan_oracle = cartpole_planners
     states = jax.random.uniform(jax.random.key(2), (32, 4), minval=-0.15, maxval=0.15)
     keys = jax.random.split(jax.random.key(3), 32)
     np.testing.assert_array_equal(plan_cwm(keys, states), plan_oracle(keys, states))
+
+
+def play(cartpole, plan, steps: int):
+    """Actions [steps, 32] and states [steps, 32, 4] of 32 real-env episodes, with keys fixed per step.
+
+    Episodes are not stopped at termination (gymnax's `step_env` goes on), so
+    every step of every episode is compared.
+    """
+    env, params = cartpole.make_gymnax()
+    reset = jax.jit(jax.vmap(lambda k: env.reset_env(k, params)))
+    step = jax.jit(jax.vmap(lambda k, s, a: env.step_env(k, s, a, params)[:2]))
+    obs, env_state = reset(jax.random.split(jax.random.key(4), 32))
+    actions, states = [], []
+    for t in range(steps):
+        state = jax.vmap(cartpole.flatten_obs)(obs)
+        action = plan(jax.random.split(jax.random.key(100 + t), 32), state)
+        obs, env_state = step(jax.random.split(jax.random.key(200 + t), 32), env_state, action)
+        actions.append(np.asarray(action))
+        states.append(np.asarray(state))
+    return np.stack(actions), np.stack(states)
+
+
+def test_oracle_and_reference_cwm_play_the_same_episodes(cartpole, cartpole_planners):
+    # Whole trajectories, not single states: the states the episodes reach
+    # (far from the start region) and every decision on the way match.
+    plan_cwm, plan_oracle = cartpole_planners
+    actions, states = play(cartpole, plan_cwm, steps=60)
+    oracle_actions, oracle_states = play(cartpole, plan_oracle, steps=60)
+    assert np.abs(oracle_states[:, :, 0]).max() > 0.5  # some carts travel well beyond the start region
+    np.testing.assert_array_equal(actions, oracle_actions)
+    np.testing.assert_array_equal(states, oracle_states)
 
 
 def test_same_cem_actions_with_oracle_and_reference_cwm():
