@@ -307,6 +307,7 @@ COMMANDS: list[Callable] = [
     module_command("sandbox", "speed_sandbox", "scoring latency: warm sandbox worker vs in-process"),
     module_command("synth", "speed_synth", "GIF-MCTS wall-clock at several concurrency levels"),
     module_command("fit", "speed_fit", "fitting the constants of a CWM: seconds per program and environment"),
+    module_command("fit-search", "speed_fit_search", "GIF-MCTS with and without fit on the unknown-constants envs"),
     module_command("value", "speed_value", "MCTS: random-rollout leaf values vs a learned value and prior"),
 ]
 

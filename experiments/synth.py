@@ -33,6 +33,7 @@ EXIT_INTERRUPTED = 130
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from cwm_jax.envs import DESCRIPTION_LEVELS
     from synth.run import METHODS
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,6 +65,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "like any other (no plateau detection)")
     parser.add_argument("--no-fit", action="store_true",
                         help="no fit step: programs are not given constants fitted to the data (the paper)")
+    parser.add_argument("--description", choices=DESCRIPTION_LEVELS, default="full",
+                        help="what the prompts say about the environment: every constant and quirk (full), or "
+                             "the Gymnasium documentation level of the paper: state, actions, reward, "
+                             "termination, no constants (docs) (default: full)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per HTTP request (default: 120)")
     parser.add_argument("--token-limit", type=int, help="stop once this many tokens were spent")
     parser.add_argument("--cost-limit", type=float, help="stop once this many dollars were spent (needs --prices)")
@@ -97,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     from synth.run import SynthesisInterrupted, synthesize
 
     try:
-        envs.make(args.env)
-    except envs.UnknownEnvError as exc:
+        envs.make(args.env).description_for(args.description)
+    except (envs.UnknownEnvError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     out = Path(args.out)
@@ -126,17 +131,17 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         with Sandbox(warm_envs=[args.env]) as box:
-            fit = getattr(box, "fit", None)
-            fitter = None if args.no_fit or fit is None else fit
-            print("fit step: " + ("off (--no-fit)" if args.no_fit else "on" if fitter else
-                                  "unavailable (this sandbox has no fit)"), flush=True)
+            # The real fitter: Sandbox.fit runs in the sandbox worker, where untrusted code runs.
+            fitter = None if args.no_fit else box.fit
+            print("fit step: " + ("off (--no-fit)" if args.no_fit else "on (constants fitted in the sandbox)")
+                  + f"; description level: {args.description}", flush=True)
             result = synthesize(
                 args.env, method=args.method, budget=args.budget, llm=config, out_dir=out,
                 concurrency=args.concurrency, resume=args.resume, seed=args.seed,
                 sampling=Sampling(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
                                   prefill=args.prefill),
                 actions=actions, limits=limits, on_node=on_node, sandbox=box, value=args.value,
-                paper_faithful=args.paper_faithful, fitter=fitter, cache=args.cache)
+                paper_faithful=args.paper_faithful, fitter=fitter, cache=args.cache, description=args.description)
     except SynthesisInterrupted as exc:
         bar.close()
         s = exc.result.summary

@@ -38,12 +38,15 @@ Scorer = Callable[[str], ScoreResult]
 
 
 class FitReport(Protocol):
-    """What a fitter returns (`cwm_jax.sandbox.Sandbox.fit` gives a FitReport with these fields)."""
+    """What the harness reads of a fitter's report (`cwm_jax.sandbox.Sandbox.fit` returns a `cwm_jax.fit.FitReport`).
+
+    Only these fields: an invalid report (rejected, failed or timed-out fit)
+    has `before`/`after` None, and its `program` is the input.
+    """
 
     valid: bool
     program: str
-    changed: Any
-    after: Any  # .train_accuracy, .test_accuracy
+    changed: Any  # [{"name", "old", "new"}] for each constant written back; empty if nothing improved
 
 
 Fitter = Callable[[str], FitReport]  # program source -> report (the environment is bound)
@@ -280,7 +283,7 @@ class Harness:
         if not report.valid or not report.changed or report.program.strip() == node.program.strip():
             return None
         child = Node(id=-1, parent=None, action="fit", program=report.program,
-                     note=f"constants fitted to the train split: {report.changed}")
+                     note="constants fitted to the train split: " + _changes_text(report.changed))
         await self._score_into(child)
         child.seconds = time.perf_counter() - start
         return None if child.buggy else child
@@ -390,3 +393,8 @@ def _fatal(error: LLMError) -> bool:
     if isinstance(error, (LLMUnavailable, LLMModelNotFound)):
         return True
     return isinstance(error, LLMRequestRejected) and error.status_code in (401, 403)
+
+
+def _changes_text(changed) -> str:
+    """`GRAVITY 9.8 -> 11.37, FORCE 10 -> 7.58725` from a FitReport's `changed`."""
+    return ", ".join(f"{c['name']} {c['old']:g} -> {c['new']:g}" for c in changed)

@@ -3,7 +3,7 @@
 Writes to `out_dir`:
 - `best.py`: the best program (a CWM file for `python -m cwm_jax check` and
   `experiments/plan.py --model`), absent if no program was valid;
-- `summary.json`: method, budget, calls, fits, tokens, wall seconds, the
+- `summary.json`: method, description level, budget, calls, fits, tokens, wall seconds, the
   search value of the best program on train (`train_accuracy`) and held-out
   test (`test_accuracy`), and both values side by side
   (`values: {train: {paper, strict}, test: {paper, strict}}`);
@@ -82,6 +82,7 @@ def synthesize(
     paper_faithful: bool = False,
     fitter: Callable[[str, envs.EnvSpec], object] | None = None,
     cache: str | Path | None = None,
+    description: str = "full",
 ) -> SynthesisResult:
     """Runs a search and writes its outputs; see the module docstring.
 
@@ -108,6 +109,9 @@ def synthesize(
         no LLM call). None: no fit step, the paper's behaviour.
       cache: the response cache file (default out_dir/cache.sqlite); a shared
         one replays the same run elsewhere with no request.
+      description: how much the prompts say about the environment, one of
+        `cwm_jax.envs.DESCRIPTION_LEVELS`: "full" (every constant and quirk)
+        or "docs" (the Gymnasium documentation level, as in the paper).
     """
     spec = envs.make(env)
     out = Path(out_dir)
@@ -116,7 +120,9 @@ def synthesize(
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if value not in VALUE_METRICS:
         raise ValueError(f"value must be one of {', '.join(VALUE_METRICS)}, got {value!r}")
-    search = make_method(method, spec, seed=seed, actions=actions, paper_faithful=paper_faithful)
+    # The prompts see the description at the chosen level; scoring and fitting use `spec` as it is.
+    prompt_spec = dataclasses.replace(spec, description=spec.description_for(description))
+    search = make_method(method, prompt_spec, seed=seed, actions=actions, paper_faithful=paper_faithful)
     own_sandbox = sandbox is None
     box = sandbox or Sandbox(warm_envs=[spec])
     started = time.perf_counter()
@@ -175,6 +181,7 @@ def synthesize(
         "best_action": best.action if best else None,
         "value": value,
         "paper_faithful": paper_faithful,
+        "description": description,
         "train_accuracy": best.value if best else None,
         "test_accuracy": values["test"][value] if values["test"] else None,
         "values": values,

@@ -29,6 +29,20 @@ def answer(program: str, explanation: str = "") -> str:
     return f"## Error explanation\n{explanation or 'See below.'}\n\n## Correct code\n```python\n{program}```\n"
 
 
+def textbook_responder(env: str):
+    """A model that only ever writes the textbook reference CWM of `env`, whatever it is asked.
+
+    On an "-unknown" variant that program has the structure right and the
+    constants wrong: only fitting can make it exact.
+    """
+    program = reference.source(env)
+
+    def respond(request: dict) -> str:
+        return answer(program, "The textbook dynamics.")
+
+    return respond
+
+
 def responder(request: dict) -> str:
     user = request["messages"][-1]["content"]
     if FIX_PROMPT in user:

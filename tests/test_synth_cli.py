@@ -76,6 +76,9 @@ def test_exit_2_on_bad_usage(server, tmp_path, capsys):
     with pytest.raises(SystemExit) as usage:
         cli.main(_argv(server, tmp_path / "x", "--value", "mean"))
     assert usage.value.code == 2
+    with pytest.raises(SystemExit) as usage:
+        cli.main(_argv(server, tmp_path / "x", "--description", "terse"))
+    assert usage.value.code == 2
 
 
 def test_exit_3_when_the_endpoint_is_unreachable(use_shared_sandbox, tmp_path, capsys):
@@ -119,11 +122,13 @@ def test_options_reach_the_search(monkeypatch, tmp_path, capsys, no_fit):
     monkeypatch.setattr(run, "synthesize", fake_synthesize)
     argv = ["--env", "gymnax/CartPole", "--model", "m", "--out", str(tmp_path), "--top-p", "0.8",
             "--max-tokens", "1000", "--prefill", "--cache", str(tmp_path / "c.sqlite"), "--value", "strict",
-            "--paper-faithful"] + (["--no-fit"] if no_fit else [])
+            "--paper-faithful", "--description", "docs"] + (["--no-fit"] if no_fit else [])
     assert cli.main(argv) == 0
     sampling = seen["sampling"]
     assert (sampling.top_p, sampling.max_tokens, sampling.prefill, sampling.temperature) == (0.8, 1000, True, 1.0)
     assert (seen["cache"], seen["value"], seen["paper_faithful"]) == (str(tmp_path / "c.sqlite"), "strict", True)
-    assert (seen["fitter"] is None) == no_fit and seen["sandbox"] is fake_box
+    # By default the search fits with the sandbox's own `fit` (the real `Sandbox.fit` outside this test).
+    assert seen["fitter"] is (None if no_fit else fake_box.fit) and seen["sandbox"] is fake_box
+    assert seen["description"] == "docs"
     out = capsys.readouterr().out
     assert ("fit step: off" in out) == no_fit and "strict: train 0.5000, test 0.4000" in out

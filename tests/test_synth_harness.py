@@ -45,10 +45,16 @@ class FakeFitter:
 
     def __call__(self, source: str):
         self.calls.append(source)
-        changed = {"GRAVITY": (9.81, 9.8)} if source == WRONG else {}
+        changed = ({"name": "GRAVITY", "old": 9.81, "new": 9.8},) if source == WRONG else ()
         program = self.to if changed else source
         after = types.SimpleNamespace(train_accuracy=VALUES[program][1], test_accuracy=VALUES[program][1])
         return types.SimpleNamespace(valid=True, program=program, changed=changed, after=after)
+
+
+def failed_fit(source: str):
+    """What `Sandbox.fit` returns when the fit failed or timed out: no accuracies, the input as program."""
+    return types.SimpleNamespace(valid=False, program=source, changed=(), before=None, after=None,
+                                 error="fitting took longer than 300 s and was stopped")
 
 
 def fenced(program: str, explanation: str = "") -> str:
@@ -90,7 +96,7 @@ def test_fit_step_makes_a_node_without_an_llm_call(make, tmp_path):
     assert method.solved and harness.calls == 1 and harness.fits == 1 and fitter.calls == [WRONG]
     generated, fitted = method.nodes[1:]
     assert (fitted.action, fitted.parent, fitted.program, fitted.value) == ("fit", generated.id, CORRECT, 1.0)
-    assert fitted.prompt_hash == "" and fitted.tokens == 0 and "GRAVITY" in fitted.note
+    assert fitted.prompt_hash == "" and fitted.tokens == 0 and fitted.note.endswith("GRAVITY 9.81 -> 9.8")
     log = [json.loads(line) for line in (tmp_path / "tree.jsonl").read_text().splitlines()]
     assert [r["action"] for r in log] == ["generate", "fit"] and "+GRAVITY = 9.8" in log[1]["diff"]
 
@@ -99,6 +105,14 @@ def test_without_a_fitter_the_same_run_needs_more_calls():
     method = GifMcts(SPEC)
     harness = run(method, FakeLLM(), budget=1)
     assert not method.solved and harness.fits == 0 and [n.action for n in method.nodes[1:]] == ["generate"]
+
+
+def test_a_failed_fit_adds_no_node_and_the_search_goes_on():
+    method = GifMcts(SPEC)
+    harness = run(method, FakeLLM(), budget=3, fit=failed_fit)
+    # generate WRONG, generate WRONG again (both fitted, both failed), improve: CORRECT.
+    assert [n.action for n in method.nodes[1:]] == ["generate", "generate", "improve"] and method.solved
+    assert harness.fit_attempts == 2 and harness.fits == 0 and harness.calls == 3
 
 
 def test_fit_runs_only_on_working_imperfect_programs():
