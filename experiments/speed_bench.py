@@ -69,8 +69,8 @@ def eval_throughput(args) -> None:
 
 def concurrency_wallclock(args) -> None:
     from synth.bench import BenchConfig, parse_method, run_benchmark
-    from tests.llm_server import LLMTestServer
-    from tests.test_benchmark import responder
+    from synth.testing.llm_server import LLMTestServer
+    from synth.testing.scripted_llm import bench_responder as responder
 
     rows = []
     with LLMTestServer(responder=responder, latency=args.delay) as server:

@@ -2,7 +2,7 @@
 
     python experiments/speed.py fit-search [--budget 3] [--envs gymnax/CartPole-unknown ...] [--json PATH]
 
-A scripted model on a loopback server (`tests.scripted_llm.textbook_responder`)
+A scripted model on a loopback server (`synth.testing.scripted_llm.textbook_responder`)
 answers every call with the textbook reference CWM of the environment: the
 structure is right, the constants are the textbook ones, not the variant's.
 For each variant, GIF-MCTS runs twice with the same budget, with the real
@@ -50,8 +50,8 @@ def run(args: argparse.Namespace) -> dict:
     from cwm_jax.sandbox import Sandbox
     from synth.llm import LLMConfig
     from synth.run import synthesize
-    from tests.llm_server import LLMTestServer
-    from tests.scripted_llm import textbook_responder
+    from synth.testing.llm_server import LLMTestServer
+    from synth.testing.scripted_llm import textbook_responder
 
     rows = []
     for env in args.envs:

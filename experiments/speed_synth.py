@@ -21,14 +21,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 # experiments/synth.py is named like the `synth` package: put the repository
-# root before this folder on the import path so `import synth` (and `tests`)
+# root before this folder on the import path so `import synth`
 # resolve to the packages, while the other experiments stay importable.
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def _responder():
-    from tests.scripted_llm import WRONG
+    from synth.testing.scripted_llm import WRONG
 
     counter = itertools.count()
 
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> dict:
     from cwm_jax.sandbox import Sandbox
     from synth.llm import LLMConfig
     from synth.run import synthesize
-    from tests.llm_server import LLMTestServer
+    from synth.testing.llm_server import LLMTestServer
 
     rows = []
     with Sandbox(size=2, warm_envs=["CartPole"]) as box, \

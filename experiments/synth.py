@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 # experiments/synth.py is named like the `synth` package: put the repository
-# root before this folder on the import path so `import synth` (and `tests`)
+# root before this folder on the import path so `import synth`
 # resolve to the packages, while the other experiments stay importable.
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

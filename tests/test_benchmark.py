@@ -13,30 +13,20 @@ from pathlib import Path
 
 import pytest
 
-from cwm_jax import envs, reference
+from cwm_jax import envs
 from synth.bench import BenchConfig, UsageError, parse_method, run_benchmark
 from synth.bench_report import write_results
-from tests import scripted_llm
-from tests.llm_server import LLMTestServer
+from synth.testing.llm_server import LLMTestServer
+from synth.testing.scripted_llm import bench_responder
 
 # Most of the time is JAX compilation (sandbox warm-up, one planner per policy): minutes on a loaded 2-core CPU.
 pytestmark = pytest.mark.timeout(900)
 
 ROOT = Path(__file__).resolve().parents[1]
 ENVS = ("gymnax/CartPole", "gymnax/Catch")
-CATCH = envs.make("gymnax/Catch")
 # Planning kept small: the test checks the plumbing, docs/benchmark.md the figures. With these
 # settings the oracle wins all 4 Catch episodes and random 3 of 4 (normalized return is defined).
 TINY_PLAN = {"simulations": 4, "rollout_depth": 10, "num_rollouts": 2}
-
-
-def responder(request: dict) -> str:
-    """CartPole: the scripted fallible model (generate crashes, fix, then improve solve it).
-    Catch: the reference program at once."""
-    user = request["messages"][-1]["content"]
-    if CATCH.description.strip()[:60] in user:
-        return "```python\n" + reference.source(CATCH) + "```\n"
-    return scripted_llm.responder(request)
 
 
 def small_config(model: str, base_url: str, **overrides) -> BenchConfig:
@@ -48,7 +38,7 @@ def small_config(model: str, base_url: str, **overrides) -> BenchConfig:
 
 @pytest.fixture(scope="module")
 def server():
-    with LLMTestServer(responder=responder) as srv:
+    with LLMTestServer(responder=bench_responder) as srv:
         yield srv
 
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,12 +29,19 @@ from synth import (
     ResponseCache,
     extract_code,
 )
-from tests.llm_server import Fault, LLMTestServer, llm_server  # noqa: F401  (llm_server is a fixture)
+from synth.testing.llm_server import Fault, LLMTestServer
 
 T = TypeVar("T")
 CHAT = "/v1/chat/completions"
 PROMPT = [{"role": "system", "content": "You write JAX."}, {"role": "user", "content": "Write step."}]
 FIXED = "```python\ndef step(state, action):\n    return state\n```\n"
+
+
+@pytest.fixture
+def llm_server() -> Iterator[LLMTestServer]:
+    """A running `LLMTestServer` with default options; tests tune its attributes."""
+    with LLMTestServer() as server:
+        yield server
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

@@ -7,8 +7,8 @@ import pytest
 from cwm_jax.sandbox import Sandbox
 from synth.llm import LLMConfig
 from synth.run import SynthesisInterrupted, synthesize
-from tests import scripted_llm
-from tests.llm_server import LLMTestServer
+from synth.testing import scripted_llm
+from synth.testing.llm_server import LLMTestServer
 
 
 @pytest.fixture(scope="module")

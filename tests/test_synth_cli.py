@@ -13,8 +13,8 @@ import pytest
 
 from cwm_jax import sandbox as sandbox_module
 from cwm_jax.sandbox import Sandbox
-from tests import scripted_llm
-from tests.llm_server import LLMTestServer
+from synth.testing import scripted_llm
+from synth.testing.llm_server import LLMTestServer
 
 ROOT = Path(__file__).resolve().parents[1]
 

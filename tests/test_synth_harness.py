@@ -15,7 +15,7 @@ from synth.baselines import WorldCoder, ZeroShot
 from synth.gif_mcts import GifMcts
 from synth.harness import Harness, Sampling
 from synth.llm import Completion, LLMClient, LLMConfig
-from tests.llm_server import LLMTestServer
+from synth.testing.llm_server import LLMTestServer
 
 SPEC = envs.make("gymnax/CartPole")
 BODY = "".join(f"LINE_{k} = {k}\n" for k in range(6)) + "def step(state, action):\n    return state, 1.0, False\n"

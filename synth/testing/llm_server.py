@@ -1,4 +1,4 @@
-"""A scripted OpenAI-compatible chat-completions server for tests.
+"""A scripted OpenAI-compatible chat-completions server for tests and benchmarks.
 
 It is a real HTTP server on 127.0.0.1 (ephemeral port, stdlib only), so the
 client under test goes through the real `openai` package and real sockets.
@@ -17,8 +17,7 @@ It records what the tests assert on: request counts (total and per path),
 every chat request body and its headers, and the largest number of chat
 requests in flight at once.
 
-Use it with the `llm_server` fixture (import it into a test module with
-`from tests.llm_server import llm_server`) or as a context manager:
+Use it as a context manager (tests/test_llm_client.py wraps it in a fixture):
 
     with LLMTestServer(responder=lambda req: "```python\\ndef step(s, a): ...```") as srv:
         client = LLMClient(LLMConfig(model=srv.model, base_url=srv.base_url))
@@ -31,13 +30,11 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
-
-import pytest
 
 Responder = Callable[[dict[str, Any]], str | list[str]]
 NMode = Literal["native", "one", "reject"]
@@ -339,10 +336,3 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout) before the answer was ready
-
-
-@pytest.fixture
-def llm_server() -> Iterator[LLMTestServer]:
-    """A running `LLMTestServer` with default options; tests tune its attributes."""
-    with LLMTestServer() as server:
-        yield server

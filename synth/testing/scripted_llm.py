@@ -1,4 +1,4 @@
-"""A scripted, fallible "LLM" for the search tests, served by tests/llm_server.py.
+"""A scripted, fallible "LLM" for the search tests, served by synth/testing/llm_server.py.
 
 It behaves like a weak model that only gets better with the right feedback:
 - generate: always a program that crashes while tracing (a Python `if` on a
@@ -44,6 +44,7 @@ def textbook_responder(env: str):
 
 
 def responder(request: dict) -> str:
+    """CartPole's fallible model: generate crashes, fix and improve need the right feedback."""
     user = request["messages"][-1]["content"]
     if FIX_PROMPT in user:
         if "jnp.where" in user and "line " in user:
@@ -56,12 +57,23 @@ def responder(request: dict) -> str:
     return "Here is the model.\n\n```python\n" + BUGGY + "```\n\nUsage: call step(state, action)."
 
 
+def bench_responder(request: dict) -> str:
+    """The benchmark's model: on CartPole `responder` (generate crashes, fix, then improve solve it);
+    on Catch the reference program at once."""
+    from cwm_jax import envs
+
+    catch = envs.make("gymnax/Catch")
+    if catch.description.strip()[:60] in request["messages"][-1]["content"]:
+        return "```python\n" + reference.source(catch) + "```\n"
+    return responder(request)
+
+
 if __name__ == "__main__":
-    # Serve the scripted model on loopback until killed: python -m tests.scripted_llm [latency_s]
+    # Serve the scripted model on loopback until killed: python -m synth.testing.scripted_llm [latency_s]
     import sys
     import time
 
-    from tests.llm_server import LLMTestServer
+    from synth.testing.llm_server import LLMTestServer
 
     latency = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
     with LLMTestServer(responder=responder, latency=latency) as server:
