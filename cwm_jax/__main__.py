@@ -1,7 +1,7 @@
-"""`python -m cwm_jax check MODEL.py --env gymnax/CartPole [--split test] [--json]`."""
+"""`python -m cwm_jax SUBCOMMAND ...`: the `cwm-jax` command (cwm_jax/cli.py)."""
 
 import sys
 
 from cwm_jax.cli import main
 
-sys.exit(main())
+sys.exit(main(prog="python -m cwm_jax"))

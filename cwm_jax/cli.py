@@ -1,4 +1,18 @@
-"""Command line: validate, load and score a CWM file; fit its constants; list the environments."""
+"""The `cwm-jax` command (also `python -m cwm_jax`): one parser, one subcommand per job.
+
+    cwm-jax plan --env gymnax/CartPole          plan with a CWM (cwm_jax/plan_cli.py)
+    cwm-jax synth --env ... --model ... --out   synthesise a CWM with an LLM (synth/cli.py)
+    cwm-jax check MODEL.py --env ...            validate, load and score a CWM file
+    cwm-jax fit MODEL.py --env ... --out F.py   fit a CWM's numeric constants
+    cwm-jax envs                                list the environments
+    cwm-jax bench ...                           the benchmark tables (synth/bench_cli.py)
+    cwm-jax train --env ...                     PPO inside a CWM (cwm_jax/train_cli.py)
+
+Each subcommand module has `add_arguments(parser)` and `run(args) -> int`;
+errors and exit statuses follow one rule for all of them (cwm_jax/command.py).
+This module is the application's shell: the one place in `cwm_jax` that
+imports `synth` (lazily, for the synth and bench subcommands).
+"""
 
 from __future__ import annotations
 
@@ -7,55 +21,115 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from cwm_jax import accuracy, data, envs
-from cwm_jax.errors import CWMError
+from cwm_jax import command
+from cwm_jax.errors import CWMError, UsageError
 
-EXIT_REJECTED = 1
-EXIT_USAGE = 2
+HELP = {
+    "plan": "plan with a CWM in the real env; compare with random and the oracle",
+    "synth": "synthesise a CWM with an LLM (GIF-MCTS or a baseline)",
+    "check": "validate, load and score a CWM file against recorded transitions",
+    "fit": "fit the numeric constants of a CWM file to the train split",
+    "envs": "list the registered environments",
+    "bench": "the benchmark: methods x environments x seeds -> tables",
+    "train": "train PPO inside a CWM; evaluate the policy in the real env",
+}
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cwm_jax", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    check = commands.add_parser(
-        "check",
-        help="validate, load and score a CWM file against recorded transitions",
-        description="Validate a CWM file against the jax-subset rules, check its contract for the "
-        "environment, and score it on a split of recorded transitions.",
-    )
+def _subcommand(name: str) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:
+    """(add_arguments, run) of one subcommand, imported only when it is the one asked for."""
+    if name == "plan":
+        from cwm_jax import plan_cli as module
+    elif name == "train":
+        from cwm_jax import train_cli as module
+    elif name == "synth":
+        from synth import cli as module
+    elif name == "bench":
+        from synth import bench_cli as module
+    else:
+        return {"check": (_check_arguments, _check), "fit": (_fit_arguments, _fit),
+                "envs": (lambda parser: None, _envs)}[name]
+    return module.add_arguments, module.run
+
+
+def build_parser(command_name: str | None = None, *, prog: str = "cwm-jax",
+                 script: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only `command_name`'s options are added (the others need heavy imports for their help).
+
+    `script`: the experiments/ file that runs `command_name`, named in its usage line.
+    """
+    from cwm_jax import __version__
+
+    parser = command.ArgumentParser(prog=prog, description=__doc__,
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"cwm-jax {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(HELP) + "}")
+    for name, text in HELP.items():
+        sub = commands.add_parser(name, help=text, description=text,
+                                  prog=script if name == command_name and script else None)
+        sub.set_defaults(invocation=sub.prog, root=None if script else prog)
+        if name == command_name:
+            add_arguments, _ = _subcommand(name)
+            add_arguments(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None, *, prog: str = "cwm-jax", script: str | None = None) -> int:
+    """`cwm-jax ARGV...`: the exit status (cwm_jax/command.py); never raises SystemExit, even for --help."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command_name = next((a for a in argv if not a.startswith("-")), None)
+    if command_name not in HELP:
+        command_name = None
+
+    def body() -> int:
+        try:
+            args = build_parser(command_name, prog=prog, script=script).parse_args(argv)
+        except SystemExit as done:  # --help, --version
+            return int(done.code or 0)
+        args.arguments = argv[argv.index(args.command) + 1:]  # to repeat the command line (synth --resume)
+        return _subcommand(args.command)[1](args)
+
+    return command.run_guarded(body)
+
+
+def script(command_name: str, prog: str, argv: list[str] | None = None) -> int:
+    """An experiments/ wrapper: `prog ARGV...` is `cwm-jax COMMAND ARGV...`."""
+    return main([command_name, *(sys.argv[1:] if argv is None else argv)], script=prog)
+
+
+def _check_arguments(check: argparse.ArgumentParser) -> None:
+    from cwm_jax import data, envs
+
+    check.description = ("Validate a CWM file against the jax-subset rules, check its contract for the "
+                         "environment, and score it on a split of recorded transitions.")
     check.add_argument("model", help="path to the CWM source file (.py)")
     check.add_argument("--env", required=True, help=f"environment id, one of: {', '.join(envs.names())}")
     check.add_argument("--split", default="train", choices=data.SPLITS, help="transitions to score on (default: train)")
     check.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     check.add_argument("--counterexamples", type=int, default=1, metavar="K",
                        help="failing transitions to show in text mode (default: 1)")
-    fit = commands.add_parser(
-        "fit",
-        help="fit the numeric constants of a CWM file to the train split",
-        description="Fit the module-level numeric constants of a CWM file to the recorded train transitions "
-        "(gradient fit plus a derivative-free search on accuracy, in the sandbox) and write the fitted "
-        "program. The result never scores lower than the input on the train split.",
-    )
+
+
+def _fit_arguments(fit: argparse.ArgumentParser) -> None:
+    from cwm_jax import envs
+
+    fit.description = ("Fit the module-level numeric constants of a CWM file to the recorded train transitions "
+                       "(gradient fit plus a derivative-free search on accuracy, in the sandbox) and write the "
+                       "fitted program. The result never scores lower than the input on the train split.")
     fit.add_argument("model", help="path to the CWM source file (.py)")
     fit.add_argument("--env", required=True, help=f"environment id, one of: {', '.join(envs.names())}")
     fit.add_argument("--out", metavar="FITTED.py", help="write the fitted program here (default: print nothing)")
     fit.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     fit.add_argument("--timeout", type=float, default=None, metavar="S",
                      help="wall-clock limit of the fit in seconds (default: 300)")
-    commands.add_parser("envs", help="list the registered environments")
-    return parser
 
 
 def _check(args) -> int:
-    try:
-        spec = envs.make(args.env)
-    except envs.UnknownEnvError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    from cwm_jax import sandbox
+    from cwm_jax import envs, sandbox
 
+    spec = envs.make(args.env)
     result = sandbox.score_file(args.model, spec, split=args.split, counterexamples=args.counterexamples)
     if args.json:
         payload = {"valid": result.valid, "error": result.error, "env": f"gymnax/{spec.name}", "split": args.split}
@@ -74,7 +148,7 @@ def _check(args) -> int:
             print(f"  {key:<18} {s[key]:.4f}")
         if result.counterexamples:
             print("\nfirst failing transitions:\n" + result.counterexamples)
-    return 0 if result.valid else EXIT_REJECTED
+    return command.EXIT_OK if result.valid else command.EXIT_FAILED
 
 
 def _progress(message: str, stop: threading.Event) -> None:
@@ -85,15 +159,12 @@ def _progress(message: str, stop: threading.Event) -> None:
 
 
 def _fit(args) -> int:
-    try:
-        spec = envs.make(args.env)
-    except envs.UnknownEnvError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    from cwm_jax import envs, fit, sandbox, validator
+
+    spec = envs.make(args.env)
     if args.timeout is not None and args.timeout <= 0:
-        print("error: --timeout must be positive", file=sys.stderr)
-        return EXIT_USAGE
-    from cwm_jax import fit, sandbox, validator
+        raise UsageError(f"--timeout must be positive, got {args.timeout}")
+    command.check_writable(args.out)
     from cwm_jax.loader import read_cwm_file
 
     try:
@@ -117,8 +188,7 @@ def _fit(args) -> int:
         try:
             Path(args.out).write_text(report.program, encoding="utf-8")
         except OSError as exc:
-            print(f"error: cannot write {args.out!r}: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+            raise UsageError(f"cannot write {args.out!r}: {exc}") from None
     if args.json:
         payload = report.to_dict()
         payload.update(env=f"gymnax/{spec.name}", out=args.out if report.valid else None)
@@ -140,17 +210,14 @@ def _fit(args) -> int:
               else "  not exact: strict train accuracy below 1.0")
         if args.out:
             print(f"  fitted program written to {args.out}")
-    return 0 if report.valid else EXIT_REJECTED
+    return command.EXIT_OK if report.valid else command.EXIT_FAILED
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "envs":
-        for spec in envs.ALL_SPECS:
-            kind = f"{spec.num_actions} discrete actions" if spec.discrete else f"continuous action [{spec.action_dim}]"
-            note = " (constants unknown)" if spec.gymnax_params else ""
-            print(f"gymnax/{spec.name:<30} {spec.gymnax_id:<26} obs [{spec.obs_dim}], {kind}{note}")
-        return 0
-    if args.command == "fit":
-        return _fit(args)
-    return _check(args)
+def _envs(args) -> int:
+    from cwm_jax import envs
+
+    for spec in envs.ALL_SPECS:
+        kind = f"{spec.num_actions} discrete actions" if spec.discrete else f"continuous action [{spec.action_dim}]"
+        note = " (constants unknown)" if spec.gymnax_params else ""
+        print(f"gymnax/{spec.name:<30} {spec.gymnax_id:<26} obs [{spec.obs_dim}], {kind}{note}")
+    return command.EXIT_OK

@@ -7,6 +7,10 @@ use instead; the Fix prompt of the search shows `str(error)` verbatim.
 from __future__ import annotations
 
 
+class UsageError(Exception):
+    """Bad command-line or configuration input (not a CWM's fault): one line, exit status 2."""
+
+
 class CWMError(Exception):
     """A CWM was rejected. `str(e)` is the full message, with its line."""
 

@@ -11,6 +11,8 @@ import dataclasses
 import time
 from typing import Any
 
+from cwm_jax.errors import UsageError
+
 # Discrete envs: MCTS (mctx). Chosen so that CartPole reaches >= 475 / 500 over
 # 16 seeds in well under 2 minutes on a 2-core CPU; see docs/planning.md.
 MCTS_DEFAULTS = {"policy": "muzero", "simulations": 25, "rollout_depth": 20, "num_rollouts": 32}
@@ -21,10 +23,6 @@ MCTS_DEFAULTS = {"policy": "muzero", "simulations": 25, "rollout_depth": 20, "nu
 CEM_DEFAULTS = {"horizon": 30, "iterations": 5, "samples": 200, "elites": 20}
 # Per-environment overrides of the defaults above.
 ENV_DEFAULTS: dict[str, dict[str, Any]] = {}
-
-
-class UsageError(Exception):
-    """Bad command-line input: printed as one line, exit status 2."""
 
 
 @dataclasses.dataclass

@@ -1,21 +1,8 @@
-"""The benchmark: methods x environments x seeds -> the paper's tables (synth/bench.py).
+"""The benchmark tables: `cwm-jax bench` (synth/bench_cli.py over synth/bench.py).
 
-    python experiments/benchmark.py --methods reference --seeds 1          # offline upper bound
-    python experiments/benchmark.py --envs discrete --methods gif-mcts,worldcoder --seeds 3 \\
-        --budget 10 --base-url http://localhost:8000/v1 --model NAME --concurrency 4 --out runs/bench
-    python experiments/benchmark.py --out runs/bench --resume              # after a kill: repeats nothing
-    python experiments/benchmark.py --replay runs/bench --out runs/again   # zero requests
-
-Methods are separated by commas; a method may carry variant flags, e.g.
---methods "gif-mcts,gif-mcts --no-fix". Writes results.md, results.csv,
-results.json, aggregates.json and plots to --out and prints the table.
+    python experiments/benchmark.py --methods reference --seeds 1
 """
 
-from __future__ import annotations
-
-import argparse
-import dataclasses
-import json
 import sys
 from pathlib import Path
 
@@ -24,109 +11,7 @@ from pathlib import Path
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_ENDPOINT = 3
-PLAN_OPTIONS = ("simulations", "rollout_depth", "num_rollouts", "horizon", "iterations", "samples", "elites")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="benchmark.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--envs", default="all",
-                        help="comma-separated env ids, or all|discrete|continuous (default: all)")
-    parser.add_argument("--methods", default="gif-mcts,worldcoder,zero-shot",
-                        help="comma-separated: gif-mcts, worldcoder, zero-shot, reference, with variant flags "
-                             "such as 'gif-mcts --no-fix' (default: gif-mcts,worldcoder,zero-shot)")
-    parser.add_argument("--seeds", type=int, default=1, help="search seeds per env and method (default: 1)")
-    parser.add_argument("--budget", type=int, default=10, help="LLM calls per task (default: 10)")
-    parser.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL or OpenAI)")
-    parser.add_argument("--model", help="model name as the server knows it (needed by LLM methods)")
-    parser.add_argument("--api-key", help="API key (default: $OPENAI_API_KEY; local servers need none)")
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per HTTP request (default: 120)")
-    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default: 1.0)")
-    parser.add_argument("--max-tokens", type=int, default=1500, help="completion limit per call (default: 1500)")
-    parser.add_argument("--prices", type=float, nargs=2, metavar=("IN", "OUT"),
-                        help="dollars per million prompt and completion tokens, to count cost")
-    parser.add_argument("--concurrency", type=int, default=1,
-                        help="LLM calls in flight over the whole benchmark (default: 1)")
-    parser.add_argument("--task-concurrency", type=int, default=1,
-                        help="LLM calls in flight within one task; tasks in flight = concurrency / this (default: 1)")
-    parser.add_argument("--out", default="runs/benchmark", help="output directory (default: runs/benchmark)")
-    parser.add_argument("--resume", action="store_true", help="continue the benchmark in --out")
-    parser.add_argument("--replay", metavar="DIR", help="re-run the benchmark recorded in DIR from its caches "
-                        "(its configuration; zero requests)")
-    parser.add_argument("--plan-seeds", type=int, default=16,
-                        help="planning episodes per policy, one per seed (default: 16; 0: no planning)")
-    parser.add_argument("--devices", type=int, help="devices to split the planning seeds over (default: all)")
-    for name in PLAN_OPTIONS:
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, help="planner setting, as in plan.py")
-    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    return parser
-
-
-def config_from_args(args):
-    from synth.bench import BenchConfig, UsageError, parse_method, resolve_envs
-
-    if args.replay:
-        recorded = Path(args.replay) / "benchmark.json"
-        if not recorded.exists():
-            raise UsageError(f"--replay {args.replay}: no benchmark.json there (not a benchmark output directory)")
-        if Path(args.replay).resolve() == Path(args.out).resolve():
-            raise UsageError("--replay DIR and --out must differ (the replay writes a new benchmark)")
-        return BenchConfig.from_json(json.loads(recorded.read_text()))
-    recorded = Path(args.out) / "benchmark.json"
-    if args.resume and recorded.exists():  # the recorded grid; only the key is not stored
-        return dataclasses.replace(BenchConfig.from_json(json.loads(recorded.read_text())), api_key=args.api_key)
-    if args.seeds < 1 or args.budget < 1 or args.concurrency < 1 or args.task_concurrency < 1:
-        raise UsageError("--seeds, --budget, --concurrency and --task-concurrency must be at least 1")
-    if args.plan_seeds < 0:
-        raise UsageError("--plan-seeds must be >= 0")
-    methods = tuple(parse_method(m) for m in args.methods.split(",") if m.strip())
-    if not methods:
-        raise UsageError("--methods is empty")
-    plan = {k: getattr(args, k) for k in PLAN_OPTIONS if getattr(args, k) is not None}
-    if any(v < (0 if k == "rollout_depth" else 1) for k, v in plan.items()):
-        raise UsageError("planner settings must be positive")
-    return BenchConfig(
-        envs=resolve_envs([e.strip() for e in args.envs.split(",") if e.strip()]), methods=methods,
-        seeds=tuple(range(args.seeds)), budget=args.budget, model=args.model, base_url=args.base_url,
-        api_key=args.api_key, timeout=args.timeout, temperature=args.temperature, max_tokens=args.max_tokens,
-        prices=tuple(args.prices) if args.prices else None, concurrency=args.concurrency,
-        task_concurrency=args.task_concurrency, plan_seeds=args.plan_seeds, plan=plan, devices=args.devices)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from cwm_jax.envs import UnknownEnvError
-    from synth.bench import UsageError, run_benchmark
-    from synth.bench_report import write_results
-
-    def say(text: str) -> None:
-        print(text, flush=True)
-
-    try:
-        config = config_from_args(args)
-        records = run_benchmark(config, args.out, resume=args.resume, replay_from=args.replay, say=say)
-    except (UsageError, UnknownEnvError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except Exception as exc:
-        llm = sys.modules.get("synth.llm")  # imported only when an LLM method ran
-        if llm is None or not isinstance(exc, llm.LLMError):
-            raise
-        print(f"error: the LLM endpoint failed: {exc} (finished tasks are kept; rerun with --resume)",
-              file=sys.stderr)
-        return EXIT_ENDPOINT
-    table = write_results(records, args.out, config=config.to_json(), plots=not args.no_plots)
-    print("\n" + table)
-    print(f"wrote {Path(args.out) / 'results.md'}, results.csv, results.json, aggregates.json"
-          + ("" if args.no_plots else ", accuracy.png, normalized_return.png, accuracy_vs_calls.png"))
-    return 0
-
+from cwm_jax.cli import script  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script("bench", "python experiments/benchmark.py"))

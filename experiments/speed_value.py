@@ -48,7 +48,9 @@ def run(args) -> dict:
 
     from cwm_jax import envs
     from cwm_jax.loader import load_reference
-    from plan import MCTS_DEFAULTS, UsageError, learned_value
+    from cwm_jax.errors import UsageError
+    from cwm_jax.models import learned_value
+    from cwm_jax.planning import MCTS_DEFAULTS
     from speed import measure_jax
 
     import planners

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from cwm_jax import envs
-from cwm_jax.planning import UsageError
+from cwm_jax.errors import UsageError
 
 REFERENCE = "reference"
 CONFIG_VERSION = 1

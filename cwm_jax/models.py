@@ -1,0 +1,66 @@
+"""Resolving a `--model` or `--value` argument into something a planner or trainer can use.
+
+`load_model` is the ONE place a model named on a command line is loaded
+(plan, train, the benchmark's reference method).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cwm_jax.envs import EnvSpec, StepFn
+from cwm_jax.errors import CWMError, UsageError
+
+
+def load_model(spec: EnvSpec, model: str, *, say=print) -> tuple[StepFn, str]:
+    """(step_fn, description) for `--model reference|oracle|PATH.py`.
+
+    `reference`: the env's hand-written CWM; `oracle`: the true gymnax dynamics;
+    anything else: a path to a CWM file. A file is untrusted: it is first
+    validated, loaded and scored in the sandbox (a separate process with time
+    and memory limits); only a program that passed there is loaded here. The
+    file is read once, so the text loaded here is the text the sandbox
+    checked, and `load_cwm` validates it again in this process: module-level
+    code is literal constants only (docs/sandbox.md, "The validator").
+    Raises UsageError for a name that is not a .py path, CWMError (clear
+    message) for a missing, unreadable or rejected model file.
+    """
+    from cwm_jax import loader, sandbox
+
+    if model == "reference":
+        return loader.load_reference(spec), f"reference CWM of {spec.name} (cwm_jax/reference/{spec.reference}.py)"
+    if model == "oracle":
+        return spec.oracle_step, f"oracle: the true gymnax dynamics of {spec.gymnax_id}"
+    path = Path(model)
+    if path.suffix != ".py":
+        raise UsageError(f"--model must be 'reference', 'oracle' or a path to a .py file, got {model!r}")
+    source = loader.read_cwm_file(path)
+    say(f"checking {model} in the sandbox...")
+    checked = sandbox.score_source(source, spec, counterexamples=0)
+    if not checked.valid:
+        raise CWMError(f"model {model} was rejected: {checked.error or 'no reason given'}")
+    accuracy = checked.summary["accuracy"]
+    return loader.load_cwm(source, spec), f"CWM file {model} (train accuracy {accuracy:.4f})"
+
+
+def learned_value(spec: EnvSpec, value: list[str] | None) -> dict[str, Any]:
+    """`--value rollouts` -> {}; `--value learned PATH` -> value_fn and prior_fn of a `cwm-jax train --save` file."""
+    if not value or value == ["rollouts"]:
+        return {}
+    if value[0] != "learned" or len(value) != 2:
+        raise UsageError(f"--value must be 'rollouts' or 'learned PATH', got {' '.join(value)!r}")
+    from planners import ppo
+
+    try:
+        network, params, header = ppo.load(value[1])
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    if header.get("env") != f"gymnax/{spec.name}" or not network.discrete:
+        raise UsageError(
+            f"{value[1]} was trained for {header.get('env')}, not for gymnax/{spec.name} with discrete actions"
+        )
+    return {
+        "value_fn": ppo.make_value_fn(network, params, reward_scale=header["reward_scale"]),
+        "prior_fn": ppo.make_prior_fn(network, params),
+    }
