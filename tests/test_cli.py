@@ -1,4 +1,4 @@
-"""`python -m cwm_jax check`: the command a user runs on a model file."""
+"""`python -m cwm_jax` (the `cwm-jax` command) in a subprocess: `check` on model files, `plan` on bad input."""
 
 import json
 import subprocess
@@ -42,3 +42,11 @@ def test_check_unknown_env_lists_known_ones(tmp_path):
     run = _check(str(tmp_path / "m.py"), "--env", "gymnax/Nope")
     assert run.returncode == 2
     assert "unknown environment" in run.stderr and "gymnax/CartPole" in run.stderr
+
+
+def test_plan_unknown_env_exits_2_with_one_line():
+    run = subprocess.run([sys.executable, "-m", "cwm_jax", "plan", "--env", "gymnax/Nope"], capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.startswith("error: unknown environment 'gymnax/Nope'") and run.stderr.count("\n") == 1
+    assert "gymnax/CartPole" in run.stderr

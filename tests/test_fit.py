@@ -15,7 +15,7 @@ import jax
 import numpy as np
 import pytest
 
-from cwm_jax import cli, data, envs, fit, fit_constants, fit_optimize, gymnax_env, loader, reference, sandbox, scoring
+from cwm_jax import cli, command, data, envs, fit, fit_constants, fit_optimize, gymnax_env, loader, reference, sandbox, scoring
 from cwm_jax.sandbox import Sandbox
 from tests.hostile_programs import HOSTILE
 
@@ -145,12 +145,12 @@ def test_cli_fit_gravity_981_json_and_out(box, monkeypatch, tmp_path, capsys):
 def test_cli_fit_bad_input(tmp_path, capsys):
     bad = tmp_path / "bad.py"
     bad.write_text("import os\n\ndef step(state, action):\n    return state, 1.0, False\n")
-    assert cli.main(["fit", str(bad), "--env", CARTPOLE]) == cli.EXIT_REJECTED
+    assert cli.main(["fit", str(bad), "--env", CARTPOLE]) == command.EXIT_FAILED
     assert "line 1: import of `os` is not allowed" in capsys.readouterr().err
-    assert cli.main(["fit", str(tmp_path / "missing.py"), "--env", CARTPOLE, "--json"]) == cli.EXIT_REJECTED
+    assert cli.main(["fit", str(tmp_path / "missing.py"), "--env", CARTPOLE, "--json"]) == command.EXIT_FAILED
     payload = json.loads(capsys.readouterr().out)
     assert payload["valid"] is False and "does not exist" in payload["error"]
-    assert cli.main(["fit", str(bad), "--env", "gymnax/Nope"]) == cli.EXIT_USAGE
+    assert cli.main(["fit", str(bad), "--env", "gymnax/Nope"]) == command.EXIT_USAGE
     err = capsys.readouterr().err
     assert "unknown environment" in err and "gymnax/CartPole-unknown" in err and len(err.strip().splitlines()) == 1
 

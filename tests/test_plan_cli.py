@@ -1,4 +1,4 @@
-"""experiments/plan.py as a user runs it: clear errors for bad input, JSON output."""
+"""experiments/plan.py (the wrapper of `cwm-jax plan`) as a user runs it: clear errors for bad input, JSON output."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ def run_plan(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     )
 
 
-def assert_clean_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)  # the documented status for bad input
+def assert_clean_error(proc: subprocess.CompletedProcess, status: int, *needles: str) -> None:
+    """`status`: 2 for bad usage, 1 for a rejected model (cwm_jax/command.py)."""
+    assert proc.returncode == status, (proc.returncode, proc.stderr)
     assert "Traceback" not in proc.stderr + proc.stdout
     for needle in needles:
         assert needle in proc.stderr, proc.stderr
@@ -28,14 +29,14 @@ def assert_clean_error(proc: subprocess.CompletedProcess, *needles: str) -> None
 
 def test_unknown_env_lists_the_known_ones():
     proc = run_plan("--env", "gymnax/NoSuchEnv")
-    assert_clean_error(proc, "unknown environment", "gymnax/CartPole")
+    assert_clean_error(proc, 2, "unknown environment", "gymnax/CartPole")
 
 
 def test_model_file_failing_validation(tmp_path):
     model = tmp_path / "bad.py"
     model.write_text("import os\nimport jax.numpy as jnp\n\ndef step(state, action):\n    return state, 1.0, False\n")
     proc = run_plan("--model", str(model))
-    assert_clean_error(proc, "line 1", "os")
+    assert_clean_error(proc, 1, "line 1", "os")
 
 
 def test_model_with_wrong_shapes(tmp_path):
@@ -46,17 +47,17 @@ def test_model_with_wrong_shapes(tmp_path):
         "    return state[:3], jnp.float32(1.0), jnp.bool_(False)\n"
     )
     proc = run_plan("--model", str(model))
-    assert_clean_error(proc, "shape (3,)", "(4,)")
+    assert_clean_error(proc, 1, "shape (3,)", "(4,)")
 
 
 def test_missing_model_file(tmp_path):
     proc = run_plan("--model", str(tmp_path / "missing.py"))
-    assert_clean_error(proc, "does not exist")
+    assert_clean_error(proc, 1, "does not exist")
 
 
 def test_wrong_planner_for_the_action_space():
     proc = run_plan("--env", "gymnax/Pendulum", "--planner", "mcts")
-    assert_clean_error(proc, "continuous actions")
+    assert_clean_error(proc, 2, "continuous actions")
 
 
 @pytest.mark.timeout(300)

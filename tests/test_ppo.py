@@ -2,36 +2,25 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import planners
-from cwm_jax import envs
+from cwm_jax import cli, command, envs
+from cwm_jax.errors import UsageError
 from cwm_jax.gymnax_env import CWMEnv
 from cwm_jax.loader import load_reference
+from cwm_jax.models import learned_value
 from planners import ppo
 
-ROOT = Path(__file__).resolve().parents[1]
 # 300 updates of 4 envs x 16 steps on a 16-unit network: a few seconds.
 TINY = ppo.PPOConfig(
     total_timesteps=300 * 64, num_envs=4, num_steps=16, update_epochs=2, num_minibatches=2,
     learning_rate=3e-3, hidden=(16,), num_evals=3,
 )
 SEEDS = 4
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses in the script look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -116,32 +105,30 @@ def test_save_load_roundtrip_and_bad_files(tmp_path, untrained):
 
 
 def test_plan_value_option(tmp_path, untrained):
-    plan = load_script("plan")
     network, params = untrained
     spec = envs.make("gymnax/CartPole")
     path = tmp_path / "cp.ppo"
     ppo.save(path, network, params, {"env": "gymnax/CartPole", "obs_dim": 4, "gamma": 0.99, "reward_scale": 2.0})
-    assert plan.learned_value(spec, None) == {} and plan.learned_value(spec, ["rollouts"]) == {}
-    learned = plan.learned_value(spec, ["learned", str(path)])
+    assert learned_value(spec, None) == {} and learned_value(spec, ["rollouts"]) == {}
+    learned = learned_value(spec, ["learned", str(path)])
     state = jnp.array([0.0, 0.1, 0.02, -0.1])
     raw = ppo.make_value_fn(network, params)(None, state)
     # The value comes back in reward units (the header's reward_scale undone).
     np.testing.assert_allclose(learned["value_fn"](None, state), raw / 2.0, rtol=1e-6)
     assert learned["prior_fn"](state).shape == (2,)
-    with pytest.raises(plan.UsageError, match="not for gymnax/Acrobot"):
-        plan.learned_value(envs.make("gymnax/Acrobot"), ["learned", str(path)])
-    with pytest.raises(plan.UsageError, match="'rollouts' or 'learned PATH'"):
-        plan.learned_value(spec, ["learned"])
-    with pytest.raises(plan.UsageError, match="No such file"):
-        plan.learned_value(spec, ["learned", str(tmp_path / "missing.ppo")])
+    with pytest.raises(UsageError, match="not for gymnax/Acrobot"):
+        learned_value(envs.make("gymnax/Acrobot"), ["learned", str(path)])
+    with pytest.raises(UsageError, match="'rollouts' or 'learned PATH'"):
+        learned_value(spec, ["learned"])
+    with pytest.raises(UsageError, match="No such file"):
+        learned_value(spec, ["learned", str(tmp_path / "missing.ppo")])
 
 
 def test_train_cli_checks_a_model_file_before_training(tmp_path, capsys):
-    train = load_script("train")
     model = tmp_path / "bad.py"
     model.write_text("import os\nimport jax.numpy as jnp\n\ndef step(state, action):\n    return state, 1.0, False\n")
-    assert train.main(["--model", str(model), "--steps", "1024", "--evals", "1"]) == 2
+    assert cli.main(["train", "--model", str(model), "--steps", "1024", "--evals", "1"]) == command.EXIT_FAILED
     err = capsys.readouterr().err
     assert "line 1" in err and "os" in err and "Traceback" not in err
-    assert train.main(["--env", "gymnax/NoSuchEnv"]) == 2
+    assert cli.main(["train", "--env", "gymnax/NoSuchEnv"]) == command.EXIT_USAGE
     assert "unknown environment" in capsys.readouterr().err

@@ -1,32 +1,23 @@
-"""experiments/synth.py: exit codes 0/1/2/3/130 and the ablation flags, on the loopback server."""
+"""`cwm-jax synth` (synth/cli.py): exit codes 0/1/2/3/130 and the ablation flags, on the loopback server."""
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import sys
 import types
-from pathlib import Path
 
 import pytest
 
+from cwm_jax import cli, command
 from cwm_jax import sandbox as sandbox_module
 from cwm_jax.sandbox import Sandbox
 from synth.testing import scripted_llm
 from synth.testing.llm_server import LLMTestServer
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-def _load_cli():
-    spec = importlib.util.spec_from_file_location("synth_cli", ROOT / "experiments" / "synth.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-cli = _load_cli()
+def synth(argv: list[str]) -> int:
+    return cli.main(["synth", *argv])
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +38,8 @@ def server():
         yield srv
 
 
+
+
 def _argv(server, out, *extra):
     return ["--env", "gymnax/CartPole", "--model", server.model, "--base-url", server.base_url,
             "--out", str(out), "--no-fit", *extra]
@@ -54,12 +47,12 @@ def _argv(server, out, *extra):
 
 def test_exit_1_when_no_program_is_valid(server, use_shared_sandbox, tmp_path, capsys):
     # Without fix, every generate of the scripted model crashes.
-    assert cli.main(_argv(server, tmp_path, "--budget", "2", "--no-fix")) == cli.EXIT_NO_PROGRAM == 1
+    assert synth(_argv(server, tmp_path, "--budget", "2", "--no-fix")) == command.EXIT_FAILED == 1
     assert "no valid program" in capsys.readouterr().err
 
 
 def test_exit_0_and_no_improve_never_asks_for_an_improve(server, use_shared_sandbox, tmp_path, capsys):
-    assert cli.main(_argv(server, tmp_path, "--budget", "4", "--no-improve")) == 0
+    assert synth(_argv(server, tmp_path, "--budget", "4", "--no-improve")) == 0
     assert "best program" in capsys.readouterr().out and (tmp_path / "best.py").exists()
     prompts = [r["messages"][-1]["content"] for r in server.chat_requests]
     assert len(prompts) == 4 and not any(scripted_llm.IMPROVE_PROMPT in p for p in prompts)
@@ -68,23 +61,23 @@ def test_exit_0_and_no_improve_never_asks_for_an_improve(server, use_shared_sand
 
 
 def test_exit_2_on_bad_usage(server, tmp_path, capsys):
-    assert cli.main(_argv(server, tmp_path, "--env", "gymnax/NoSuchEnv")) == cli.EXIT_USAGE == 2
+    assert synth(_argv(server, tmp_path, "--env", "gymnax/NoSuchEnv")) == command.EXIT_USAGE == 2
     assert "NoSuchEnv" in capsys.readouterr().err
     (tmp_path / "checkpoint.json").write_text("{}")
-    assert cli.main(_argv(server, tmp_path)) == 2
+    assert synth(_argv(server, tmp_path)) == 2
     assert "--resume" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as usage:
-        cli.main(_argv(server, tmp_path / "x", "--value", "mean"))
-    assert usage.value.code == 2
-    with pytest.raises(SystemExit) as usage:
-        cli.main(_argv(server, tmp_path / "x", "--description", "terse"))
-    assert usage.value.code == 2
+    assert synth(_argv(server, tmp_path / "x", "--value", "mean")) == 2
+    assert "invalid choice: 'mean'" in capsys.readouterr().err
+    assert synth(_argv(server, tmp_path / "x", "--description", "terse")) == 2
+    assert "invalid choice: 'terse'" in capsys.readouterr().err
+    assert synth(_argv(server, tmp_path / "x", "--budget", "0")) == 2
+    assert capsys.readouterr().err == "error: --budget must be at least 1\n"
 
 
 def test_exit_3_when_the_endpoint_is_unreachable(use_shared_sandbox, tmp_path, capsys):
     argv = ["--env", "gymnax/CartPole", "--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--out",
             str(tmp_path), "--budget", "2", "--timeout", "2"]
-    assert cli.main(argv) == cli.EXIT_ENDPOINT == 3
+    assert synth(argv) == command.EXIT_ENDPOINT == 3
     assert "127.0.0.1:9" in capsys.readouterr().err
 
 
@@ -97,9 +90,10 @@ def test_ctrl_c_exits_130_with_a_resume_line(monkeypatch, server, use_shared_san
 
     monkeypatch.setattr(run, "synthesize", interrupted)
     argv = _argv(server, tmp_path, "--budget", "5")
-    assert cli.main(argv) == cli.EXIT_INTERRUPTED == 130
+    assert synth(argv) == command.EXIT_INTERRUPTED == 130
     err = capsys.readouterr().err
     assert "interrupted after 2 calls" in err and err.rstrip().endswith("--resume")
+    assert f"Continue with: cwm-jax synth {' '.join(argv)} --resume" in err
     assert "Traceback" not in err and sys.exc_info() == (None, None, None)
 
 
@@ -123,7 +117,7 @@ def test_options_reach_the_search(monkeypatch, tmp_path, capsys, no_fit):
     argv = ["--env", "gymnax/CartPole", "--model", "m", "--out", str(tmp_path), "--top-p", "0.8",
             "--max-tokens", "1000", "--prefill", "--cache", str(tmp_path / "c.sqlite"), "--value", "strict",
             "--paper-faithful", "--description", "docs"] + (["--no-fit"] if no_fit else [])
-    assert cli.main(argv) == 0
+    assert synth(argv) == 0
     sampling = seen["sampling"]
     assert (sampling.top_p, sampling.max_tokens, sampling.prefill, sampling.temperature) == (0.8, 1000, True, 1.0)
     assert (seen["cache"], seen["value"], seen["paper_faithful"]) == (str(tmp_path / "c.sqlite"), "strict", True)

@@ -6,19 +6,15 @@ the tests assert that nothing at all appeared there: a file of any name, a
 `.npy` suffix, or a folder of XLA dumps.
 """
 
-import importlib.util
 import os
-import sys
 import tempfile
-from pathlib import Path
 
 import pytest
 
-from cwm_jax import cli, contract, envs, loader, reference, validator
+from cwm_jax import cli, command, contract, envs, loader, reference, validator
 from cwm_jax.errors import CWMError, CWMValidationError
+from cwm_jax.models import load_model
 from tests.hostile_programs import HOSTILE
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -29,16 +25,6 @@ def watched():
         assert len(canary) < contract.MAX_STRING // 2
         yield directory, canary
         assert os.listdir(directory) == [], "a payload ran: something was created in the watched directory"
-
-
-@pytest.fixture(scope="module")
-def plan_module():
-    spec = importlib.util.spec_from_file_location("plan_under_test", ROOT / "experiments" / "plan.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
 
 
 def _said(text: str) -> str:
@@ -64,19 +50,19 @@ def test_hostile_program_is_rejected_by_check(case, watched, tmp_path, capsys):
     """`python -m cwm_jax check FILE` (in-process): exit 1 and the expected message, nothing created."""
     model = tmp_path / "model.py"
     model.write_text(case.render(watched[1]))
-    assert cli.main(["check", str(model), "--env", "CartPole", "--json"]) == cli.EXIT_REJECTED
+    assert cli.main(["check", str(model), "--env", "CartPole", "--json"]) == command.EXIT_FAILED
     payload = __import__("json").loads(capsys.readouterr().out)
     assert payload["valid"] is False
     assert case.mentions.lower() in _said(payload["error"]), payload["error"]
 
 
 @pytest.mark.parametrize("case", HOSTILE, ids=lambda c: c.name)
-def test_hostile_program_is_rejected_by_plan(case, watched, tmp_path, plan_module):
-    """`plan.py --model FILE` loads a model in-process only after the sandbox and a second validation."""
+def test_hostile_program_is_rejected_by_plan(case, watched, tmp_path):
+    """`cwm-jax plan --model FILE` loads a model in-process only after the sandbox and a second validation."""
     model = tmp_path / "model.py"
     model.write_text(case.render(watched[1]))
     with pytest.raises(CWMError) as info:
-        plan_module.load_model(envs.make("CartPole"), str(model))
+        load_model(envs.make("CartPole"), str(model), say=lambda text: None)
     assert case.mentions.lower() in _said(str(info.value)), str(info.value)
 
 
