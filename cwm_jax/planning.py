@@ -1,6 +1,6 @@
 """Planner settings, policies and the timed, vmapped evaluation of one policy.
 
-Used by `experiments/plan.py` and the benchmark (`synth/bench.py`). Every
+Used by `cwm-jax plan` (cwm_jax/plan_cli.py) and the benchmark (`synth/bench.py`). Every
 evaluation is one jitted, vmapped call over the seeds; pass `mesh`
 (`planners.seed_mesh()`) to split the seeds over several devices.
 """
