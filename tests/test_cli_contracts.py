@@ -53,7 +53,7 @@ def test_envs_lists_every_environment(cwm_jax_command, capsys):
         ([], "the following arguments are required"),
         (["nope"], "invalid choice: 'nope'"),
         (["plan", "--env", "gymnax/Nope"], "unknown environment 'gymnax/Nope'"),
-        (["synth", "--env", "gymnax/CartPole", "--model", "m", "--out", "unused", "--budget", "0"],
+        (["synth", "--env", "gymnax/CartPole", "--model", "m", "--out", "{tmp}", "--budget", "0"],
          "--budget must be at least 1"),
         (["check", "model.py", "--env", "gymnax/Nope"], "unknown environment 'gymnax/Nope'"),
         (["fit", "model.py", "--env", "gymnax/CartPole", "--timeout", "0"], "--timeout must be positive"),
@@ -63,8 +63,8 @@ def test_envs_lists_every_environment(cwm_jax_command, capsys):
     ],
     ids=["none", "unknown", "plan", "synth", "check", "fit", "envs", "bench", "train"],
 )
-def test_every_subcommand_exits_2_with_one_line(cwm_jax_command, capsys, argv, reason):
-    assert cwm_jax_command(argv) == command.EXIT_USAGE
+def test_every_subcommand_exits_2_with_one_line(cwm_jax_command, capsys, tmp_path, argv, reason):
+    assert cwm_jax_command([arg.format(tmp=tmp_path) for arg in argv]) == command.EXIT_USAGE
     assert_one_line_error(capsys, reason)
 
 
@@ -105,5 +105,9 @@ def test_ctrl_c_while_compiling_prints_one_line(cwm_jax_command, capsys, monkeyp
         raise KeyboardInterrupt  # what Ctrl-C raises in the middle of `evaluate`'s compile
 
     monkeypatch.setattr(plan_cli, "evaluate", interrupted)
-    assert cwm_jax_command(["plan", "--env", "gymnax/Catch"]) == command.EXIT_INTERRUPTED == 130
+    try:
+        status = cwm_jax_command(["plan", "--env", "gymnax/Catch"])
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped the command (a traceback for the user)")
+    assert status == command.EXIT_INTERRUPTED == 130
     assert capsys.readouterr().err == "interrupted\n"
