@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="planning episodes per policy, one per seed (default: 16; 0: no planning)")
     parser.add_argument("--devices", type=int, help="devices to split the planning seeds over (default: all)")
     for name in PLAN_OPTIONS:
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, help="planner setting, as in plan.py")
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, help="planner setting, as in cwm-jax plan")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
 
 
@@ -104,14 +104,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         records = run_benchmark(config, args.out, resume=args.resume, replay_from=args.replay, say=say)
     except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        command.error(str(exc))
         return command.EXIT_FAILED
     except Exception as exc:
         llm = sys.modules.get("synth.llm")  # imported only when an LLM method ran
         if llm is None or not isinstance(exc, llm.LLMError):
             raise
-        print(f"error: the LLM endpoint failed: {exc} (finished tasks are kept; rerun with --resume)",
-              file=sys.stderr)
+        command.error(f"the LLM endpoint failed: {exc} (finished tasks are kept; rerun with --resume)")
         return command.EXIT_ENDPOINT
     table = write_results(records, args.out, config=config.to_json(), plots=not args.no_plots)
     print("\n" + table)

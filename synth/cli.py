@@ -21,7 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cwm_jax.command import EXIT_ENDPOINT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from cwm_jax.command import EXIT_ENDPOINT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, error
 from cwm_jax.errors import UsageError
 
 
@@ -149,11 +149,11 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     except (LLMUnavailable, LLMModelNotFound) as exc:
         bar.close()
-        print(f"error: {exc}", file=sys.stderr)
+        error(str(exc))
         return EXIT_ENDPOINT
     except LLMError as exc:
         bar.close()
-        print(f"error: the LLM endpoint failed: {exc}", file=sys.stderr)
+        error(f"the LLM endpoint failed: {exc}")
         return EXIT_ENDPOINT
     bar.close()
     s = result.summary
