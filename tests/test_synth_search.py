@@ -328,6 +328,7 @@ def test_a_resumed_search_selects_as_the_original_would():
     search.rng.random()  # move the random state away from the seed's
     resumed = GifMcts(SPEC, seed=4)
     resumed.load_state_dict(json.loads(json.dumps(search.state_dict())))  # as checkpoint.json stores it
+    # (JSON gives new string objects: action names must be compared by value, not identity.)
     assert resumed.rng.getstate() == search.rng.getstate()
     # generate: global (0.5 * 2 + 0.5 + 0.48) / 4 = 0.495 (the second update had error 0.02 but
     # v_G = prediction, so no weight moved); estimate 0.5 * 0.495 + 0.5 * mean(0.5, 0.48) = 0.4925.
