@@ -246,8 +246,13 @@ def test_worker_split_cache_reads_each_split_once_read_only_and_patches_nothing(
     assert cache.load("CartPole", "train") is train and cache.load(ENV, "test") is not train
     assert reads == ["train", "test"]
     assert not any(field.flags.writeable for field in train)  # shared by every candidate: no one may change it
-    WorkerState({})
+    state = WorkerState({})
     assert data.load_split is patched  # the worker passes its cache explicitly, it overrides nothing
+    reads.clear()
+    message = {"source": _reference(), "env": ENV, "splits": ["train"], "counterexamples": 0}
+    for _ in range(2):  # trusted code, scored here as a worker would
+        assert state.score(message)["result"]["summaries"]["train"]["accuracy"] == 1.0
+    assert reads == ["train"]  # scoring reads through the cache
 
 
 # -- isolation of a worker -----------------------------------------------------
