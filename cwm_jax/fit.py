@@ -41,6 +41,7 @@ import numpy as np
 
 from cwm_jax import data, envs, scoring, validator
 from cwm_jax.envs import EnvSpec
+from cwm_jax.errors import CWMError
 from cwm_jax.fit_constants import (
     Constant,
     find_constants,
@@ -99,6 +100,11 @@ class FitReport:
     seconds: float = 0.0
     exact: bool = False
     stages: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def rejected(cls, source: str, error: CWMError, *, seconds: float = 0.0) -> FitReport:
+        """The report for a program that was rejected before any fitting ran."""
+        return cls(valid=False, program=source, error=str(error), error_kind=error.kind, seconds=seconds)
 
     def to_dict(self) -> dict:
         payload = dataclasses.asdict(self)

@@ -14,10 +14,10 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from cwm_jax import envs, validator
-from cwm_jax.errors import CWMError, CWMLoadError
+from cwm_jax import envs
+from cwm_jax.errors import CWMLoadError
 from cwm_jax.fit import FitReport
-from cwm_jax.sandbox.pool import Sandbox
+from cwm_jax.sandbox.pool import Sandbox, static_rejection
 from cwm_jax.scoring import ScoreResult, rejected
 
 _DEFAULT: Sandbox | None = None
@@ -51,12 +51,9 @@ def score_source(
     timeout_s: float | None = None,
 ) -> ScoreResult:
     """`Sandbox.score` on the process-wide default sandbox (started only for programs that validate)."""
-    try:
-        validator.validate(source)
-    except CWMError as exc:
-        return rejected(exc)
-    except (RecursionError, MemoryError, ValueError):
-        pass  # Sandbox.score reports it
+    error = static_rejection(source)
+    if error is not None:
+        return rejected(error)
     return default_sandbox().score(source, env, splits=splits, counterexamples=counterexamples, timeout_s=timeout_s)
 
 
@@ -87,12 +84,9 @@ def score_file(
 
 def fit_source(source: str, env: str | envs.EnvSpec, *, timeout_s: float | None = None) -> FitReport:
     """`Sandbox.fit` on the process-wide default sandbox (started only for programs that validate)."""
-    try:
-        validator.validate(source)
-    except CWMError as exc:
-        return FitReport(valid=False, program=source, error=str(exc), error_kind=exc.kind)
-    except (RecursionError, MemoryError, ValueError):
-        pass  # Sandbox.fit reports it
+    error = static_rejection(source)
+    if error is not None:
+        return FitReport.rejected(source, error)
     return default_sandbox().fit(source, env, timeout_s=timeout_s)
 
 

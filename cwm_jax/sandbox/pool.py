@@ -71,6 +71,20 @@ class _Pool:
 _ALL_POOLS: weakref.WeakSet = weakref.WeakSet()
 
 
+
+def static_rejection(source: str) -> CWMError | None:
+    """Tier one, in the caller: the validator's objection to `source`, or None.
+
+    Nothing of the program runs; `validator.validate` is total (it raises only
+    CWMError) and remembers recent verdicts, so asking twice costs one pass.
+    """
+    try:
+        validator.validate(source)
+    except CWMError as exc:
+        return exc
+    return None
+
+
 class Sandbox:
     """A pool of warm worker processes that score untrusted CWM source.
 
@@ -183,13 +197,9 @@ class Sandbox:
         if limit <= 0:
             raise ValueError("timeout_s must be positive")
         start = time.perf_counter()
-        try:  # tier one: static, nothing of the program runs
-            validator.validate(source)
-        except CWMError as exc:
-            return rejected(exc, time.perf_counter() - start)
-        except (RecursionError, MemoryError, ValueError) as exc:  # the parser's own limits
-            return ScoreResult(valid=False, error=f"the program cannot be parsed: {type(exc).__name__}",
-                               error_kind="syntax", seconds=time.perf_counter() - start)
+        error = static_rejection(source)
+        if error is not None:
+            return rejected(error, time.perf_counter() - start)
         message = {"op": "score", "source": source, "env": _env_id(spec), "splits": list(splits),
                    "counterexamples": int(counterexamples)}
         validated = time.perf_counter() - start
@@ -223,14 +233,9 @@ class Sandbox:
         if limit <= 0:
             raise ValueError("timeout_s must be positive")
         start = time.perf_counter()
-        try:  # tier one: static, nothing of the program runs
-            validator.validate(source)
-        except CWMError as exc:
-            return FitReport(valid=False, program=source, error=str(exc), error_kind=exc.kind,
-                             seconds=time.perf_counter() - start)
-        except (RecursionError, MemoryError, ValueError) as exc:  # the parser's own limits
-            return FitReport(valid=False, program=source, error=f"the program cannot be parsed: {type(exc).__name__}",
-                             error_kind="syntax", seconds=time.perf_counter() - start)
+        error = static_rejection(source)
+        if error is not None:
+            return FitReport.rejected(source, error, seconds=time.perf_counter() - start)
         result = self._run({"op": "fit", "source": source, "env": _env_id(spec)}, spec, ("train", "test"), limit)
         seconds = time.perf_counter() - start
         if "fit" in result.summaries:
