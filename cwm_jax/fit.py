@@ -41,6 +41,7 @@ import numpy as np
 
 from cwm_jax import data, envs, scoring, validator
 from cwm_jax.envs import EnvSpec
+from cwm_jax.errors import CWMError
 from cwm_jax.fit_constants import (
     Constant,
     find_constants,
@@ -99,6 +100,11 @@ class FitReport:
     seconds: float = 0.0
     exact: bool = False
     stages: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def rejected(cls, source: str, error: CWMError, *, seconds: float = 0.0) -> FitReport:
+        """The report for a program that was rejected before any fitting ran."""
+        return cls(valid=False, program=source, error=str(error), error_kind=error.kind, seconds=seconds)
 
     def to_dict(self) -> dict:
         payload = dataclasses.asdict(self)
@@ -206,8 +212,8 @@ def fit_values(tree: ast.Module, constants: list[Constant], spec: EnvSpec, train
     return constants, params, stages
 
 
-def fit_source(source: str, env: str | EnvSpec, *, settings=None,
-               log: Callable[[str], None] | None = None) -> FitReport:
+def fit_source(source: str, env: str | EnvSpec, *, settings=None, log: Callable[[str], None] | None = None,
+               load_split: Callable[[EnvSpec, str], data.Transitions] | None = None) -> FitReport:
     """Fits the constants of CWM `source` to the train split of `env` (runs the program: sandbox only).
 
     Args:
@@ -215,6 +221,8 @@ def fit_source(source: str, env: str | EnvSpec, *, settings=None,
       env: environment id or spec.
       settings: `cwm_jax.fit_optimize.FitSettings` (None: defaults).
       log: called with one line per stage (progress for a user).
+      load_split: where the train and test transitions come from, as in
+        `scoring.score_source` (default `data.load_split`).
 
     Returns:
       A FitReport; `program` never scores lower than `source` on the train split.
@@ -225,8 +233,9 @@ def fit_source(source: str, env: str | EnvSpec, *, settings=None,
     log = log or (lambda line: None)
     settings = settings or opt.FitSettings()
     spec = envs.make(env)
+    load_split = load_split or data.load_split
     clock = time.perf_counter()
-    before = scoring.score_source(source, spec, splits=("train", "test"), counterexamples=0)
+    before = scoring.score_source(source, spec, splits=("train", "test"), counterexamples=0, load_split=load_split)
     stages = {"score": time.perf_counter() - clock}
     if not before.valid:
         return FitReport(valid=False, program=source, error=before.error, error_kind=before.error_kind,
@@ -246,7 +255,7 @@ def fit_source(source: str, env: str | EnvSpec, *, settings=None,
         + (", ".join(c.name for c in constants) or "none"))
     if before_acc.train_strict_accuracy == 1.0 or not constants:
         return unchanged(constants)
-    train = data.load_split(spec, "train")
+    train = load_split(spec, "train")
     expected = int(round(before.summaries["train"]["strict_accuracy"] * len(train)))
     constants, values, fit_stages = fit_values(tree, constants, spec, train, expected, settings, log)
     stages.update(fit_stages)
@@ -255,7 +264,7 @@ def fit_source(source: str, env: str | EnvSpec, *, settings=None,
         return unchanged(constants)
     program = write_back(source, constants, changes)
     clock = time.perf_counter()
-    after = scoring.score_source(program, spec, splits=("train", "test"), counterexamples=0)
+    after = scoring.score_source(program, spec, splits=("train", "test"), counterexamples=0, load_split=load_split)
     stages["score"] += time.perf_counter() - clock
     if not after.valid or not _improves(after.summaries["train"], before.summaries["train"]):
         log("the fitted program does not score higher on train; keeping the input")

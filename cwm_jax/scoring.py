@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -67,11 +68,14 @@ def score_source(
     splits: tuple[str, ...] = ("train",),
     counterexamples: int = 1,
     tolerance: accuracy.Tolerance = accuracy.Tolerance(),
+    load_split: Callable[[EnvSpec, str], data.Transitions] | None = None,
 ) -> ScoreResult:
     """Loads `source` as a CWM and scores it on the given splits in one call.
 
     The splits are concatenated so that checking all of them is a single
-    jitted, vmapped call (one compile per program).
+    jitted, vmapped call (one compile per program). `load_split(spec, split)`
+    gives their transitions: `data.load_split` by default; a sandbox worker
+    passes its in-memory cache (`cwm_jax.sandbox.worker_main.SplitCache`).
     """
     start = time.perf_counter()
     spec = envs.make(env)
@@ -79,7 +83,8 @@ def score_source(
         step = loader.load_cwm(source, spec)
     except CWMError as exc:
         return rejected(exc, time.perf_counter() - start)
-    parts = [data.load_split(spec, split) for split in splits]
+    load_split = load_split or data.load_split
+    parts = [load_split(spec, split) for split in splits]
     merged = data.Transitions(*(np.concatenate(fields) for fields in zip(*parts)))
     try:
         report = accuracy.check(step, merged, tolerance=tolerance)

@@ -36,6 +36,7 @@ import jax
 import numpy as np
 
 from cwm_jax import envs, reference, sandbox, scoring, validator
+from cwm_jax.sandbox.testing import DebugSandbox
 
 
 def _stats(seconds: list[float]) -> dict:
@@ -64,9 +65,10 @@ def run(args: argparse.Namespace) -> dict:
           f"train split, {args.runs} runs per path")
 
     start = time.perf_counter()
-    box = sandbox.Sandbox(size=1, warm_envs=[env_id])
+    # DebugSandbox: the same workers plus an `info` operation, to wait for a ready worker and time a bare round trip
+    box = DebugSandbox(size=1, warm_envs=[env_id])
     try:
-        box._worker_info()  # blocks until the worker is ready: imported, splits loaded, reference scored
+        box.worker_info()  # blocks until the worker is ready: imported, splits loaded, reference scored
         cold_start_s = time.perf_counter() - start
 
         first = scoring.score_source(source + "\n# warm-up\n", spec)  # untimed: in-process one-off compiles
@@ -91,7 +93,7 @@ def run(args: argparse.Namespace) -> dict:
         round_trips = []
         for _ in range(50):  # acquire a worker, one small request and reply, release
             t = time.perf_counter()
-            box._worker_info()
+            box.worker_info()
             round_trips.append(time.perf_counter() - t)
         validate = []
         for i in range(50):

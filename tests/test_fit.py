@@ -15,8 +15,8 @@ import jax
 import numpy as np
 import pytest
 
-from cwm_jax import cli, command, data, envs, fit, fit_constants, fit_optimize, gymnax_env, loader, reference, sandbox, scoring
-from cwm_jax.sandbox import Sandbox
+from cwm_jax import cli, command, data, envs, fit, fit_constants, fit_optimize, gymnax_env, loader, reference, scoring
+from cwm_jax.sandbox import Sandbox, default_pool
 from tests.hostile_programs import HOSTILE
 
 CARTPOLE = "gymnax/CartPole"
@@ -129,7 +129,7 @@ def test_hostile_programs_are_rejected_by_fit(box, case, tmp_path):
 
 
 def test_cli_fit_gravity_981_json_and_out(box, monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(sandbox, "default_sandbox", lambda: box)
+    monkeypatch.setattr(default_pool, "default_sandbox", lambda: box)
     model, out = tmp_path / "model.py", tmp_path / "fitted.py"
     model.write_text(reference.source(CARTPOLE).replace("GRAVITY = 9.8", "GRAVITY = 9.81"))
     assert cli.main(["fit", str(model), "--env", CARTPOLE, "--out", str(out), "--json"]) == 0

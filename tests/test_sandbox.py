@@ -21,8 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from cwm_jax import reference, sandbox, validator
+from cwm_jax import data, reference, sandbox, validator
 from cwm_jax.sandbox import FILE_SIZE_LIMIT, GiB, Sandbox, SandboxClosedError, SandboxError
+from cwm_jax.sandbox.testing import DebugSandbox
+from cwm_jax.sandbox.worker_main import SplitCache, WorkerState
 from tests.hostile_programs import HOSTILE
 
 ENV = "gymnax/CartPole"
@@ -33,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def box():
-    with Sandbox(size=1, timeout_s=20, warm_envs=[ENV], _debug=True) as shared:
+    with DebugSandbox(size=1, timeout_s=20, warm_envs=[ENV]) as shared:
         yield shared
 
 
@@ -176,13 +178,13 @@ def test_validated_bomb_is_stopped_and_next_candidate_scores(box, program, kind)
     _assert_reference_scores_one(box, f"after {kind}")  # a fresh worker, same answer
 
 
-# -- the limits, independent of the validator (raw code via the debug hook) ---
+# -- the limits, independent of the validator (raw code via DebugSandbox) ------
 
 
 def test_raw_infinite_loop_is_killed_within_the_limit(box):
-    box._worker_info()  # a ready worker, so the limit is all that is measured
+    box.worker_info()  # a ready worker, so the limit is all that is measured
     pid = box.worker_pids()[0]
-    result = box._debug_exec("while True:\n    pass\n", timeout_s=3)
+    result = box.exec_code("while True:\n    pass\n", timeout_s=3)
     assert result.error_kind == "timeout"
     assert 3 <= result.seconds < 3 + SLACK_S
     assert not _running(pid)
@@ -196,13 +198,13 @@ def test_raw_allocation_of_50_gb_hits_the_memory_cap(box):
             chunks.append(np.empty(100_000_000, np.uint8))
         result = len(chunks)
     """)
-    result = box._debug_exec(code, timeout_s=60)
+    result = box.exec_code(code, timeout_s=60)
     assert result.error_kind == "memory", result.error
     assert f"{box.memory_limit / GiB:.1f} GiB" in result.error
 
 
 def test_raw_single_huge_allocation_hits_the_memory_cap(box):
-    result = box._debug_exec("import numpy as np\nresult = np.empty(50 * 10**9, np.uint8).sum()\n")
+    result = box.exec_code("import numpy as np\nresult = np.empty(50 * 10**9, np.uint8).sum()\n")
     assert result.error_kind == "memory", result.error
 
 
@@ -214,22 +216,43 @@ def test_raw_single_huge_allocation_hits_the_memory_cap(box):
     ids=["os_exit", "segfault", "abort"],
 )
 def test_raw_crash_is_reported_and_worker_replaced(box, code, description):
-    result = box._debug_exec(code)
+    result = box.exec_code(code)
     assert result.error_kind == "crash", result.error
     assert description in result.error
-    assert box._debug_exec("result = 6 * 7").summaries["exec"]["result"] == "42"
+    assert box.exec_code("result = 6 * 7").summaries["exec"]["result"] == "42"
 
 
 def test_raw_code_runs_in_worker_not_here(box):
-    result = box._debug_exec("import os\nresult = os.getpid()")
+    result = box.exec_code("import os\nresult = os.getpid()")
     assert int(result.summaries["exec"]["result"]) != os.getpid()
 
 
-def test_debug_exec_needs_debug_flag():
-    plain = Sandbox.__new__(Sandbox)  # no workers needed to check the guard
-    plain._debug = False
-    with pytest.raises(SandboxError, match="_debug=True"):
-        plain._debug_exec("result = 1")
+def test_production_workers_have_no_test_operations():
+    assert not Sandbox._test_ops  # what every Sandbox but DebugSandbox starts its workers with
+    production = WorkerState({"test_ops": Sandbox._test_ops})
+    for op in ("exec", "info"):
+        assert production.handle(op, {"code": "result = 1"}) == {"ok": False, "error": f"unknown operation {op!r}"}
+    assert WorkerState({"test_ops": True}).handle("exec", {"code": "result = 6 * 7"})["result"]["summaries"] == {
+        "exec": {"result": "42"}}
+
+
+def test_worker_split_cache_reads_each_split_once_read_only_and_patches_nothing(monkeypatch):
+    reads = []
+    read_from_disk = data.load_split
+    monkeypatch.setattr(data, "load_split", lambda env, split: reads.append(split) or read_from_disk(env, split))
+    patched = data.load_split
+    cache = SplitCache()
+    train = cache.load(ENV, "train")
+    assert cache.load("CartPole", "train") is train and cache.load(ENV, "test") is not train
+    assert reads == ["train", "test"]
+    assert not any(field.flags.writeable for field in train)  # shared by every candidate: no one may change it
+    state = WorkerState({})
+    assert data.load_split is patched  # the worker passes its cache explicitly, it overrides nothing
+    reads.clear()
+    message = {"source": _reference(), "env": ENV, "splits": ["train"], "counterexamples": 0}
+    for _ in range(2):  # trusted code, scored here as a worker would
+        assert state.score(message)["result"]["summaries"]["train"]["accuracy"] == 1.0
+    assert reads == ["train"]  # scoring reads through the cache
 
 
 # -- isolation of a worker -----------------------------------------------------
@@ -258,10 +281,10 @@ def test_fresh_worker_is_isolated_and_leaves_nothing_behind(monkeypatch):
     children_before = _children()
     fds_before = len(os.listdir("/proc/self/fd"))
     limit = 3 * GiB
-    box = Sandbox(size=2, timeout_s=20, memory_limit=limit, isolation="process", _debug=True)
+    box = DebugSandbox(size=2, timeout_s=20, memory_limit=limit, isolation="process")
     assert box.isolation == "process"
     try:
-        info = box._worker_info()
+        info = box.worker_info()
         assert "OPENAI_API_KEY" not in info["environ"]
         assert "SOME_SERVICE_TOKEN" not in info["environ"]
         assert info["environ"]["CWM_SANDBOX_TEST_MARKER"] == "kept"
@@ -273,7 +296,7 @@ def test_fresh_worker_is_isolated_and_leaves_nothing_behind(monkeypatch):
         assert Path(info["cwd"]).name.startswith("cwm-sandbox-") and info["cwd"] != os.getcwd()
         worker = next(w for w in box._pool.idle if w.pid == info["pid"])
         assert worker.info["initial_fds"] == [0, 1, 2]  # nothing inherited beyond pipes and the log
-        assert box._debug_exec("import os\nresult = os.environ.get('OPENAI_API_KEY')").summaries[
+        assert box.exec_code("import os\nresult = os.environ.get('OPENAI_API_KEY')").summaries[
             "exec"]["result"] == "None"
         _assert_file_size_limited(box)
         if os.geteuid() == 0:  # without namespaces the uid drop alone guards the caller's files
@@ -282,11 +305,11 @@ def test_fresh_worker_is_isolated_and_leaves_nothing_behind(monkeypatch):
         # kill workers in every way, with both workers in use at once
         codes = ["while True:\n    pass\n", "import os\nos._exit(1)\n", "import numpy as np\nx = np.ones(10**10)\n"]
         with concurrent.futures.ThreadPoolExecutor(3) as pool:
-            kinds = [r.error_kind for r in pool.map(lambda c: box._debug_exec(c, timeout_s=3), codes)]
+            kinds = [r.error_kind for r in pool.map(lambda c: box.exec_code(c, timeout_s=3), codes)]
         assert kinds == ["timeout", "crash", "memory"]
         # close() while a candidate runs: the caller gets SandboxClosedError, the worker is killed
         closer = concurrent.futures.ThreadPoolExecutor(1)
-        running = closer.submit(box._debug_exec, "while True:\n    pass\n", 60)
+        running = closer.submit(box.exec_code, "while True:\n    pass\n", 60)
         time.sleep(1.0)
         dirs = [w.tmpdir for w in [*box._pool.idle, *box._pool.busy]]
         pids = box.worker_pids()
@@ -308,7 +331,7 @@ def test_fresh_worker_is_isolated_and_leaves_nothing_behind(monkeypatch):
 @pytest.mark.skipif(sandbox.namespace_prefix() is None, reason="no namespaces here (see sandbox.namespace_prefix)")
 def test_namespaces_hide_the_parent_and_the_network(box):
     assert box.isolation == "namespaces"
-    info = box._worker_info()
+    info = box.worker_info()
     assert info["pid_namespace"] != os.readlink("/proc/self/ns/pid")
     assert info["net_namespace"] != os.readlink("/proc/self/ns/net")
     assert info["visible_pids"] == [1, info["pid"]]  # the namespace's init shell and the worker
@@ -324,13 +347,13 @@ def test_namespaces_hide_the_parent_and_the_network(box):
                 errors.append(type(exc).__name__)
         result = (seen, errors)
     """)
-    seen, errors = eval(box._debug_exec(code).summaries["exec"]["result"])  # noqa: S307 - repr of our own tuple
+    seen, errors = eval(box.exec_code(code).summaries["exec"]["result"])  # noqa: S307 - repr of our own tuple
     assert not seen  # the parent's environment (with its API keys) is out of reach
     assert "connected" not in errors
 
 
 def _exec_value(box: Sandbox, code: str):
-    result = box._debug_exec(textwrap.dedent(code))
+    result = box.exec_code(textwrap.dedent(code))
     assert result.valid, result.error
     return ast.literal_eval(result.summaries["exec"]["result"])
 
@@ -355,7 +378,7 @@ def _assert_caller_private_files_unreadable(box: Sandbox) -> None:
         outside.chmod(0o755)
         files = {"outside": outside / "private.txt"}
         if os.geteuid() == 0:  # a place the worker sees and may write: only the uid drop guards the file there
-            inside = Path(box._worker_info()["cwd"])
+            inside = Path(box.worker_info()["cwd"])
             files.update(inside=inside / "private.txt", control=inside / "public.txt")
         for name, path in files.items():
             path.write_text(name)
@@ -446,9 +469,9 @@ def test_worker_file_size_is_limited(box):
 def test_workers_exit_when_the_parent_dies(tmp_path):
     script = textwrap.dedent("""\
         import os
-        from cwm_jax import sandbox
-        box = sandbox.Sandbox()
-        box._worker_info()
+        from cwm_jax.sandbox.testing import DebugSandbox
+        box = DebugSandbox()
+        box.worker_info()
         worker = box._pool.idle[0]
         print(worker.pid, worker.tmpdir, flush=True)
         os._exit(0)  # no atexit, no close: only the worker's own watchdog can end it

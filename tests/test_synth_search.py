@@ -8,6 +8,8 @@ C = 0.1, epsilon = 1, priors generate 0.5 / improve 0.55 / fix 0.5 counted as
 from __future__ import annotations
 
 
+import json
+
 import pytest
 
 from cwm_jax import envs
@@ -252,3 +254,114 @@ def test_worldcoder_fixes_a_buggy_program():
     search.nodes.append(c)
     request = search.propose()
     assert (request.action, request.feedback) == ("fix", "line 3: boom")
+
+
+def test_actions_must_include_generate_and_be_known():
+    for actions in (("improve", "fix"), ("generate", "rewrite")):  # no generate; an unknown action
+        with pytest.raises(ValueError, match="actions must include 'generate'"):
+            GifMcts(SPEC, actions=actions)
+    assert GifMcts(SPEC, actions=("generate", "improve")).actions == ("generate", "improve")
+
+
+def test_a_dead_end_is_marked_dead_unless_its_own_call_is_in_flight():
+    search = GifMcts(SPEC)
+    # a: 2 lines, all in its state (no generate), no counterexample (no improve): nothing to expand.
+    a = expand(search, 0, "generate", Node(id=-1, parent=None, action="", program="A = 1\nB = 2\n",
+                                           value=0.9, fingerprint="a"))
+    assert search.open_actions(a) == []
+    search.nodes[0].visits += 1  # a generate call in flight at the root, as propose() leaves it
+    search.pending[(0, "generate")] = 1
+    # Root (2 visits, ln 2 = 0.6931): a 0.9 + 0.1 * sqrt(0.6931 / 2) = 0.959 beats the generate slot
+    # (0.5 * (1.9 / 3) + 0.5 * 0.9) + 0.1 * sqrt(0.6931 / (1 child + 1 pending + 1)) = 0.7667 + 0.0481 = 0.815.
+    # a has no options and no call of its own in flight (the one in flight is the root's): a dies and
+    # selection restarts at the root, where only the generate slot is left.
+    assert search._select() == ([0], "generate") and a.dead
+
+    search = GifMcts(SPEC)
+    c = expand(search, 0, "generate", buggy("c"))
+    for node_id in (0, c.id):  # c's fix in flight
+        search.nodes[node_id].visits += 1
+    search.pending[(c.id, "fix")] = 1
+    # Root (ln 2): c's temporary 0.99 + 0.1 * sqrt(0.6931 / 3) = 1.038 beats the generate slot
+    # (0.5 * (1.0 / 3) + 0.5 * 0.99) + 0.1 * sqrt(0.6931 / 2) = 0.6617 + 0.0589 = 0.721. c offers nothing
+    # while its fix is in flight: the search waits for it and c stays alive.
+    assert search._select() is None and not c.dead
+
+
+def test_calls_in_flight_are_counted_per_slot_and_released_on_return():
+    search = GifMcts(SPEC)
+    first, second = search.propose(), search.propose()  # the root offers generate only
+    assert (first.action, second.action) == ("generate", "generate")
+    assert search.pending == {(0, "generate"): 2} and search.nodes[0].visits == 2  # two virtual visits
+    for request, tag in ((first, "a"), (second, "b")):
+        node = working(0.5, tag)
+        node.parent, node.action = 0, "generate"
+        search.integrate(request, node)
+    assert search.pending == {} and search.nodes[0].visits == 2  # two real visits
+
+
+def test_only_a_perfect_fit_solves_the_search():
+    search = GifMcts(SPEC)
+    a = expand(search, 0, "generate", working(0.6, "a"))
+    search.integrate_fit(a.id, working(0.9, "fit9"))
+    assert not search.solved  # 0.9 < 1
+    search.integrate_fit(a.id, working(1.0, "fit10"))
+    assert search.solved
+
+
+def test_a_buggy_sibling_with_the_same_text_is_not_repeated():
+    search = GifMcts(SPEC)
+    a = expand(search, 0, "generate", working(0.5, "a"))
+    bug = expand(search, a.id, "improve", buggy("b"))  # e.g. rejected for a docstring longer than 64 characters
+    same = working(0.7, "b")
+    same.program = bug.program  # the same text works the second time: it is progress, not a repeat
+    expand(search, a.id, "improve", same)
+    assert same.repeat_of is None
+    # improve's global value: (0.55 * 2 + 0 (buggy) + 0.7) / 4 = 1.8 / 4 = 0.45 (a repeat would count 0: 0.275)
+    assert search.values.global_value("improve") == pytest.approx(0.45)
+
+
+def test_a_resumed_search_selects_as_the_original_would():
+    search = GifMcts(SPEC, seed=3)
+    expand(search, 0, "generate", working(0.5, "a"))
+    expand(search, 0, "generate", working(0.48, "b"))
+    search.rng.random()  # move the random state away from the seed's
+    resumed = GifMcts(SPEC, seed=4)
+    resumed.load_state_dict(json.loads(json.dumps(search.state_dict())))  # as checkpoint.json stores it
+    # (JSON gives new string objects: action names must be compared by value, not identity.)
+    assert resumed.rng.getstate() == search.rng.getstate()
+    # generate: global (0.5 * 2 + 0.5 + 0.48) / 4 = 0.495 (the second update had error 0.02 but
+    # v_G = prediction, so no weight moved); estimate 0.5 * 0.495 + 0.5 * mean(0.5, 0.48) = 0.4925.
+    # Root (ln 2 = 0.6931): a 0.5 + 0.1 * sqrt(0.6931 / 2) = 0.5589, b 0.48 + 0.0589 = 0.5389,
+    # generate slot with 2 same-type children 0.4925 + 0.1 * sqrt(0.6931 / 3) = 0.5406 -> a.
+    # (Counting 0 same-type children would give the slot 0.4925 + 0.0833 = 0.5758.)
+    # At a (1 visit, ln 1 = 0): improve 0.55 beats generate 0.495.
+    assert search._select() == resumed._select() == ([0, 1], "improve")
+
+
+def test_log_record_of_the_root_a_backed_up_node_and_a_buggy_one():
+    search = GifMcts(SPEC)
+    a = expand(search, 0, "generate", working(0.5, "a"))
+    expand(search, a.id, "improve", working(0.8, "b"))
+    c = expand(search, a.id, "improve", buggy("c"))
+    root = search.nodes[0].log_record()
+    # The root: no program, no call: value 0, 0 seconds; backed up (0.5 + 0.8 + 0.65) / 3 = 0.65
+    # (the buggy leaf adds a visit at the mean: 1.3 + 1.3 / 2).
+    assert (root["value"], root["seconds"], root["backed_up_value"]) == (0.0, 0.0, pytest.approx(0.65))
+    record = c.log_record(a.program)
+    assert (record["value"], record["backed_up_value"], record["temp_value"]) == (0.0, 0.0, pytest.approx(0.99))
+    assert Node(id=9, parent=0, action="generate").log_record()["backed_up_value"] is None  # never visited
+
+
+def test_value_model_keeps_weights_positive():
+    model = ActionValueModel()
+    model.stats["generate"].w_local = 0.01  # a hand-set state, as a checkpoint could hold
+    model.update("generate", [1.0], 0.0)
+    # v_G = 0.5, v_L = 1, weight 0.51, prediction (0.25 + 0.01) / 0.51 = 0.509804, error 0.509804, rate 1/3:
+    #   w_G = 0.5  - (1/3) * 2 * 0.509804 * (0.5 - 0.509804) / 0.51 = 0.5 + 0.006533 = 0.506533
+    #   w_L = 0.01 - (1/3) * 2 * 0.509804 * (1.0 - 0.509804) / 0.51 = 0.01 - 0.326667 < 0 -> floor 1e-3
+    stats = model.stats["generate"]
+    assert stats.w_global == pytest.approx(0.506533, abs=1e-6) and stats.w_local == 1e-3
+    # estimate: v_G = (1.0 + 0) / 3 = 0.333333; (0.506533 * 0.333333 + 0.001 * 1) / 0.507533 = 0.334647
+    # (a negative w_L would extrapolate below v_G: (0.168844 - 0.316667) / 0.189866 < 0, clipped to 0).
+    assert model.estimate("generate", [1.0]) == pytest.approx(0.334647, abs=1e-6)

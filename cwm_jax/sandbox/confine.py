@@ -1,8 +1,8 @@
 """Filesystem confinement and privilege drop of a sandbox worker (Linux; stdlib and ctypes only).
 
-`enter` runs in a worker's bootstrap (see `cwm_jax.sandbox._Worker`) after
-its rlimits are set and before JAX or cwm_jax is imported. It is loaded by
-file path, so importing it runs nothing of the package.
+`enter` runs in a worker's bootstrap (`cwm_jax.sandbox.isolation.BOOTSTRAP`)
+after its rlimits are set and before JAX or cwm_jax is imported. It is loaded
+by file path, so importing it runs nothing of the package.
 
 With namespaces (the worker was started by `unshare` and holds
 CAP_SYS_ADMIN over its mount namespace: real root, or root of its own user
