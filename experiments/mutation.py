@@ -254,7 +254,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="cwm-mutation-") as tmp:
         copy_tree(Path(tmp), args.rev)
         os.chdir(tmp)
-        # Compile time dominates the tests. XLA's optimisations are not what is
+        # Compile time dominates the test run; XLA's optimisations are not what is
         # tested here, and a persistent cache lets each mutant reuse every
         # compiled function its mutation does not touch.
         os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
