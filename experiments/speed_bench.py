@@ -70,10 +70,10 @@ def eval_throughput(args) -> None:
 def concurrency_wallclock(args) -> None:
     from synth.bench import BenchConfig, parse_method, run_benchmark
     from synth.testing.llm_server import LLMTestServer
-    from synth.testing.scripted_llm import bench_responder as responder
+    from synth.testing.scripted_llm import bench_responder
 
     rows = []
-    with LLMTestServer(responder=responder, latency=args.delay) as server:
+    with LLMTestServer(responder=bench_responder, latency=args.delay) as server:
         for level in args.levels:
             config = BenchConfig(
                 envs=("gymnax/CartPole", "gymnax/Catch"),

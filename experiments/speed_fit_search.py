@@ -21,8 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-# Put the repository root first on the import path, so `import synth` and
-# `tests` resolve to the packages (experiments/synth.py has the same name).
+# Put the repository root first on the import path, so `import synth`
+# resolves to the package (experiments/synth.py has the same name).
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
