@@ -40,6 +40,8 @@ from cwm_jax import envs
 from cwm_jax.errors import UsageError
 
 REFERENCE = "reference"
+FIT_ONLY = "fit-only"
+NO_FIT = "--no-fit"
 CONFIG_VERSION = 1
 # Where replayed requests go: a closed port, so a response missing from the
 # recorded caches fails at once (LLMUnavailable) and nothing is sent anywhere.
@@ -58,15 +60,18 @@ class MethodKind:
     flags: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
-# New methods and flags (e.g. `fit-only`, `gif-mcts --no-fit`) are new entries here
-# plus a branch in `_synthesize_kwargs` / `_program_for`.
+# New methods and flags are new entries here plus a branch in `_synthesize_kwargs` / `run_task`.
+# The synthesis methods fit the constants of their programs (`Sandbox.fit`) unless given --no-fit.
+_NO_FIT = {NO_FIT: "without the fit step (the paper)"}
 METHOD_KINDS: dict[str, MethodKind] = {
     kind.name: kind
     for kind in (
-        MethodKind("gif-mcts", True, {"--no-fix": "without the fix action", "--no-improve": "without improve"}),
-        MethodKind("worldcoder", True),
-        MethodKind("zero-shot", True),
+        MethodKind("gif-mcts", True, {"--no-fix": "without the fix action", "--no-improve": "without improve",
+                                      **_NO_FIT}),
+        MethodKind("worldcoder", True, _NO_FIT),
+        MethodKind("zero-shot", True, _NO_FIT),
         MethodKind(REFERENCE, False),
+        MethodKind(FIT_ONLY, False),  # the reference CWM of the base env, its constants fitted to the data
     )
 }
 
@@ -119,6 +124,7 @@ class BenchConfig:
     base_url: str | None = None
     api_key: str | None = dataclasses.field(default=None, repr=False)
     timeout: float = 120.0
+    description: str = "full"
     temperature: float | None = 1.0
     max_tokens: int | None = 1500
     prices: tuple[float, float] | None = None
@@ -135,7 +141,8 @@ class BenchConfig:
 
     @property
     def tasks_in_flight(self) -> int:
-        return max(1, self.concurrency // self.task_concurrency)
+        """Tasks also score, fit and plan between calls; the shared client keeps the calls within --concurrency."""
+        return max(1, self.concurrency)
 
     def to_json(self) -> dict:
         record = dataclasses.asdict(self)
@@ -186,14 +193,15 @@ def _write_json(path: Path, payload: Any) -> None:
 
 
 class _Shared:
-    """What the concurrent tasks share: the sandbox, the devices, the baselines."""
+    """What the concurrent tasks share: the sandbox, the LLM client, the devices, the baselines."""
 
-    def __init__(self, config: BenchConfig, out: Path, sandbox):
+    def __init__(self, config: BenchConfig, out: Path, sandbox, client=None):
         import jax
 
         import planners
 
         self.config, self.out, self.sandbox = config, out, sandbox
+        self.client = client  # synth.llm.LLMClient whose max_concurrency is --concurrency; None without LLM methods
         self.plan_lock = threading.Lock()  # one evaluation at a time: each uses every device
         count = config.devices or len(jax.devices())
         self.mesh = planners.seed_mesh(count) if count > 1 else None
@@ -244,9 +252,10 @@ def _llm_config(config: BenchConfig, replay: bool):
 
     prices = Prices(*config.prices) if config.prices else None
     if replay:
-        return LLMConfig(model=config.model, base_url=REPLAY_URL, max_retries=0, prices=prices)
+        return LLMConfig(model=config.model, base_url=REPLAY_URL, max_retries=0, prices=prices,
+                         max_concurrency=config.concurrency)
     return LLMConfig(model=config.model, base_url=config.base_url, api_key=config.api_key,
-                     timeout=config.timeout, prices=prices)
+                     timeout=config.timeout, prices=prices, max_concurrency=config.concurrency)
 
 
 def _synthesize_kwargs(method: Method) -> dict[str, Any]:
@@ -264,7 +273,8 @@ def run_task(task: Task, shared: _Shared, *, replay_from: Path | None = None) ->
     directory = task.directory(shared.out)
     directory.mkdir(parents=True, exist_ok=True)
     usage: dict[str, Any] = {"calls": 0, "failed_calls": 0, "tokens": 0, "prompt_tokens": 0,
-                             "completion_tokens": 0, "cost": 0.0, "http_requests": 0, "stop_reason": None}
+                             "completion_tokens": 0, "cost": 0.0, "http_requests": 0, "stop_reason": None,
+                             "fits": 0, "fit_seconds": 0.0}
     if task.method.kind.needs_llm:
         from synth.harness import Sampling
         from synth.run import synthesize
@@ -274,14 +284,18 @@ def run_task(task: Task, shared: _Shared, *, replay_from: Path | None = None) ->
             if recorded.exists():
                 shutil.copy(recorded, directory / "cache.sqlite")
         result = synthesize(
-            task.env, method=task.method.name, budget=config.budget, llm=_llm_config(config, replay_from is not None),
+            task.env, method=task.method.name, budget=config.budget, client=shared.client,
             out_dir=directory, concurrency=config.task_concurrency, resume=(directory / "checkpoint.json").exists(),
             seed=task.seed, sampling=Sampling(temperature=config.temperature, max_tokens=config.max_tokens),
-            sandbox=shared.sandbox, **_synthesize_kwargs(task.method))
+            sandbox=shared.sandbox, description=config.description,
+            fitter=None if NO_FIT in task.method.flags else shared.sandbox.fit, **_synthesize_kwargs(task.method))
         program = result.best_program
         summary = result.summary
         usage = {k: summary[k] for k in usage}
         usage["synth_seconds"] = summary["wall_seconds"]
+    elif task.method.name == FIT_ONLY:
+        program, fitted = _fit_reference(shared.sandbox, spec)
+        usage.update(fitted)
     else:
         program = reference.source(spec)
         usage["synth_seconds"] = 0.0
@@ -306,6 +320,22 @@ def run_task(task: Task, shared: _Shared, *, replay_from: Path | None = None) ->
     record["wall_seconds"] = round(record["synth_seconds"] + record["score_seconds"] + record["plan_seconds"], 3)
     _write_json(directory / "record.json", record)
     return record
+
+
+def _fit_reference(sandbox, spec) -> tuple[str, dict[str, Any]]:
+    """The reference CWM (textbook constants; for an "-unknown" variant, those of its base env)
+    with its constants fitted to `spec`'s train split in the sandbox; the program and the fit's figures."""
+    from cwm_jax import reference
+
+    source = reference.source(spec)
+    start = time.perf_counter()
+    report = sandbox.fit(source, spec)
+    seconds = round(time.perf_counter() - start, 3)
+    fitted = report.valid and bool(report.changed)
+    return (report.program if fitted else source), {
+        "fits": int(fitted), "fit_seconds": seconds, "synth_seconds": seconds,
+        "fit_changed": [dict(c) for c in report.changed] if fitted else [],
+        "fit_error": None if report.valid else report.error}
 
 
 def _plan(shared: _Shared, spec, program: str | None) -> dict[str, Any]:
@@ -377,6 +407,9 @@ def run_benchmark(
     from cwm_jax.sandbox import Sandbox
 
     out = Path(out)
+    if config.description not in envs.DESCRIPTION_LEVELS:
+        raise UsageError(f"--description must be one of {', '.join(envs.DESCRIPTION_LEVELS)}, "
+                         f"got {config.description!r}")
     if config.needs_llm and not config.model:
         raise UsageError("the LLM methods need --model (or --replay DIR of a recorded benchmark)")
     for env in config.envs:
@@ -397,8 +430,14 @@ def run_benchmark(
         # No warm-up list: a worker loads an env's splits when its first candidate comes (warming
         # every env at start-up would hold the first task back for all of them).
         with Sandbox(size=workers) as box:
-            shared = _Shared(config, out, box)
             replay = Path(replay_from) if replay_from is not None else None
+            client = None
+            if config.needs_llm:
+                from synth.llm import LLMClient
+
+                # One client for all tasks: --concurrency bounds the calls in flight over all of them.
+                client = LLMClient(_llm_config(config, replay is not None))
+            shared = _Shared(config, out, box, client)
             with ThreadPoolExecutor(config.tasks_in_flight) as pool:
                 futures = {pool.submit(run_task, t, shared, replay_from=replay): t for t in pending}
                 for future in as_completed(futures):
@@ -440,9 +479,13 @@ def describe(record: dict) -> str:
             f"{record['wall_seconds']:.1f} s")
 
 
+ENV_GROUPS = ("all", "discrete", "continuous", "unknown")
+
+
 def all_envs(kind: str = "all") -> tuple[str, ...]:
-    """Registered env ids: "all", "discrete" or "continuous"."""
-    specs = [envs.make(name) for name in envs.names()]
+    """Registered env ids: "all", "discrete" or "continuous" (the default envs), or "unknown"
+    (the "-unknown" variants, whose constants have to be learned from the data)."""
+    specs = list(envs.VARIANT_SPECS if kind == "unknown" else envs.SPECS)
     if kind == "discrete":
         specs = [s for s in specs if s.discrete]
     elif kind == "continuous":
@@ -451,9 +494,9 @@ def all_envs(kind: str = "all") -> tuple[str, ...]:
 
 
 def resolve_envs(names: Sequence[str]) -> tuple[str, ...]:
-    """Canonical ids of a list that may hold "all", "discrete", "continuous"; UnknownEnvError if one is unknown."""
+    """Canonical ids of a list that may hold the groups of ENV_GROUPS; UnknownEnvError if one is unknown."""
     chosen: list[str] = []
     for name in names:
-        ids = all_envs(name) if name in ("all", "discrete", "continuous") else (f"gymnax/{envs.make(name).name}",)
+        ids = all_envs(name) if name in ENV_GROUPS else (f"gymnax/{envs.make(name).name}",)
         chosen += [i for i in ids if i not in chosen]
     return tuple(chosen)

@@ -32,24 +32,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--envs", default="all",
-                        help="comma-separated env ids, or all|discrete|continuous (default: all)")
+                        help="comma-separated env ids, or all|discrete|continuous (the default envs) or unknown "
+                             "(the -unknown variants) (default: all)")
     parser.add_argument("--methods", default="gif-mcts,worldcoder,zero-shot",
-                        help="comma-separated: gif-mcts, worldcoder, zero-shot, reference, with variant flags "
-                             "such as 'gif-mcts --no-fix' (default: gif-mcts,worldcoder,zero-shot)")
+                        help="comma-separated: gif-mcts, worldcoder, zero-shot, reference, fit-only, with variant "
+                             "flags such as 'gif-mcts --no-fix' or 'gif-mcts --no-fit' (the synthesis methods fit "
+                             "constants unless --no-fit) (default: gif-mcts,worldcoder,zero-shot)")
     parser.add_argument("--seeds", type=int, default=1, help="search seeds per env and method (default: 1)")
     parser.add_argument("--budget", type=int, default=10, help="LLM calls per task (default: 10)")
     parser.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL or OpenAI)")
     parser.add_argument("--model", help="model name as the server knows it (needed by LLM methods)")
     parser.add_argument("--api-key", help="API key (default: $OPENAI_API_KEY; local servers need none)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per HTTP request (default: 120)")
+    parser.add_argument("--description", choices=("full", "docs"), default="full",
+                        help="what the prompts say about the env: every constant (full) or the docs level (docs)")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default: 1.0)")
     parser.add_argument("--max-tokens", type=int, default=1500, help="completion limit per call (default: 1500)")
     parser.add_argument("--prices", type=float, nargs=2, metavar=("IN", "OUT"),
                         help="dollars per million prompt and completion tokens, to count cost")
     parser.add_argument("--concurrency", type=int, default=1,
-                        help="LLM calls in flight over the whole benchmark (default: 1)")
+                        help="LLM calls in flight over the whole benchmark, through one shared client; "
+                             "also the tasks in flight (default: 1)")
     parser.add_argument("--task-concurrency", type=int, default=1,
-                        help="LLM calls in flight within one task; tasks in flight = concurrency / this (default: 1)")
+                        help="LLM calls in flight within one task (default: 1)")
     parser.add_argument("--out", default="runs/benchmark", help="output directory (default: runs/benchmark)")
     parser.add_argument("--resume", action="store_true", help="continue the benchmark in --out")
     parser.add_argument("--replay", metavar="DIR", help="re-run the benchmark recorded in DIR from its caches "
@@ -87,7 +92,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     return BenchConfig(
         envs=resolve_envs([e.strip() for e in args.envs.split(",") if e.strip()]), methods=methods,
         seeds=tuple(range(args.seeds)), budget=args.budget, model=args.model, base_url=args.base_url,
-        api_key=args.api_key, timeout=args.timeout, temperature=args.temperature, max_tokens=args.max_tokens,
+        api_key=args.api_key, timeout=args.timeout, description=args.description, temperature=args.temperature, max_tokens=args.max_tokens,
         prices=tuple(args.prices) if args.prices else None, concurrency=args.concurrency,
         task_concurrency=args.task_concurrency, plan_seeds=args.plan_seeds, plan=plan, devices=args.devices)
 

@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 
 METRICS = ("train_accuracy", "test_accuracy", "test_weighted_accuracy", "normalized_return", "calls", "tokens",
-           "cost", "wall_seconds")
+           "cost", "fits", "fit_seconds", "wall_seconds")
 CSV_FIELDS = ("env", "method", "seed", "budget", "discrete", "has_program", "train_accuracy", "test_accuracy",
               "train_weighted_accuracy", "test_weighted_accuracy", "train_strict_accuracy", "test_strict_accuracy",
               "normalized_return", "model_return", "random_return", "oracle_return", "plan_seeds", "planner", "calls",
               "failed_calls", "tokens", "prompt_tokens", "completion_tokens", "cost", "http_requests", "stop_reason",
-              "synth_seconds", "score_seconds", "plan_seconds", "wall_seconds", "error")
+              "fits", "fit_seconds", "synth_seconds", "score_seconds", "plan_seconds", "wall_seconds", "error")
 
 
 def mean_se(values: Sequence[float | None]) -> tuple[float | None, float | None]:
@@ -102,7 +102,7 @@ def markdown(records: list[dict], config: dict | None = None) -> str:
         lines.append(f"| {env.split('/')[-1]} | " + " | ".join(cells) + " |")
     lines += ["", "Averages (mean of per-env means ± SE across envs; the paper's Table 2)", "",
               "| method | kind | envs | train acc | test acc | weighted test acc | normalized return | calls "
-              "| tokens | cost $ | wall s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| tokens | cost $ | fits | fit s | wall s |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for a in avgs:
         norm = _fmt(a["normalized_return"], a["normalized_return_se"])
         lines.append(
@@ -110,7 +110,8 @@ def markdown(records: list[dict], config: dict | None = None) -> str:
             f"| {_fmt(a['test_accuracy'], a['test_accuracy_se'])} "
             f"| {_fmt(a['test_weighted_accuracy'], a['test_weighted_accuracy_se'])} "
             f"| {norm} ({a['normalized_return_envs']} envs) | {_fmt(a['calls'], digits=1)} "
-            f"| {_fmt(a['tokens'], digits=0)} | {_fmt(a['cost'], digits=4)} | {_fmt(a['wall_seconds'], digits=1)} |")
+            f"| {_fmt(a['tokens'], digits=0)} | {_fmt(a['cost'], digits=4)} "
+            f"| {_fmt(a['fits'], digits=1)} | {_fmt(a['fit_seconds'], digits=1)} | {_fmt(a['wall_seconds'], digits=1)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -26,10 +26,12 @@ failed expansion.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import random
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,6 +198,20 @@ class LLMClient:
         self._supports_n = config.supports_n
         self._jitter = random.Random(jitter_seed)
         self._session: _Session | None = None
+        # `max_concurrency` over every event loop that uses this client and every client
+        # made by `sharing` (each thread's loop has its own session and asyncio semaphore).
+        self._slots_all_loops = threading.BoundedSemaphore(config.max_concurrency)
+
+    def sharing(self, *, cache: ResponseCache | str | Path | None = None, budget: Budget | None = None) -> LLMClient:
+        """A client for one of several runs in flight at once (threads, each with its own event loop).
+
+        It sends to this client's endpoint under this client's `max_concurrency`,
+        a limit over all the clients made here together; its response cache,
+        budget and usage are its own, so each run counts and replays its calls.
+        """
+        client = LLMClient(self.config, cache=cache, budget=budget)
+        client._slots_all_loops = self._slots_all_loops
+        return client
 
     @property
     def supports_n(self) -> bool | None:
@@ -379,7 +395,7 @@ class LLMClient:
         last: Exception | None = None
         for attempt in range(attempts):
             retry_after: float | None = None
-            async with session.slots:
+            async with session.slots, _holding(self._slots_all_loops):
                 self.ledger.http_requests += 1
                 try:
                     response = await session.client.chat.completions.create(**kwargs)
@@ -462,6 +478,17 @@ class LLMClient:
                        completion_tokens=c, tokens_estimated=estimated)
             for i, (t, f, p, c) in enumerate(zip(texts, finishes, prompt_shares, completion_shares))
         ]
+
+
+@contextlib.asynccontextmanager
+async def _holding(slots: threading.BoundedSemaphore):
+    """Holds one of `slots`, which other threads' event loops share, without blocking this loop."""
+    while not slots.acquire(blocking=False):
+        await asyncio.sleep(0.01)
+    try:
+        yield
+    finally:
+        slots.release()
 
 
 def _as_messages(messages: str | Sequence[Message]) -> list[dict[str, Any]]:

@@ -68,7 +68,7 @@ def synthesize(
     *,
     method: str,
     budget: int,
-    llm: LLMConfig,
+    llm: LLMConfig | None = None,
     out_dir: str | Path,
     concurrency: int = 1,
     resume: bool = False,
@@ -83,6 +83,7 @@ def synthesize(
     fitter: Callable[[str, envs.EnvSpec], object] | None = None,
     cache: str | Path | None = None,
     description: str = "full",
+    client: LLMClient | None = None,
 ) -> SynthesisResult:
     """Runs a search and writes its outputs; see the module docstring.
 
@@ -90,7 +91,7 @@ def synthesize(
       env: environment id.
       method: "gif-mcts", "worldcoder" or "zero-shot".
       budget: LLM calls.
-      llm: endpoint and model.
+      llm: endpoint and model (default: those of `client`).
       out_dir: output directory (created).
       concurrency: LLM calls in flight at once.
       resume: continue from out_dir/checkpoint.json if it exists.
@@ -112,7 +113,17 @@ def synthesize(
       description: how much the prompts say about the environment, one of
         `cwm_jax.envs.DESCRIPTION_LEVELS`: "full" (every constant and quirk)
         or "docs" (the Gymnasium documentation level, as in the paper).
+      client: an LLM client shared with other runs in flight (the benchmark's):
+        this run sends through `client.sharing(...)`, under the client's
+        concurrency limit over all runs, with its own cache and budget. The
+        cache stays per run because its key is the prompt and the sample
+        index within the run, not the seed: seeds ask the same first prompt,
+        and one shared cache would give every seed the same first answer.
     """
+    if llm is None:
+        if client is None:
+            raise ValueError("synthesize needs llm= (endpoint and model) or client=")
+        llm = client.config
     spec = envs.make(env)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -126,7 +137,9 @@ def synthesize(
     own_sandbox = sandbox is None
     box = sandbox or Sandbox(warm_envs=[spec])
     started = time.perf_counter()
-    client = LLMClient(llm, cache=Path(cache) if cache is not None else out / "cache.sqlite", budget=limits)
+    cache_file = Path(cache) if cache is not None else out / "cache.sqlite"
+    client = (client.sharing(cache=cache_file, budget=limits) if client is not None
+              else LLMClient(llm, cache=cache_file, budget=limits))
     fit: Fitter | None = (lambda source: fitter(source, spec)) if fitter is not None else None
     interrupted = False
     try:

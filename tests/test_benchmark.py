@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cwm_jax import envs
-from synth.bench import BenchConfig, UsageError, parse_method, run_benchmark
+from synth.bench import BenchConfig, UsageError, parse_method, resolve_envs, run_benchmark
 from synth.bench_report import write_results
 from synth.testing.llm_server import LLMTestServer
 from synth.testing.scripted_llm import bench_responder
@@ -26,11 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 ENVS = ("gymnax/CartPole", "gymnax/Catch")
 # Planning kept small: the test checks the plumbing, docs/benchmark.md the figures. With these
 # settings the oracle wins all 4 Catch episodes and random 3 of 4 (normalized return is defined).
+GIF, ZERO_SHOT = "gif-mcts --no-fit", "zero-shot --no-fit"
 TINY_PLAN = {"simulations": 4, "rollout_depth": 10, "num_rollouts": 2}
 
 
 def small_config(model: str, base_url: str, **overrides) -> BenchConfig:
-    fields = dict(envs=ENVS, methods=(parse_method("gif-mcts"), parse_method("zero-shot")), seeds=(0,), budget=3,
+    # --no-fit: these tests follow the scripted calls; the fit step has tests of its own below.
+    fields = dict(envs=ENVS, methods=(parse_method("gif-mcts --no-fit"), parse_method("zero-shot --no-fit")),
+                  seeds=(0,), budget=3,
                   model=model, base_url=base_url, plan_seeds=4, plan=TINY_PLAN, devices=1, sandbox_workers=1)
     fields.update(overrides)
     return BenchConfig(**fields)
@@ -58,14 +61,14 @@ def _by_task(records):
 def test_small_benchmark_gives_the_expected_table(small):
     out, config, records, requests = small
     table = _by_task(records)
-    assert set(table) == {(e, m) for e in ("CartPole", "Catch") for m in ("gif-mcts", "zero-shot")}
+    assert set(table) == {(e, m) for e in ("CartPole", "Catch") for m in (GIF, ZERO_SHOT)}
     # gif-mcts: generate (crashes), fix (gravity 9.81), improve (correct) = 3 calls, solved.
-    solved = table["CartPole", "gif-mcts"]
+    solved = table["CartPole", GIF]
     assert solved["calls"] == 3 and solved["train_accuracy"] == 1.0 and solved["test_accuracy"] == 1.0
     # zero-shot never gets the fix: no working program, scored 0.
-    failed = table["CartPole", "zero-shot"]
+    failed = table["CartPole", ZERO_SHOT]
     assert not failed["has_program"] and failed["test_accuracy"] == 0.0 and failed["calls"] == 3
-    for method in ("gif-mcts", "zero-shot"):
+    for method in (GIF, ZERO_SHOT):
         catch = table["Catch", method]
         assert catch["test_accuracy"] == 1.0 and catch["test_weighted_accuracy"] == 1.0
         assert catch["calls"] == 1  # solved by the first call
@@ -87,11 +90,11 @@ def test_resume_repeats_no_finished_task_and_no_answered_call(small, server, tmp
     shutil.copytree(out, copy)
     tasks = copy / "tasks"
     # A finished task, marked: a rerun would overwrite its record.
-    finished = tasks / "CartPole" / "gif-mcts" / "seed0" / "record.json"
+    finished = tasks / "CartPole" / "gif-mcts_no-fit" / "seed0" / "record.json"
     marked = dict(json.loads(finished.read_text()), marker="not rerun")
     finished.write_text(json.dumps(marked))
     # A task killed after its calls, before its record: it must finish from its checkpoint and cache.
-    killed = tasks / "CartPole" / "zero-shot" / "seed0"
+    killed = tasks / "CartPole" / "zero-shot_no-fit" / "seed0"
     (killed / "record.json").unlink()
     (killed / "summary.json").unlink()
     server.reset_counts()
@@ -99,9 +102,9 @@ def test_resume_repeats_no_finished_task_and_no_answered_call(small, server, tmp
         run_benchmark(config, copy, say=lambda text: None)
     resumed = _by_task(run_benchmark(config, copy, resume=True, say=lambda text: None))
     assert server.requests_total == 0
-    assert resumed["CartPole", "gif-mcts"].get("marker") == "not rerun"
-    before = _by_task(records)["CartPole", "zero-shot"]
-    again = resumed["CartPole", "zero-shot"]
+    assert resumed["CartPole", GIF].get("marker") == "not rerun"
+    before = _by_task(records)["CartPole", ZERO_SHOT]
+    again = resumed["CartPole", ZERO_SHOT]
     for key in ("calls", "tokens", "train_accuracy", "test_accuracy", "normalized_return"):
         assert again[key] == before[key], key
 
@@ -122,9 +125,42 @@ def test_replay_reproduces_the_benchmark_without_requests(small, server, tmp_pat
 def test_bad_method_and_flag_are_named():
     with pytest.raises(UsageError, match="unknown method 'gif'"):
         parse_method("gif")
+    with pytest.raises(UsageError, match="no flag '--no-fix'"):
+        parse_method("worldcoder --no-fix")
     with pytest.raises(UsageError, match="no flag '--no-fit'"):
-        parse_method("worldcoder --no-fit")
+        parse_method("fit-only --no-fit")
     assert parse_method("gif-mcts --no-fix").label == "gif-mcts --no-fix"
+    assert parse_method("worldcoder --no-fit").slug == "worldcoder_no-fit"
+
+
+def test_env_groups_keep_the_default_envs_and_the_unknown_variants_apart():
+    unknown = resolve_envs(["unknown"])
+    assert unknown == tuple(f"gymnax/{s.name}" for s in envs.VARIANT_SPECS) and "gymnax/CartPole-unknown" in unknown
+    assert not set(unknown) & set(resolve_envs(["all"]))
+    assert resolve_envs(["CartPole-unknown", "unknown"])[0] == "gymnax/CartPole-unknown"
+
+
+def test_fit_only_fits_the_reference_to_the_unknown_constants(tmp_path):
+    """The reference CWM has the textbook constants; fitted to CartPole-unknown's data it is exact."""
+    config = BenchConfig(envs=("gymnax/CartPole-unknown",), methods=(parse_method("fit-only"),), seeds=(0,),
+                         plan_seeds=0, devices=1, sandbox_workers=1)
+    [record] = run_benchmark(config, tmp_path, say=lambda text: None)
+    assert record["fits"] == 1 and record["fit_seconds"] > 0 and record["fit_error"] is None
+    assert {c["name"] for c in record["fit_changed"]} >= {"GRAVITY", "FORCE"}
+    assert record["calls"] == 0 and record["train_accuracy"] == 1.0
+    text = write_results([record], tmp_path, config=config.to_json(), plots=False)
+    assert "| CartPole-unknown | 1.00 / N/A |" in text
+
+
+def test_tasks_share_one_client_and_its_concurrency_limit(tmp_path):
+    """3 tasks in flight 2 at a time, each wanting 2 calls at once: the shared client keeps it to 2 in all."""
+    with LLMTestServer(latency=0.3) as server:  # its answers are no valid CWM: nothing to compile
+        config = BenchConfig(envs=("gymnax/Catch",), methods=(parse_method("zero-shot --no-fit"),), seeds=(0, 1, 2),
+                             budget=2, model=server.model, base_url=server.base_url, concurrency=2,
+                             task_concurrency=2, plan_seeds=0, devices=1, sandbox_workers=1)
+        records = run_benchmark(config, tmp_path, say=lambda text: None)
+        assert server.requests_total == 6 and [r["calls"] for r in records] == [2, 2, 2]
+        assert server.max_in_flight == 2
 
 
 def test_cli_reference_writes_the_table(tmp_path):
