@@ -28,6 +28,7 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
 
+from cwm_jax import envs
 from cwm_jax.envs.spec import EnvSpec, StepFn
 
 
@@ -50,15 +51,15 @@ class CWMEnv(environment.Environment[CWMEnvState, Any]):
 
     Args:
       spec: the environment the CWM models (reset distribution, time limit,
-        spaces).
+        spaces): an EnvSpec or its id, e.g. "gymnax/CartPole".
       step_fn: the CWM, `step(state [obs_dim], action) -> (next_state, reward,
         done)`, e.g. from `cwm_jax.loader.load_reference(spec)`, or
         `spec.oracle_step`.
     """
 
-    def __init__(self, spec: EnvSpec, step_fn: StepFn):
+    def __init__(self, spec: EnvSpec | str, step_fn: StepFn):
         super().__init__()
-        self.spec = spec
+        self.spec = spec = envs.make(spec)
         self.step_fn = step_fn
         self.real_env, self.real_params = spec.make_gymnax()
         self.obs_shape = (spec.obs_dim,)

@@ -82,3 +82,8 @@ def test_time_limit_and_auto_reset(cartpole_env):
     assert int(state.time) == 0
     assert np.abs(np.asarray(obs)).max() <= 0.05  # a fresh start state
     assert np.abs(np.asarray(info["final_observation"])).max() > 0.2
+
+
+def test_cwm_env_accepts_an_environment_id():
+    env = CWMEnv("gymnax/CartPole", lambda state, action: (state, 1.0, False))
+    assert env.spec is envs.make("gymnax/CartPole")
