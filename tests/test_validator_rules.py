@@ -2,6 +2,7 @@
 reported at once, annotations are never evaluated, and the entry points run no module code."""
 
 import ast
+import re
 import os
 import subprocess
 import sys
@@ -154,3 +155,52 @@ def test_entry_points_reject_a_canary_writer(command, tmp_path):
     assert proc.returncode in (1, 2), proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     assert "dtype must be written as jnp.float32" in proc.stderr, proc.stderr
+
+
+# -- decisions pinned by surviving mutants (docs/testing.md, "Validator survivors") ------------
+
+MUTANT_ACCEPTED = {
+    # A module constant folds into a range() bound (define() must record numbers).
+    "module_constant_as_range_bound": program("    for i in range(N):\n        state = state + i\n", HEAD + "N = 3\n"),
+    "negative_module_constant": program("    y = state * X\n", HEAD + "X = -1.5\n"),
+    "dtype_constructor_at_module_level": program("    y = state * X\n", HEAD + "X = jnp.float32(0.5)\n"),
+    # About 60 levels of nesting is within the depth limit of 100.
+    "nesting_of_sixty": program("    y = " + "-(" * 60 + "state" + ")" * 60 + "\n"),
+    # `x` is a list in one function but unpacked from an array in another: not always a sequence.
+    "name_that_is_a_list_elsewhere": program(
+        "    x, v = jnp.split(state, 2)\n    y = x * 2.0\n",
+        HEAD + "\ndef helper(s):\n    x = [s, s]\n    return jnp.stack(x)\n"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MUTANT_ACCEPTED))
+def test_harmless_edge_cases_pass_the_validator(name):
+    validator.validate(MUTANT_ACCEPTED[name])
+
+
+MUTANT_REJECTED = {
+    "range_with_four_arguments": (program("    for i in range(0, 2, 1, 5):\n        state = state + i\n"),
+                                  r"must iterate over range\(N\)"),
+    "range_without_arguments": (program("    for i in range():\n        state = state + i\n"),
+                                r"must iterate over range\(N\)"),
+    # The reason names why, not only that jax.random is outside the subset.
+    "jax_random": (program("    k = jax.random.PRNGKey(0)\n"), "randomness is not allowed"),
+    "lax_while_loop": (program("    x = jax.lax.while_loop(lambda c: c, lambda c: c, state)\n"), "may never end"),
+    "long_string_annotation": (program("    x: '" + "a" * 100 + "' = state\n"), "annotations may only name types"),
+    "number_annotation": (program("    x: 3 = state\n"), "annotations may only name types"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MUTANT_REJECTED))
+def test_rejection_message_names_the_problem(name):
+    source, fragment = MUTANT_REJECTED[name]
+    with pytest.raises(CWMValidationError, match=fragment):
+        validator.validate(source)
+
+
+@pytest.mark.parametrize("signature, takes", [("state, action, *args", r"it takes 2 plus \*args$"),
+                                              ("state", "it takes 1$")])
+def test_step_signature_message_counts_arguments(signature, takes):
+    with pytest.raises(CWMContractError) as info:
+        validator.validate(f"import jax\n\ndef step({signature}):\n    return state, 1.0, False\n")
+    assert re.search(takes, str(info.value).splitlines()[0]), str(info.value)
