@@ -65,6 +65,7 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "validator": (
         (
             "cwm_jax/validator.py",
+            "cwm_jax/validator_expressions.py",
             "cwm_jax/validator_rules.py",
             "cwm_jax/validator_constants.py",
             "cwm_jax/contract.py",
