@@ -32,7 +32,7 @@ from synth.harness import Fitter, Harness, Sampling
 from synth.budget import Budget
 from synth.llm import LLMClient, LLMConfig
 from synth.report import tree_html
-from synth.tree import VALUE_METRICS
+from synth.node import VALUE_METRICS
 
 METHODS = ("gif-mcts", "worldcoder", "zero-shot")
 
@@ -205,7 +205,8 @@ def synthesize(
         "seed": seed,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "tree.html").write_text(tree_html(search.nodes, best, title=f"{method} on gymnax/{spec.name}"))
+    (out / "tree.html").write_text(tree_html(search.nodes, best, title=f"{method} on gymnax/{spec.name}",
+                                                       log_fields=search.log_fields))
     if best:
         header = (f'"""CWM for gymnax/{spec.name}, written by {llm.model} through {method} (node {best.id}; '
                   f"train {value} value {best.value:.4f}).\"\"\"\n")
