@@ -7,6 +7,7 @@ for trusted code (the hand-written references, tests).
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 
@@ -53,6 +54,20 @@ class ScoreResult:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def checked_tolerance(tolerance: accuracy.Tolerance) -> accuracy.Tolerance:
+    """`tolerance` if every field is a finite number >= 0; a ValueError naming the bad field otherwise.
+
+    A negative tolerance would reject every prediction and a NaN or infinite
+    one accept any: both give a silently wrong score.
+    """
+    if not isinstance(tolerance, accuracy.Tolerance):
+        raise ValueError(f"tolerance must be a cwm_jax.accuracy.Tolerance, got {type(tolerance).__name__}")
+    for name, value in tolerance._asdict().items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"tolerance {name} must be a finite number >= 0, got {value!r}")
+    return accuracy.Tolerance(*(float(v) for v in tolerance))
 
 
 def rejected(error: CWMError, seconds: float = 0.0) -> ScoreResult:

@@ -65,6 +65,7 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "validator": (
         (
             "cwm_jax/validator.py",
+            "cwm_jax/validator_expressions.py",
             "cwm_jax/validator_rules.py",
             "cwm_jax/validator_constants.py",
             "cwm_jax/contract.py",
@@ -72,7 +73,7 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("tests/test_validator.py", "tests/test_validator_rules.py"),
     ),
     "gif_mcts": (
-        ("synth/gif_mcts.py", "synth/tree.py"),
+        ("synth/gif_mcts.py", "synth/gif_mcts_values.py", "synth/node.py"),
         # The search's unit tests use a fake scorer (no server, no JAX
         # compile); the end-to-end test_synth.py takes minutes per mutant.
         ("tests/test_synth_search.py",),

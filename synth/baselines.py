@@ -20,7 +20,7 @@ import random
 from cwm_jax.envs import EnvSpec
 from synth import prompts
 from synth.harness import Request
-from synth.tree import Node
+from synth.node import Node, split_node_record
 
 THOMPSON_C = 5.0
 
@@ -50,6 +50,10 @@ class _Flat:
     def solved(self) -> bool:
         return any(not n.buggy and n.value >= 1.0 for n in self.nodes[1:])
 
+    def log_fields(self, node: Node) -> dict:
+        """This method's statistics of `node` for the tree log (none)."""
+        return {}
+
     def state_dict(self) -> dict:
         state = self.rng.getstate()
         return {"rng": [state[0], list(state[1]), state[2]], "nodes": [dataclasses.asdict(n) for n in self.nodes]}
@@ -57,7 +61,7 @@ class _Flat:
     def load_state_dict(self, state: dict) -> None:
         version, internal, gauss = state["rng"]
         self.rng.setstate((version, tuple(internal), gauss))
-        self.nodes = [Node(**n) for n in state["nodes"]]
+        self.nodes = [split_node_record(n)[0] for n in state["nodes"]]
         self.inflight = 0
 
 
@@ -76,10 +80,42 @@ class ZeroShot(_Flat):
             self._add(request.parent, node)
 
 
+@dataclasses.dataclass
+class BetaPosterior:
+    """WorldCoder's posterior of one program: Beta(alpha + C * r, beta + C * (1 - r))."""
+
+    alpha: float = 1.0
+    beta: float = 1.0
+
+
 class WorldCoder(_Flat):
     """One generate, then Thompson-sampled refinement of any program so far."""
 
     name = "worldcoder"
+
+    def __init__(self, spec: EnvSpec, *, seed: int = 0):
+        super().__init__(spec, seed=seed)
+        self.posteriors: dict[int, BetaPosterior] = {}  # node id -> posterior (the prior when absent)
+
+    def posterior(self, node_id: int) -> BetaPosterior:
+        """The posterior counts of a program (the prior, alpha = beta = 1, until an outcome is counted)."""
+        return self.posteriors.get(node_id, BetaPosterior())
+
+    def log_fields(self, node: Node) -> dict:
+        """The program's posterior counts for the tree log."""
+        return dataclasses.asdict(self.posterior(node.id)) if node.action != "root" else {}
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(),
+                "posteriors": {str(i): dataclasses.asdict(p) for i, p in sorted(self.posteriors.items())}}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        if "posteriors" in state:
+            self.posteriors = {int(i): BetaPosterior(**p) for i, p in state["posteriors"].items()}
+        else:  # format 2: alpha and beta were fields of the node records
+            self.posteriors = {n["id"]: BetaPosterior(alpha=n.get("alpha", 1.0), beta=n.get("beta", 1.0))
+                               for n in state["nodes"] if n["action"] != "root"}
 
     def propose(self) -> Request | None:
         programs = self.nodes[1:]
@@ -91,7 +127,8 @@ class WorldCoder(_Flat):
         draws = []
         for node in programs:
             r = 0.0 if node.buggy else node.value
-            draws.append(self.rng.betavariate(node.alpha + THOMPSON_C * r, node.beta + THOMPSON_C * (1 - r)))
+            prior = self.posterior(node.id)
+            draws.append(self.rng.betavariate(prior.alpha + THOMPSON_C * r, prior.beta + THOMPSON_C * (1 - r)))
         picked = programs[max(range(len(programs)), key=draws.__getitem__)]
         self.inflight += 1
         if picked.buggy:
@@ -106,7 +143,7 @@ class WorldCoder(_Flat):
             return
         self._add(request.parent, node)
         if request.parent:
-            parent = self.nodes[request.parent]
+            parent = self.posteriors.setdefault(request.parent, BetaPosterior())
             if not node.buggy and node.value >= 1.0:
                 parent.alpha += 1
             else:

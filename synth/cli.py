@@ -18,6 +18,7 @@ interrupted. Then:
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -64,6 +65,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="what the prompts say about the environment: every constant and quirk (full), or "
                              "the Gymnasium documentation level of the paper: state, actions, reward, "
                              "termination, no constants (docs) (default: full)")
+    parser.add_argument("--tolerance", type=float, metavar="TOL",
+                        help="how close a predicted state and reward must be to count as right: "
+                             "|pred - true| <= TOL + TOL * |true| (rtol = atol = TOL for state and reward; "
+                             "default: 1e-5, cwm_jax.accuracy.Tolerance); recorded in summary.json")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per HTTP request (default: 120)")
     parser.add_argument("--token-limit", type=int, help="stop once this many tokens were spent")
     parser.add_argument("--cost-limit", type=float, help="stop once this many dollars were spent (needs --prices)")
@@ -82,6 +87,8 @@ def _validate(args: argparse.Namespace) -> None:
         raise UsageError("--max-tokens must be at least 1")
     if args.top_p is not None and not 0 < args.top_p <= 1:
         raise UsageError("--top-p must be in (0, 1]")
+    if args.tolerance is not None and not (math.isfinite(args.tolerance) and args.tolerance >= 0):
+        raise UsageError(f"--tolerance must be a finite number >= 0, got {args.tolerance}")
     if args.cost_limit is not None and args.prices is None:
         raise UsageError("--cost-limit needs --prices IN OUT (dollars per million tokens)")
 
@@ -92,11 +99,12 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from cwm_jax import envs
+    from cwm_jax.accuracy import Tolerance
     from synth.budget import Budget, Prices
     from synth.harness import Sampling
     from synth.llm import LLMConfig, LLMError, LLMModelNotFound, LLMUnavailable
     from cwm_jax.sandbox import Sandbox
-    from synth.run import SynthesisInterrupted, synthesize
+    from synth.run import SynthesisInterrupted, check_resumed_tolerance, synthesize
 
     try:
         envs.make(args.env).description_for(args.description)
@@ -105,6 +113,12 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if (out / "checkpoint.json").exists() and not args.resume:
         raise UsageError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    tolerance = Tolerance() if args.tolerance is None else Tolerance(*[args.tolerance] * 4)
+    if args.resume:
+        try:
+            check_resumed_tolerance(out, tolerance)
+        except ValueError as exc:
+            raise UsageError(f"{exc} (--tolerance)") from None
     actions = tuple(a for a, off in (("generate", False), ("improve", args.no_improve), ("fix", args.no_fix))
                     if not off)
     prices = Prices(*args.prices) if args.prices else None
@@ -135,7 +149,8 @@ def run(args: argparse.Namespace) -> int:
                 sampling=Sampling(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
                                   prefill=args.prefill),
                 actions=actions, limits=limits, on_node=on_node, sandbox=box, value=args.value,
-                paper_faithful=args.paper_faithful, fitter=fitter, cache=args.cache, description=args.description)
+                paper_faithful=args.paper_faithful, fitter=fitter, cache=args.cache, description=args.description,
+                tolerance=tolerance)
     except SynthesisInterrupted as exc:
         bar.close()
         s = exc.result.summary

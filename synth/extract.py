@@ -41,7 +41,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import Literal
 
-from synth.tree import normalized_program
+from synth.node import normalized_program
 
 Method = Literal["fence", "unclosed_fence", "unfenced", "none"]
 

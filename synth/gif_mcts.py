@@ -39,22 +39,20 @@ same-type sibling, so concurrent selections spread over the tree.
 from __future__ import annotations
 
 import dataclasses
-import math
 import random
 
 from cwm_jax.envs import EnvSpec
 from synth import prompts
 from synth.harness import Request
-from synth.tree import (
+from synth.gif_mcts_values import (
     MAX_FIXES,
     NEW_LINES_PER_GENERATE,
-    UCT_C,
-    UCT_EPSILON,
     ActionValueModel,
-    Node,
+    NodeStats,
     buggy_value,
-    normalized_program,
+    uct_score,
 )
+from synth.node import Node, normalized_program, split_node_record
 
 ALL_ACTIONS = ("generate", "improve", "fix")
 
@@ -84,6 +82,7 @@ class GifMcts:
         self.rng = random.Random(seed)
         self.values = ActionValueModel()
         self.nodes = [Node(id=0, parent=None, action="root")]
+        self.stats = {0: NodeStats()}  # node id -> this search's statistics of it
         self.pending: dict[tuple[int, str], int] = {}  # (parent, action) -> calls in flight
         self._solved = False
 
@@ -96,19 +95,22 @@ class GifMcts:
         elif node.buggy:
             # Fixes form a chain: one fix per buggy node, counting one in flight.
             has_fix = any(self.nodes[c].action == "fix" for c in node.children) or self.pending.get((node.id, "fix"))
-            wanted = ["fix"] if node.fixes_left > 0 and not node.resolved and not has_fix else []
+            stats = self.stats[node.id]
+            wanted = ["fix"] if stats.fixes_left > 0 and not stats.resolved and not has_fix else []
         else:
             wanted = []
-            if len(node.program.splitlines()) > len(node.prefix.splitlines()):
+            if len(node.program.splitlines()) > len(self.stats[node.id].prefix.splitlines()):
                 wanted.append("generate")  # the program has lines left to commit to
             if node.value < 1.0 and node.counterexample:
                 wanted.append("improve")
         return [a for a in wanted if a in self.actions]
 
     def node_value(self, node: Node) -> float:
-        if node.buggy and not node.resolved:
-            return node.temp_value if node.temp_value is not None else 0.0
-        return node.total / node.visits if node.visits else 0.0
+        """A buggy node's temporary value until its fix chain succeeds, else its backed-up mean (0 unvisited)."""
+        stats = self.stats[node.id]
+        if node.buggy and not stats.resolved:
+            return stats.temp_value if stats.temp_value is not None else 0.0
+        return stats.total / stats.visits if stats.visits else 0.0
 
     def _same_type(self, node: Node, action: str) -> int:
         return sum(self.nodes[c].action == action for c in node.children) + self.pending.get((node.id, action), 0)
@@ -135,22 +137,21 @@ class GifMcts:
         path = [0]
         while True:
             node = self.nodes[path[-1]]
-            log_n = math.log(max(node.visits, 1))
+            visits = self.stats[node.id].visits
             options = []
             for action in self.open_actions(node):
                 estimate = self.values.estimate(action, self._local_values(node, action))
-                bonus = UCT_C * math.sqrt(log_n / (self._same_type(node, action) + UCT_EPSILON))
-                options.append((estimate + bonus, ("slot", action)))
+                options.append((uct_score(estimate, visits, self._same_type(node, action)), ("slot", action)))
             for child_id in node.children:
-                child = self.nodes[child_id]
+                child = self.stats[child_id]
                 if child.dead:
                     continue
-                bonus = UCT_C * math.sqrt(log_n / (child.visits + UCT_EPSILON))
-                options.append((self.node_value(child) + bonus, ("child", child_id)))
+                options.append((uct_score(self.node_value(self.nodes[child_id]), visits, child.visits),
+                                ("child", child_id)))
             if not options:
                 if any(parent == node.id for parent, _ in self.pending):
                     return None  # blocked until its call in flight returns
-                node.dead = True  # nothing below: never select it again
+                self.stats[node.id].dead = True  # nothing below: never select it again
                 if node.id == 0:
                     return None
                 path = [0]
@@ -169,7 +170,7 @@ class GifMcts:
         parent = self.nodes[path[-1]]
         shown, feedback = "", ""
         if action == "generate":
-            messages = prompts.generate(self.spec, parent.prefix)
+            messages = prompts.generate(self.spec, self.stats[parent.id].prefix)
         elif action == "improve":
             shown, feedback = parent.program, parent.counterexample
             messages = prompts.improve(self.spec, shown, feedback)
@@ -177,7 +178,7 @@ class GifMcts:
             shown, feedback = parent.program, parent.error or ""
             messages = prompts.fix(self.spec, shown, feedback)
         for node_id in path:  # virtual loss: a visit worth 0 until the call returns
-            self.nodes[node_id].visits += 1
+            self.stats[node_id].visits += 1
         self.pending[(parent.id, action)] = self.pending.get((parent.id, action), 0) + 1
         return Request(parent=parent.id, action=action, messages=messages, ticket=path, program=shown,
                        feedback=feedback)
@@ -187,7 +188,7 @@ class GifMcts:
     def integrate(self, request: Request, node: Node | None) -> None:
         path = request.ticket
         for node_id in path:
-            self.nodes[node_id].visits -= 1
+            self.stats[node_id].visits -= 1
         key = (request.parent, request.action)
         self.pending[key] -= 1
         if not self.pending[key]:
@@ -225,8 +226,8 @@ class GifMcts:
     def _attach(self, parent: Node, node: Node, *, new_lines: int = NEW_LINES_PER_GENERATE) -> None:
         """Gives `node` its id, its state (prefix) and, for a working program, what it repeats."""
         node.id, node.parent = len(self.nodes), parent.id
-        keep = len(parent.prefix.splitlines()) + new_lines
-        node.prefix = "\n".join(node.program.splitlines()[:keep])
+        keep = len(self.stats[parent.id].prefix.splitlines()) + new_lines
+        self.stats[node.id] = NodeStats(prefix="\n".join(node.program.splitlines()[:keep]))
         if not node.buggy:
             node.repeat_of = self._repeated(parent, node)
         self.nodes.append(node)
@@ -255,37 +256,44 @@ class GifMcts:
         return chain
 
     def _integrate_buggy(self, parent: Node, node: Node, path: list[int]) -> None:
-        node.fixes_left = parent.fixes_left - 1 if node.action == "fix" else MAX_FIXES
-        node.temp_value = buggy_value(node.fixes_left)
-        node.visits = 1
-        chain = self._fix_chain(node) if node.action == "fix" else []
+        stats = self.stats[node.id]
+        stats.fixes_left = self.stats[parent.id].fixes_left - 1 if node.action == "fix" else MAX_FIXES
+        stats.temp_value = buggy_value(stats.fixes_left)
+        stats.visits = 1
+        chain = [self.stats[m.id] for m in self._fix_chain(node)] if node.action == "fix" else []
         for member in chain:  # each failed fix lowers the chain's temporary value
-            member.temp_value = node.temp_value
-        if node.fixes_left == 0:
-            node.dead = True
+            member.temp_value = stats.temp_value
+        if stats.fixes_left == 0:
+            stats.dead = True
             for member in chain:
                 member.dead = True
         # Visit-only backup: ancestors count the visit but keep their mean.
         for node_id in path:
-            ancestor = self.nodes[node_id]
+            ancestor = self.stats[node_id]
             if ancestor.visits:
                 ancestor.total += ancestor.total / ancestor.visits
             ancestor.visits += 1
 
     def _integrate_working(self, parent: Node, node: Node, path: list[int]) -> None:
-        node.visits, node.total = 1, node.value
+        stats = self.stats[node.id]
+        stats.visits, stats.total = 1, node.value
         if node.action == "fix":
             for member in self._fix_chain(node):  # a successful fix resolves the whole chain
-                member.resolved = True
-                member.total = node.value * member.visits
+                member_stats = self.stats[member.id]
+                member_stats.resolved = True
+                member_stats.total = node.value * member_stats.visits
         for node_id in path:
-            ancestor = self.nodes[node_id]
+            ancestor = self.stats[node_id]
             ancestor.visits += 1
             ancestor.total += node.value
 
     @property
     def solved(self) -> bool:
         return self._solved
+
+    def log_fields(self, node: Node) -> dict:
+        """This search's statistics of `node` for the tree log: visits, backed_up_value, temp_value."""
+        return self.stats[node.id].log_fields()
 
     # -- checkpoint -----------------------------------------------------------------
 
@@ -297,6 +305,7 @@ class GifMcts:
             "rng": [state[0], list(state[1]), state[2]],
             "values": self.values.state_dict(),
             "nodes": [dataclasses.asdict(n) for n in self.nodes],
+            "stats": [dataclasses.asdict(self.stats[n.id]) for n in self.nodes],  # in node order
             "solved": self._solved,
         }
 
@@ -306,6 +315,12 @@ class GifMcts:
         version, internal, gauss = state["rng"]
         self.rng.setstate((version, tuple(internal), gauss))
         self.values.load_state_dict(state["values"])
-        self.nodes = [Node(**n) for n in state["nodes"]]
+        records = [split_node_record(n) for n in state["nodes"]]
+        self.nodes = [node for node, _ in records]
+        # Format 2 kept the statistics in the node records; format 3 beside them.
+        stats = state.get("stats") or [extra for _, extra in records]
+        names = {field.name for field in dataclasses.fields(NodeStats)}
+        self.stats = {node.id: NodeStats(**{k: v for k, v in s.items() if k in names})
+                      for node, s in zip(self.nodes, stats)}
         self.pending = {}
         self._solved = state["solved"]

@@ -31,9 +31,10 @@ from cwm_jax.scoring import ScoreResult
 from synth import prompts
 from synth.extract import extract_code
 from synth.llm import BudgetExceeded, LLMClient, LLMError, LLMModelNotFound, LLMRequestRejected, LLMUnavailable
-from synth.tree import VALUE_METRICS, Node
+from synth.node import VALUE_METRICS, Node
 
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3  # 3: a method's statistics of its nodes beside the node records, not in them
+READABLE_CHECKPOINT_VERSIONS = (2, 3)
 Scorer = Callable[[str], ScoreResult]
 
 
@@ -73,6 +74,10 @@ class Method(Protocol):
     def integrate(self, request: Request, node: Node | None) -> None: ...
 
     def integrate_fit(self, parent_id: int, node: Node) -> None: ...
+
+    def log_fields(self, node: Node) -> dict:
+        """The method's own statistics of `node` (kept by node id, not in the shared `Node`) for the tree log."""
+        ...
 
     @property
     def solved(self) -> bool: ...
@@ -347,10 +352,11 @@ class Harness:
         if path is None or not path.exists():
             return False
         payload = json.loads(path.read_text())
-        if payload.get("version") != CHECKPOINT_VERSION:
+        if payload.get("version") not in READABLE_CHECKPOINT_VERSIONS:
             raise ValueError(
                 f"{path} is a checkpoint of format {payload.get('version')}, written by another version of "
-                f"cwm-jax (this one reads format {CHECKPOINT_VERSION}); start a new run in another --out directory")
+                f"cwm-jax (this one reads formats {', '.join(map(str, READABLE_CHECKPOINT_VERSIONS))}); "
+                "start a new run in another --out directory")
         if payload.get("method") != method.name:
             raise ValueError(
                 f"{path} holds a checkpoint of method {payload.get('method')!r}, not {method.name!r}; "
@@ -385,7 +391,7 @@ def _is_event(line: str) -> bool:
 
 def _record(method: Method, node: Node) -> dict:
     parent = method.nodes[node.parent] if node.parent is not None else None
-    return node.log_record(parent.program if parent is not None else "")
+    return node.log_record(parent.program if parent is not None else "", method.log_fields(node))
 
 
 def _fatal(error: LLMError) -> bool:

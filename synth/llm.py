@@ -21,12 +21,17 @@ back as a `Completion` whose `empty` is True, is counted and cached like any
 other answer, and is not retried, because a retry of the same request usually
 spends the same tokens on the same nothing. The search records it as a
 failed expansion.
+
+The errors and how a server's failure maps to one are in `synth.llm_errors`;
+the `Completion` record and the parsing of an answer in `synth.llm_response`.
+Both are importable from here, as before.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -38,68 +43,40 @@ from pathlib import Path
 from typing import Any
 
 import openai
-from openai.types.chat import ChatCompletion
 
-from synth.budget import Budget, Ledger, Prices, UsageReport, estimate_tokens
+from synth.budget import Budget, Ledger, Prices, UsageReport
 from synth.cache import ResponseCache, StoredResponse, cache_key, request_fingerprint
+from synth.llm_errors import (
+    BudgetExceeded,
+    LLMError,
+    LLMModelNotFound,
+    LLMRequestRejected,
+    LLMRetriesExhausted,
+    LLMUnavailable,
+    MalformedResponse,
+    NRejected,
+    describe,
+    permanent_error,
+    retry_after,
+)
+from synth.llm_response import Completion, Message, as_messages, parse_chat_completion
+
+__all__ = [  # the errors and the sample record live in llm_errors / llm_response; import them from here
+    "BudgetExceeded",
+    "Completion",
+    "LLMClient",
+    "LLMConfig",
+    "LLMError",
+    "LLMModelNotFound",
+    "LLMRequestRejected",
+    "LLMRetriesExhausted",
+    "LLMUnavailable",
+]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 PLACEHOLDER_API_KEY = "not-needed"  # local servers accept any key; the openai package demands one
-
-Message = Mapping[str, Any]
-
-_RETRYABLE_STATUS = frozenset({408, 409, 429})
-
-
-class LLMError(Exception):
-    """Base of every error the client raises after its own retries."""
-
-
-class LLMUnavailable(LLMError):
-    """The server could not be reached at all (connection refused, DNS, ...)."""
-
-    def __init__(self, message: str, *, base_url: str) -> None:
-        super().__init__(message)
-        self.base_url = base_url
-
-
-class LLMModelNotFound(LLMError):
-    """The server does not serve the configured model (HTTP 404 or its wording)."""
-
-    def __init__(self, message: str, *, model: str, base_url: str) -> None:
-        super().__init__(message)
-        self.model = model
-        self.base_url = base_url
-
-
-class LLMRequestRejected(LLMError):
-    """The server refused the request for good (400, 401, 403, 422, ...): retrying cannot help."""
-
-    def __init__(self, message: str, *, status_code: int) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-
-
-class LLMRetriesExhausted(LLMError):
-    """Every attempt failed with a transient error (429, 5xx, timeout, malformed body)."""
-
-    def __init__(self, message: str, *, attempts: int) -> None:
-        super().__init__(message)
-        self.attempts = attempts
-
-
-class BudgetExceeded(LLMError):
-    """A call, token or cost budget forbids this call; nothing was sent. Stop the run."""
-
-
-class _MalformedResponse(Exception):
-    """A 200 answer that is not a usable chat completion (retried)."""
-
-
-class _NRejected(Exception):
-    """The server refused `n` > 1 (switch to concurrent single requests)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,30 +115,6 @@ class LLMConfig:
 
     def resolved_api_key(self) -> str:
         return self.api_key or os.environ.get("OPENAI_API_KEY") or PLACEHOLDER_API_KEY
-
-
-@dataclass(frozen=True)
-class Completion:
-    """One sample. Tokens are this sample's share of its request's usage
-    (estimated at ~4 characters per token when the server sent no usage).
-    `cached` samples were replayed and spent nothing in this run."""
-
-    text: str
-    index: int
-    finish_reason: str | None
-    cached: bool
-    prompt_tokens: int
-    completion_tokens: int
-    tokens_estimated: bool
-
-    @property
-    def empty(self) -> bool:
-        return not self.text.strip()
-
-    @property
-    def truncated(self) -> bool:
-        """The server stopped at max_tokens: any code in it is likely cut off."""
-        return self.finish_reason == "length"
 
 
 @dataclass
@@ -248,7 +201,7 @@ class LLMClient:
             raise ValueError(f"n must be >= 1, got {n}")
         if sample_offset < 0:
             raise ValueError(f"sample_offset must be >= 0, got {sample_offset}")
-        msgs = _as_messages(messages)
+        msgs = as_messages(messages)
         given = {
             "temperature": temperature,
             "top_p": top_p,
@@ -351,7 +304,7 @@ class LLMClient:
         if count > 1 and self._supports_n is not False:
             try:
                 choices = (await self._request(msgs, params, n=count))[:count]
-            except _NRejected:
+            except NRejected:
                 log.info("%s refused n=%d; sending concurrent single requests from now on", self.base_url, count)
                 self._supports_n = False
             else:
@@ -365,7 +318,7 @@ class LLMClient:
             outcomes += [r[0] if isinstance(r, list) else r
                          for r in await asyncio.gather(*singles, return_exceptions=True)]
         samples = [c for c in outcomes if isinstance(c, Completion)]
-        fetched = {i: _with_index(c, i) for i, c in zip(indices, samples)}
+        fetched = {i: dataclasses.replace(c, index=i) for i, c in zip(indices, samples)}
         for completion in fetched.values():
             self._store(fingerprint, completion)
         for outcome in outcomes:
@@ -394,34 +347,39 @@ class LLMClient:
         attempts = self.config.max_retries + 1
         last: Exception | None = None
         for attempt in range(attempts):
-            retry_after: float | None = None
+            wait: float | None = None  # what the server asked for (Retry-After)
             async with session.slots, _holding(self._slots_all_loops):
                 self.ledger.http_requests += 1
                 try:
                     response = await session.client.chat.completions.create(**kwargs)
-                    return self._account(response, msgs)
+                    parsed = parse_chat_completion(response, msgs)
+                    self.ledger.spend(parsed.prompt_tokens, parsed.completion_tokens,
+                                      estimated=parsed.tokens_estimated)
+                    return parsed.completions
                 except openai.APIStatusError as e:
-                    self._raise_if_permanent(e, n)
-                    last, retry_after = e, _retry_after(e.response.headers)
-                except (openai.APIConnectionError, json.JSONDecodeError, _MalformedResponse) as e:
+                    permanent = permanent_error(e, n=n, model=self.config.model, base_url=self.base_url)
+                    if permanent is not None:
+                        raise permanent from e
+                    last, wait = e, retry_after(e.response.headers)
+                except (openai.APIConnectionError, json.JSONDecodeError, MalformedResponse) as e:
                     last = e
             if attempt + 1 == attempts:
                 break
-            delay = retry_after if retry_after is not None else self._backoff(attempt)
+            delay = wait if wait is not None else self._backoff(attempt)
             log.warning("LLM request to %s failed (%s); retry %d/%d in %.2f s",
-                        self.base_url, _describe(last), attempt + 1, attempts - 1, delay)
+                        self.base_url, describe(last), attempt + 1, attempts - 1, delay)
             self.ledger.retries += 1
             await asyncio.sleep(delay)
         assert last is not None
         if isinstance(last, openai.APIConnectionError) and not isinstance(last, openai.APITimeoutError):
             raise LLMUnavailable(
-                f"cannot reach the LLM server at {self.base_url} after {attempts} attempt(s): {_describe(last)}. "
+                f"cannot reach the LLM server at {self.base_url} after {attempts} attempt(s): {describe(last)}. "
                 "Is it running, and is base_url (or OPENAI_BASE_URL) right, including the /v1 suffix?",
                 base_url=self.base_url,
             ) from last
         raise LLMRetriesExhausted(
             f"LLM request to {self.base_url} (model {self.config.model!r}) failed {attempts} time(s); "
-            f"last error: {_describe(last)}",
+            f"last error: {describe(last)}",
             attempts=attempts,
         ) from last
 
@@ -429,55 +387,6 @@ class LLMClient:
         """Exponential backoff with equal jitter: clients that failed together spread out."""
         delay = min(self.config.backoff_max, self.config.backoff_base * 2**attempt)
         return delay / 2 + self._jitter.uniform(0, delay / 2)
-
-    def _raise_if_permanent(self, error: openai.APIStatusError, n: int) -> None:
-        """Raise the typed error for a status no retry can fix; return for transient ones."""
-        status, message = error.status_code, _server_message(error)
-        if status == 404 or (status in (400, 422) and _says_model_missing(message)):
-            raise LLMModelNotFound(
-                f"model {self.config.model!r} not found at {self.base_url} (HTTP {status}: {message}). "
-                f"Check the model name against GET {self.base_url}/models, and that base_url ends in /v1.",
-                model=self.config.model,
-                base_url=self.base_url,
-            ) from error
-        if status in _RETRYABLE_STATUS or status >= 500:
-            return
-        if n > 1 and status in (400, 422):
-            raise _NRejected() from error
-        hint = " Set api_key or OPENAI_API_KEY." if status in (401, 403) else ""
-        raise LLMRequestRejected(
-            f"the LLM server at {self.base_url} rejected the request (HTTP {status}: {message}).{hint}",
-            status_code=status,
-        ) from error
-
-    def _account(self, response: object, msgs: list[dict[str, Any]]) -> list[Completion]:
-        """Check the response, charge its tokens, and split them over its choices."""
-        choices = getattr(response, "choices", None)
-        if not isinstance(response, ChatCompletion) or not isinstance(choices, list) or not choices:
-            raise _MalformedResponse(f"not a chat completion: {str(response)[:120]!r}")
-        texts: list[str] = []
-        finishes: list[str | None] = []
-        for choice in sorted(choices, key=lambda c: getattr(c, "index", 0) or 0):
-            content = getattr(getattr(choice, "message", None), "content", None)
-            if content is not None and not isinstance(content, str):
-                raise _MalformedResponse(f"choice content is {type(content).__name__}, not text")
-            texts.append(content or "")
-            finishes.append(getattr(choice, "finish_reason", None))
-        usage = getattr(response, "usage", None)
-        prompt = getattr(usage, "prompt_tokens", None)
-        completion = getattr(usage, "completion_tokens", None)
-        estimated = not (isinstance(prompt, int) and isinstance(completion, int))
-        if estimated:
-            prompt = estimate_tokens("".join(str(m.get("content") or "") for m in msgs))
-            completion = sum(estimate_tokens(t) for t in texts)
-        self.ledger.spend(prompt, completion, estimated=estimated)
-        prompt_shares = _split(prompt, [1] * len(texts))
-        completion_shares = _split(completion, [len(t) for t in texts])
-        return [
-            Completion(text=t, index=i, finish_reason=f, cached=False, prompt_tokens=p,
-                       completion_tokens=c, tokens_estimated=estimated)
-            for i, (t, f, p, c) in enumerate(zip(texts, finishes, prompt_shares, completion_shares))
-        ]
 
 
 @contextlib.asynccontextmanager
@@ -489,62 +398,3 @@ async def _holding(slots: threading.BoundedSemaphore):
         yield
     finally:
         slots.release()
-
-
-def _as_messages(messages: str | Sequence[Message]) -> list[dict[str, Any]]:
-    if isinstance(messages, str):
-        return [{"role": "user", "content": messages}]
-    out = [dict(m) for m in messages]
-    if not out or any("role" not in m or "content" not in m for m in out):
-        raise ValueError("messages must be a prompt string or a non-empty list of {'role': ..., 'content': ...}")
-    return out
-
-
-def _with_index(completion: Completion, index: int) -> Completion:
-    return Completion(
-        text=completion.text, index=index, finish_reason=completion.finish_reason, cached=completion.cached,
-        prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
-        tokens_estimated=completion.tokens_estimated,
-    )
-
-
-def _split(total: int, weights: list[int]) -> list[int]:
-    """Integer shares of `total` proportional to `weights` (equal if all are 0) that sum to it."""
-    if sum(weights) == 0:
-        weights = [1] * len(weights)
-    shares = [total * w // sum(weights) for w in weights]
-    shares[-1] += total - sum(shares)
-    return shares
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds the server asked us to wait (Retry-After in seconds, or OpenAI's retry-after-ms)."""
-    for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
-        try:
-            return max(0.0, float(headers[name]) * scale)
-        except (KeyError, TypeError, ValueError):
-            continue
-    return None
-
-
-def _server_message(error: openai.APIStatusError) -> str:
-    body = error.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        message = inner.get("message") if isinstance(inner, dict) else inner
-        if message:
-            return str(message)
-    return error.message
-
-
-def _says_model_missing(message: str) -> bool:
-    text = message.lower()
-    return "model" in text and any(s in text for s in ("not found", "does not exist", "unknown", "no such"))
-
-
-def _describe(error: BaseException | None) -> str:
-    if isinstance(error, openai.APIStatusError):
-        return f"HTTP {error.status_code}: {_server_message(error)}"
-    if isinstance(error, json.JSONDecodeError):
-        return f"malformed JSON body ({error.msg})"
-    return f"{type(error).__name__}: {error}"

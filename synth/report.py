@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 
-from synth.tree import Node, program_diff
+from synth.node import Node, program_diff
 
 _COLORS = {"root": "#555", "generate": "#1f77b4", "improve": "#2ca02c", "fix": "#d62728", "fit": "#9467bd"}
 
@@ -19,8 +20,12 @@ def best_path(nodes: list[Node], best: Node | None) -> set[int]:
     return path
 
 
-def tree_html(nodes: list[Node], best: Node | None, *, title: str) -> str:
-    """Nested boxes, one per node: action, accuracy (or the error), the best path in bold."""
+def tree_html(nodes: list[Node], best: Node | None, *, title: str,
+              log_fields: Callable[[Node], dict] | None = None) -> str:
+    """Nested boxes, one per node: action, accuracy (or the error), the best path in bold.
+
+    `log_fields`: the search method's own statistics of a node (its `log_fields`), shown beside it.
+    """
     marked = best_path(nodes, best)
 
     def render(node: Node) -> str:
@@ -34,11 +39,7 @@ def tree_html(nodes: list[Node], best: Node | None, *, title: str) -> str:
             if node.metrics:
                 label += " (" + ", ".join(f"{k} {v:.3f}" for k, v in node.metrics.items()) + ")"
         if node.action != "root":
-            stats = [f"visits {node.visits}"]
-            if node.visits:
-                stats.append(f"backed-up {node.total / node.visits:.3f}")
-            if node.temp_value is not None:
-                stats.append(f"temporary {node.temp_value:.2f}")
+            stats = _stats_text(log_fields(node) if log_fields is not None else {})
             stats.append(f"{node.tokens} tokens")
             label += f' <small>[{", ".join(stats)}]</small>'
         if node.repeat_of is not None:
@@ -74,3 +75,15 @@ pre {{ font-size: 12px; background: #f6f6f6; padding: 6px; }}
 </body></html>
 """
 
+
+def _stats_text(fields: dict) -> list[str]:
+    """`visits 3`, `backed-up 0.650`, `temporary 0.99` (GIF-MCTS), `alpha 2` (any other number)."""
+    labels = {"visits": ("visits", "{}"), "backed_up_value": ("backed-up", "{:.3f}"),
+              "temp_value": ("temporary", "{:.2f}")}
+    text = []
+    for name, value in fields.items():
+        if value is None:
+            continue
+        label, form = labels.get(name, (name, "{:g}"))
+        text.append(f"{label} {form.format(value)}")
+    return text

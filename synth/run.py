@@ -3,7 +3,7 @@
 Writes to `out_dir`:
 - `best.py`: the best program (a CWM file for `python -m cwm_jax check` and
   `experiments/plan.py --model`), absent if no program was valid;
-- `summary.json`: method, description level, budget, calls, fits, tokens, wall seconds, the
+- `summary.json`: method, description level, tolerance, budget, calls, fits, tokens, wall seconds, the
   search value of the best program on train (`train_accuracy`) and held-out
   test (`test_accuracy`), and both values side by side
   (`values: {train: {paper, strict}, test: {paper, strict}}`);
@@ -25,14 +25,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cwm_jax import envs
+from cwm_jax.accuracy import Tolerance
 from cwm_jax.sandbox import Sandbox
+from cwm_jax.scoring import checked_tolerance
 from synth.baselines import WorldCoder, ZeroShot
 from synth.gif_mcts import ALL_ACTIONS, GifMcts
 from synth.harness import Fitter, Harness, Sampling
 from synth.budget import Budget
 from synth.llm import LLMClient, LLMConfig
 from synth.report import tree_html
-from synth.tree import VALUE_METRICS
+from synth.node import VALUE_METRICS
 
 METHODS = ("gif-mcts", "worldcoder", "zero-shot")
 
@@ -84,6 +86,7 @@ def synthesize(
     cache: str | Path | None = None,
     description: str = "full",
     client: LLMClient | None = None,
+    tolerance: Tolerance = Tolerance(),
 ) -> SynthesisResult:
     """Runs a search and writes its outputs; see the module docstring.
 
@@ -119,6 +122,9 @@ def synthesize(
         cache stays per run because its key is the prompt and the sample
         index within the run, not the seed: seeds ask the same first prompt,
         and one shared cache would give every seed the same first answer.
+      tolerance: how close a predicted state and reward must be to count as
+        right, for every score of the run (train and test); recorded in
+        summary.json. A resume must use the tolerance the run started with.
     """
     if llm is None:
         if client is None:
@@ -131,6 +137,9 @@ def synthesize(
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if value not in VALUE_METRICS:
         raise ValueError(f"value must be one of {', '.join(VALUE_METRICS)}, got {value!r}")
+    tolerance = checked_tolerance(tolerance)
+    if resume:
+        check_resumed_tolerance(out, tolerance)
     # The prompts see the description at the chosen level; scoring and fitting use `spec` as it is.
     prompt_spec = dataclasses.replace(spec, description=spec.description_for(description))
     search = make_method(method, prompt_spec, seed=seed, actions=actions, paper_faithful=paper_faithful)
@@ -144,7 +153,7 @@ def synthesize(
     interrupted = False
     try:
         harness = Harness(
-            client, lambda source: box.score(source, spec, splits=("train",), counterexamples=1),
+            client, lambda source: box.score(source, spec, splits=("train",), counterexamples=1, tolerance=tolerance),
             budget=budget, out_dir=out, concurrency=concurrency, sampling=sampling, on_node=on_node,
             value_metric=value, fit=fit)
         resumed = harness.resume(search) if resume else False
@@ -157,7 +166,8 @@ def synthesize(
             harness.stop_reason = "interrupted"
         harness.rewrite_log(search)
         best = harness.best(search)
-        test = box.score(best.program, spec, splits=("test",), counterexamples=0) if best else None
+        test = (box.score(best.program, spec, splits=("test",), counterexamples=0, tolerance=tolerance)
+                if best else None)
     finally:
         if own_sandbox:
             box.close()
@@ -195,6 +205,7 @@ def synthesize(
         "value": value,
         "paper_faithful": paper_faithful,
         "description": description,
+        "tolerance": tolerance._asdict(),
         "train_accuracy": best.value if best else None,
         "test_accuracy": values["test"][value] if values["test"] else None,
         "values": values,
@@ -205,7 +216,8 @@ def synthesize(
         "seed": seed,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "tree.html").write_text(tree_html(search.nodes, best, title=f"{method} on gymnax/{spec.name}"))
+    (out / "tree.html").write_text(tree_html(search.nodes, best, title=f"{method} on gymnax/{spec.name}",
+                                                       log_fields=search.log_fields))
     if best:
         header = (f'"""CWM for gymnax/{spec.name}, written by {llm.model} through {method} (node {best.id}; '
                   f"train {value} value {best.value:.4f}).\"\"\"\n")
@@ -215,6 +227,17 @@ def synthesize(
     if interrupted:
         raise SynthesisInterrupted(result)
     return result
+
+
+def check_resumed_tolerance(out: Path, tolerance: Tolerance) -> None:
+    """Raises if the run in `out` was scored with another tolerance (its values would not compare)."""
+    try:
+        recorded = json.loads((out / "summary.json").read_text()).get("tolerance")
+    except (OSError, ValueError):
+        return  # no summary yet (a killed first session): nothing recorded to compare with
+    if recorded is not None and Tolerance(**recorded) != tolerance:
+        raise ValueError(f"the run in {out} was scored with tolerance {recorded}, not {tolerance._asdict()}; "
+                         "resume it with the same tolerance")
 
 
 async def _run(harness: Harness, client: LLMClient, search) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from cwm_jax import data, sandbox, validator
+from cwm_jax.accuracy import Tolerance
 from cwm_jax.sandbox import GiB, Sandbox, SandboxError
 from cwm_jax.sandbox.worker_main import SplitCache, WorkerState
 from tests.hostile_programs import HOSTILE
@@ -209,7 +210,8 @@ def test_worker_split_cache_reads_each_split_once_read_only_and_patches_nothing(
     state = WorkerState({})
     assert data.load_split is patched  # the worker passes its cache explicitly, it overrides nothing
     reads.clear()
-    message = {"source": reference_program(), "env": ENV, "splits": ["train"], "counterexamples": 0}
+    message = {"source": reference_program(), "env": ENV, "splits": ["train"], "counterexamples": 0,
+               "tolerance": Tolerance()._asdict()}
     for _ in range(2):  # trusted code, scored here as a worker would
         assert state.score(message)["result"]["summaries"]["train"]["accuracy"] == 1.0
     assert reads == ["train"]  # scoring reads through the cache
@@ -271,9 +273,19 @@ def test_several_splits_and_counterexamples(box):
     assert result.counterexamples.count("Transition #") == 2
 
 
+def test_a_looser_tolerance_reaches_the_worker(box):
+    wrong = reference_program().replace("GRAVITY = 9.8", "GRAVITY = 9.81")  # about 1e-4 off after a step
+    strict = box.score(wrong, ENV, counterexamples=0)
+    loose = box.score(wrong, ENV, counterexamples=0, tolerance=Tolerance(1e-2, 1e-2, 1e-5, 1e-5))
+    assert strict.summary["state_accuracy"] < 1.0 and loose.summary["state_accuracy"] == 1.0
+
+
 def test_bad_arguments_raise(box):
     with pytest.raises(ValueError):
         box.score(reference_program(), ENV, splits=("nope",))
+    for bad in (Tolerance(state_atol=-1e-5), Tolerance(reward_rtol=float("nan")), Tolerance(state_rtol=float("inf"))):
+        with pytest.raises(ValueError, match="must be a finite number >= 0"):
+            box.score(reference_program(), ENV, tolerance=bad)
     with pytest.raises(KeyError):
         box.score(reference_program(), "gymnax/NoSuchEnv")
 

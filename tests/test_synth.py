@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from cwm_jax.accuracy import Tolerance
 from cwm_jax.sandbox import Sandbox
 from synth.llm import LLMConfig
 from synth.run import SynthesisInterrupted, synthesize
@@ -77,6 +78,16 @@ def test_baselines_run_in_the_same_harness(server, sandbox, tmp_path, method):
     else:
         assert result.summary["train_accuracy"] is None  # generate alone never works here
     assert (tmp_path / "summary.json").exists() and (tmp_path / "tree.html").exists()
+    assert result.summary["tolerance"] == Tolerance()._asdict()
+
+
+def test_a_looser_tolerance_scores_the_search(server, sandbox, tmp_path):
+    # WorldCoder's script: generate (buggy), fix (gravity 9.81: wrong at 1e-5), improve (right). At 1e-2 the
+    # fixed program already scores 1.0, so the run stops after two calls.
+    loose = Tolerance(1e-2, 1e-2, 1e-5, 1e-5)
+    result = _run(server, sandbox, tmp_path, method="worldcoder", budget=6, tolerance=loose)
+    assert (result.summary["calls"], result.summary["train_accuracy"]) == (2, 1.0)
+    assert json.loads((tmp_path / "summary.json").read_text())["tolerance"] == loose._asdict()
 
 
 def test_interrupted_then_resumed_run_repeats_no_call(server, sandbox, tmp_path):

@@ -10,6 +10,7 @@ import types
 import pytest
 
 from cwm_jax import cli, command
+from cwm_jax.accuracy import Tolerance
 from cwm_jax import sandbox as sandbox_module
 from cwm_jax.sandbox import Sandbox
 from synth.testing import scripted_llm
@@ -72,6 +73,12 @@ def test_exit_2_on_bad_usage(server, tmp_path, capsys):
     assert "invalid choice: 'terse'" in capsys.readouterr().err
     assert synth(_argv(server, tmp_path / "x", "--budget", "0")) == 2
     assert capsys.readouterr().err == "error: --budget must be at least 1\n"
+    for tolerance in ("-1e-5", "nan", "inf"):  # (a negative number in exponent form needs `=`: argparse)
+        assert synth(_argv(server, tmp_path / "x", f"--tolerance={tolerance}")) == 2
+        assert capsys.readouterr().err == f"error: --tolerance must be a finite number >= 0, got {float(tolerance)}\n"
+    (tmp_path / "summary.json").write_text(json.dumps({"tolerance": Tolerance()._asdict()}))
+    assert synth(_argv(server, tmp_path, "--resume", "--tolerance", "0.01")) == 2  # the run was scored at 1e-5
+    assert "resume it with the same tolerance (--tolerance)" in capsys.readouterr().err
 
 
 def test_exit_3_when_the_endpoint_is_unreachable(use_shared_sandbox, tmp_path, capsys):
@@ -116,13 +123,13 @@ def test_options_reach_the_search(monkeypatch, tmp_path, capsys, no_fit):
     monkeypatch.setattr(run, "synthesize", fake_synthesize)
     argv = ["--env", "gymnax/CartPole", "--model", "m", "--out", str(tmp_path), "--top-p", "0.8",
             "--max-tokens", "1000", "--prefill", "--cache", str(tmp_path / "c.sqlite"), "--value", "strict",
-            "--paper-faithful", "--description", "docs"] + (["--no-fit"] if no_fit else [])
+            "--paper-faithful", "--description", "docs", "--tolerance", "0.001"] + (["--no-fit"] if no_fit else [])
     assert synth(argv) == 0
     sampling = seen["sampling"]
     assert (sampling.top_p, sampling.max_tokens, sampling.prefill, sampling.temperature) == (0.8, 1000, True, 1.0)
     assert (seen["cache"], seen["value"], seen["paper_faithful"]) == (str(tmp_path / "c.sqlite"), "strict", True)
     # By default the search fits with the sandbox's own `fit` (the real `Sandbox.fit` outside this test).
     assert seen["fitter"] is (None if no_fit else fake_box.fit) and seen["sandbox"] is fake_box
-    assert seen["description"] == "docs"
+    assert seen["description"] == "docs" and seen["tolerance"] == Tolerance(1e-3, 1e-3, 1e-3, 1e-3)
     out = capsys.readouterr().out
     assert ("fit step: off" in out) == no_fit and "strict: train 0.5000, test 0.4000" in out

@@ -150,7 +150,7 @@ def test_nodes_record_feedback_explanation_and_raw_answer():
     generated, fixed = method.nodes[1:]
     assert fixed.action == "fix" and fixed.feedback == generated.error == "line 2: `if` on a traced value"
     assert fixed.explanation == "## Error explanation\nuse jnp.where" and "```python" in fixed.completion
-    record = fixed.log_record(generated.program)
+    record = fixed.log_record(generated.program, method.log_fields(fixed))  # as the harness writes it
     assert record["feedback"] == fixed.feedback and record["visits"] == 1 and "-if x:" in record["diff"]
 
 

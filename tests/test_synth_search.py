@@ -2,12 +2,13 @@
 
 Every expected figure is computed by hand in a comment next to it, with
 C = 0.1, epsilon = 1, priors generate 0.5 / improve 0.55 / fix 0.5 counted as
-2 nodes each, L = 2 and f = 3 (synth/tree.py).
+2 nodes each, L = 2 and f = 3 (synth/gif_mcts_values.py).
 """
 
 from __future__ import annotations
 
 
+import dataclasses
 import json
 
 import pytest
@@ -15,8 +16,18 @@ import pytest
 from cwm_jax import envs
 from synth.baselines import WorldCoder
 from synth.gif_mcts import GifMcts
-from synth.harness import Request
-from synth.tree import ActionValueModel, Node
+from synth.gif_mcts_values import (
+    MAX_FIXES,
+    PRIOR_COUNT,
+    UCT_C,
+    UCT_EPSILON,
+    ActionValueModel,
+    NodeStats,
+    buggy_value,
+    uct_score,
+)
+from synth.harness import Harness, Request
+from synth.node import Node
 
 SPEC = envs.make("gymnax/CartPole")
 PROGRAM = "".join(f"LINE_{k} = {k}\n" for k in range(8))  # 8 lines: room for generate children
@@ -35,6 +46,12 @@ def buggy(tag: str = "bug") -> Node:
     return Node(id=-1, parent=None, action="", program=program(tag), buggy=True, error="line 3: boom")
 
 
+def visits_total(search: GifMcts, node: Node) -> tuple[int, float]:
+    """The backed-up statistics GIF-MCTS keeps of `node` (by id, not in the shared record)."""
+    stats = search.stats[node.id]
+    return stats.visits, stats.total
+
+
 def expand(search: GifMcts, parent: int, action: str, node: Node) -> Node:
     """Expands `parent` by `action` as propose() would (virtual visits, pending slot), then integrates."""
     path, walk = [], parent
@@ -43,7 +60,7 @@ def expand(search: GifMcts, parent: int, action: str, node: Node) -> Node:
         walk = search.nodes[walk].parent
     path.reverse()
     for node_id in path:
-        search.nodes[node_id].visits += 1
+        search.stats[node_id].visits += 1
     search.pending[(parent, action)] = search.pending.get((parent, action), 0) + 1
     node.parent, node.action = parent, action
     search.integrate(Request(parent=parent, action=action, messages=[], ticket=path), node)
@@ -56,8 +73,8 @@ def test_every_working_node_offers_generate_whatever_made_it():
     b = expand(search, a.id, "improve", working(0.6, "b"))
     d = expand(search, expand(search, a.id, "improve", buggy()).id, "fix", working(0.7, "d"))
     # State = first (parent's state lines + L) lines: root 0 -> a 2 -> b and the buggy node 4 -> d 6.
-    assert a.prefix.count("\n") + 1 == 2 and b.prefix.count("\n") + 1 == 4 and d.prefix.count("\n") + 1 == 6
-    assert b.prefix == "\n".join(b.program.splitlines()[:4])
+    assert [search.stats[n.id].prefix.count("\n") + 1 for n in (a, b, d)] == [2, 4, 6]
+    assert search.stats[b.id].prefix == "\n".join(b.program.splitlines()[:4])
     for node in (a, b, d):
         assert search.open_actions(node) == ["generate", "improve"]
     assert search.open_actions(search.nodes[0]) == ["generate"]
@@ -65,12 +82,13 @@ def test_every_working_node_offers_generate_whatever_made_it():
 
 def test_uct_adds_the_exploration_bonus():
     search = GifMcts(SPEC)
-    x = Node(id=1, parent=0, action="generate", program=program("x"), value=0.6, visits=3, total=1.8,
-             counterexample="c", prefix="LINE_0 = 0\nLINE_1 = 1")
-    y = Node(id=2, parent=0, action="generate", program=program("y"), value=0.58, visits=1, total=0.58,
-             counterexample="c", prefix="LINE_0 = 0\nLINE_1 = 1")
-    search.nodes[0].visits, search.nodes[0].total, search.nodes[0].children = 4, 2.38, [1, 2]
+    x = Node(id=1, parent=0, action="generate", program=program("x"), value=0.6, counterexample="c")
+    y = Node(id=2, parent=0, action="generate", program=program("y"), value=0.58, counterexample="c")
+    search.nodes[0].children = [1, 2]
     search.nodes += [x, y]
+    search.stats[0] = NodeStats(visits=4, total=2.38)
+    search.stats[1] = NodeStats(visits=3, total=1.8, prefix="LINE_0 = 0\nLINE_1 = 1")
+    search.stats[2] = NodeStats(visits=1, total=0.58, prefix="LINE_0 = 0\nLINE_1 = 1")
     # At the root, ln 4 = 1.3863:
     #   x: 0.6  + 0.1 * sqrt(1.3863 / (3 + 1)) = 0.6  + 0.0589 = 0.6589
     #   y: 0.58 + 0.1 * sqrt(1.3863 / (1 + 1)) = 0.58 + 0.0833 = 0.6633   <- best only with +bonus
@@ -86,9 +104,9 @@ def test_backup_adds_the_leaf_value_to_every_ancestor():
     b = expand(search, a.id, "improve", working(0.8, "b"))
     root = search.nodes[0]
     # b: 1 visit, 0.8. a: 0.5 + 0.8 = 1.3 over 2 visits. root: the same 1.3 over 2.
-    assert (b.visits, b.total) == (1, 0.8)
-    assert (a.visits, a.total) == (2, pytest.approx(1.3))
-    assert (root.visits, root.total) == (2, pytest.approx(1.3))
+    assert visits_total(search, b) == (1, 0.8)
+    assert visits_total(search, a) == (2, pytest.approx(1.3))
+    assert visits_total(search, root) == (2, pytest.approx(1.3))
     assert search.node_value(a) == pytest.approx(0.65)
 
 
@@ -97,9 +115,10 @@ def test_buggy_leaf_backs_up_a_visit_only_and_never_its_temporary_value():
     a = expand(search, 0, "generate", working(0.5, "a"))
     c = expand(search, a.id, "improve", buggy())
     # c: temporary 0.99 * 3 / 3 = 0.99, 3 fixes left. a keeps its mean 0.5: total 0.5 + 0.5 = 1.0 over 2.
-    assert (c.fixes_left, c.temp_value, search.node_value(c)) == (3, pytest.approx(0.99), pytest.approx(0.99))
-    assert (a.visits, a.total) == (2, pytest.approx(1.0))
-    assert (search.nodes[0].visits, search.nodes[0].total) == (2, pytest.approx(1.0))
+    c_stats = search.stats[c.id]
+    assert (c_stats.fixes_left, c_stats.temp_value, search.node_value(c)) == (3, pytest.approx(0.99), pytest.approx(0.99))
+    assert visits_total(search, a) == (2, pytest.approx(1.0))
+    assert visits_total(search, search.nodes[0]) == (2, pytest.approx(1.0))
 
 
 def test_a_failing_fix_chain_steps_down_and_dies():
@@ -110,13 +129,15 @@ def test_a_failing_fix_chain_steps_down_and_dies():
     d = expand(search, c.id, "fix", buggy("d"))
     # One fix per buggy node: c's fix slot is taken. d has 2 fixes left: 0.99 * 2 / 3 = 0.66 for c and d.
     assert search.open_actions(c) == [] and search.open_actions(d) == ["fix"]
-    assert (d.fixes_left, c.temp_value, d.temp_value) == (2, pytest.approx(0.66), pytest.approx(0.66))
+    stats = search.stats
+    assert (stats[d.id].fixes_left, stats[c.id].temp_value, stats[d.id].temp_value) == (2, pytest.approx(0.66),
+                                                                                        pytest.approx(0.66))
     e = expand(search, d.id, "fix", buggy("e"))
-    assert [n.temp_value for n in (c, d, e)] == pytest.approx([0.33, 0.33, 0.33])  # 0.99 * 1 / 3
+    assert [search.stats[n.id].temp_value for n in (c, d, e)] == pytest.approx([0.33, 0.33, 0.33])  # 0.99 * 1 / 3
     f = expand(search, e.id, "fix", buggy("f"))
-    assert f.fixes_left == 0 and all(n.dead and n.temp_value == 0 for n in (c, d, e, f))
+    assert stats[f.id].fixes_left == 0 and all(stats[n.id].dead and stats[n.id].temp_value == 0 for n in (c, d, e, f))
     # Four buggy leaves backed up visits only: a's mean is still 0.5 (total 2.5 over 5 visits).
-    assert (a.visits, a.total) == (5, pytest.approx(2.5))
+    assert visits_total(search, a) == (5, pytest.approx(2.5))
 
 
 def test_a_successful_fix_gives_the_chain_its_value():
@@ -126,9 +147,9 @@ def test_a_successful_fix_gives_the_chain_its_value():
     d = expand(search, c.id, "fix", working(0.7, "d"))
     # c resolved: its total becomes 0.7 * 1 visit, then d's backup adds 0.7: 1.4 over 2 visits.
     # a: 0.5 + 0.5 (c's visit-only backup) + 0.7 = 1.7 over 3; root the same.
-    assert c.resolved and (c.visits, c.total) == (2, pytest.approx(1.4))
-    assert (a.visits, a.total) == (3, pytest.approx(1.7))
-    assert (search.nodes[0].visits, search.nodes[0].total) == (3, pytest.approx(1.7))
+    assert search.stats[c.id].resolved and visits_total(search, c) == (2, pytest.approx(1.4))
+    assert visits_total(search, a) == (3, pytest.approx(1.7))
+    assert visits_total(search, search.nodes[0]) == (3, pytest.approx(1.7))
 
 
 def test_value_model_learning_rate_and_weights():
@@ -172,7 +193,7 @@ def test_a_repeat_is_no_progress_for_its_action():
     assert search.values.global_value("generate") == pytest.approx(2.367 / 6)
     assert search._local_values(a, "generate") == pytest.approx([0.0, 0.0, 0.7])
     # Repeats keep their own value in the tree: a's total 0.667 * 3 + 0.7 = 2.701 over 4 visits.
-    assert a.total == pytest.approx(2.701)
+    assert search.stats[a.id].total == pytest.approx(2.701)
 
 
 def _drive(search: GifMcts, calls: int) -> list[str]:
@@ -205,9 +226,9 @@ def test_fit_child_is_backed_up_without_teaching_the_value_model():
     fitted.action = "fit"
     search.integrate_fit(a.id, fitted)
     # fit: 1 visit, 0.9. a: 0.6 + 0.9 = 1.5 over 2; root the same. Its state keeps a's 2 lines.
-    assert fitted.parent == a.id and (fitted.visits, fitted.total) == (1, 0.9)
-    assert (a.visits, a.total) == (2, pytest.approx(1.5)) and search.nodes[0].total == pytest.approx(1.5)
-    assert fitted.prefix == a.prefix and search.values.state_dict() == before
+    assert fitted.parent == a.id and visits_total(search, fitted) == (1, 0.9)
+    assert visits_total(search, a) == (2, pytest.approx(1.5)) and search.stats[0].total == pytest.approx(1.5)
+    assert search.stats[fitted.id].prefix == search.stats[a.id].prefix and search.values.state_dict() == before
     # The next call improves the fitted program. Root (ln 2 = 0.693): a 0.75 + 0.1 * sqrt(0.693 / 3) = 0.798
     # beats the generate slot (0.533 + 0.75) / 2 + 0.0589 = 0.700. At a: fit child 0.9 + 0.0589 = 0.959 beats
     # improve 0.55 + 0.083 and generate 0.533 + 0.083. At the fit node (1 visit): improve 0.55 > generate 0.533.
@@ -244,7 +265,8 @@ def test_worldcoder_updates_the_picked_programs_posterior():
         child = working(value, f"child{value}")
         child.parent, child.action = 1, "improve"
         search.integrate(request, child)
-        assert (a.alpha, a.beta) == expected  # beta += 1 for an imperfect child, alpha += 1 for a perfect one
+        posterior = search.posterior(a.id)
+        assert (posterior.alpha, posterior.beta) == expected  # beta += 1 for an imperfect child, alpha += 1 for a perfect one
 
 
 def test_worldcoder_fixes_a_buggy_program():
@@ -269,35 +291,35 @@ def test_a_dead_end_is_marked_dead_unless_its_own_call_is_in_flight():
     a = expand(search, 0, "generate", Node(id=-1, parent=None, action="", program="A = 1\nB = 2\n",
                                            value=0.9, fingerprint="a"))
     assert search.open_actions(a) == []
-    search.nodes[0].visits += 1  # a generate call in flight at the root, as propose() leaves it
+    search.stats[0].visits += 1  # a generate call in flight at the root, as propose() leaves it
     search.pending[(0, "generate")] = 1
     # Root (2 visits, ln 2 = 0.6931): a 0.9 + 0.1 * sqrt(0.6931 / 2) = 0.959 beats the generate slot
     # (0.5 * (1.9 / 3) + 0.5 * 0.9) + 0.1 * sqrt(0.6931 / (1 child + 1 pending + 1)) = 0.7667 + 0.0481 = 0.815.
     # a has no options and no call of its own in flight (the one in flight is the root's): a dies and
     # selection restarts at the root, where only the generate slot is left.
-    assert search._select() == ([0], "generate") and a.dead
+    assert search._select() == ([0], "generate") and search.stats[a.id].dead
 
     search = GifMcts(SPEC)
     c = expand(search, 0, "generate", buggy("c"))
     for node_id in (0, c.id):  # c's fix in flight
-        search.nodes[node_id].visits += 1
+        search.stats[node_id].visits += 1
     search.pending[(c.id, "fix")] = 1
     # Root (ln 2): c's temporary 0.99 + 0.1 * sqrt(0.6931 / 3) = 1.038 beats the generate slot
     # (0.5 * (1.0 / 3) + 0.5 * 0.99) + 0.1 * sqrt(0.6931 / 2) = 0.6617 + 0.0589 = 0.721. c offers nothing
     # while its fix is in flight: the search waits for it and c stays alive.
-    assert search._select() is None and not c.dead
+    assert search._select() is None and not search.stats[c.id].dead
 
 
 def test_calls_in_flight_are_counted_per_slot_and_released_on_return():
     search = GifMcts(SPEC)
     first, second = search.propose(), search.propose()  # the root offers generate only
     assert (first.action, second.action) == ("generate", "generate")
-    assert search.pending == {(0, "generate"): 2} and search.nodes[0].visits == 2  # two virtual visits
+    assert search.pending == {(0, "generate"): 2} and search.stats[0].visits == 2  # two virtual visits
     for request, tag in ((first, "a"), (second, "b")):
         node = working(0.5, tag)
         node.parent, node.action = 0, "generate"
         search.integrate(request, node)
-    assert search.pending == {} and search.nodes[0].visits == 2  # two real visits
+    assert search.pending == {} and search.stats[0].visits == 2  # two real visits
 
 
 def test_only_a_perfect_fit_solves_the_search():
@@ -344,13 +366,15 @@ def test_log_record_of_the_root_a_backed_up_node_and_a_buggy_one():
     a = expand(search, 0, "generate", working(0.5, "a"))
     expand(search, a.id, "improve", working(0.8, "b"))
     c = expand(search, a.id, "improve", buggy("c"))
-    root = search.nodes[0].log_record()
+    root = search.nodes[0].log_record("", search.log_fields(search.nodes[0]))
     # The root: no program, no call: value 0, 0 seconds; backed up (0.5 + 0.8 + 0.65) / 3 = 0.65
     # (the buggy leaf adds a visit at the mean: 1.3 + 1.3 / 2).
     assert (root["value"], root["seconds"], root["backed_up_value"]) == (0.0, 0.0, pytest.approx(0.65))
-    record = c.log_record(a.program)
+    record = c.log_record(a.program, search.log_fields(c))
     assert (record["value"], record["backed_up_value"], record["temp_value"]) == (0.0, 0.0, pytest.approx(0.99))
-    assert Node(id=9, parent=0, action="generate").log_record()["backed_up_value"] is None  # never visited
+    assert NodeStats().log_fields()["backed_up_value"] is None  # never visited
+    # The shared record holds no method's statistics: they come from the method.
+    assert "visits" not in c.log_record(a.program) and "visits" not in dataclasses.asdict(c)
 
 
 def test_value_model_keeps_weights_positive():
@@ -365,3 +389,80 @@ def test_value_model_keeps_weights_positive():
     # estimate: v_G = (1.0 + 0) / 3 = 0.333333; (0.506533 * 0.333333 + 0.001 * 1) / 0.507533 = 0.334647
     # (a negative w_L would extrapolate below v_G: (0.168844 - 0.316667) / 0.189866 < 0, clipped to 0).
     assert model.estimate("generate", [1.0]) == pytest.approx(0.334647, abs=1e-6)
+
+
+def test_uct_score_uses_the_papers_constants():
+    assert (UCT_C, UCT_EPSILON) == (0.1, 1.0)  # paper, Table 4
+    # 0.5 + 0.1 * sqrt(ln 4 / (1 + 1)) = 0.5 + 0.1 * sqrt(0.693147) = 0.5 + 0.083255
+    assert uct_score(0.5, 4, 1) == pytest.approx(0.583255, abs=1e-6)
+    # A slot with 2 same-type siblings under 10 visits: 0.3 + 0.1 * sqrt(2.302585 / 3) = 0.3 + 0.087609
+    assert uct_score(0.3, 10, 2) == pytest.approx(0.387609, abs=1e-6)
+    assert uct_score(0.7, 1, 0) == uct_score(0.7, 0, 0) == 0.7  # ln 1 = 0; an unvisited parent counts as 1
+
+
+def test_unexpanded_actions_start_at_the_papers_priors():
+    model = ActionValueModel()
+    assert PRIOR_COUNT == 2
+    assert {a: model.estimate(a, []) for a in ("generate", "improve", "fix")} == {
+        "generate": 0.5, "improve": 0.55, "fix": 0.5}  # paper, Table 4 (fix 0.5 from the authors' code)
+    model.update("improve", [], 1.0)
+    assert model.global_value("improve") == pytest.approx((0.55 * 2 + 1.0) / 3)  # the prior counts as 2 nodes
+
+
+def test_a_buggy_node_is_worth_its_fixes_left():
+    assert MAX_FIXES == 3
+    # linspace(0, 0.99, f + 1)[fixes_left]: a fresh bug 0.99, then 0.66, 0.33 and 0 when no fix is left.
+    assert [buggy_value(k) for k in (3, 2, 1, 0)] == pytest.approx([0.99, 0.66, 0.33, 0.0])
+
+
+def test_backup_updates_the_whole_path_to_the_root_and_nothing_else():
+    search = GifMcts(SPEC)
+    a = expand(search, 0, "generate", working(0.2, "a"))
+    b = expand(search, a.id, "improve", working(0.4, "b"))
+    off_path = expand(search, a.id, "improve", working(0.3, "off"))
+    c = expand(search, b.id, "improve", working(0.6, "c"))
+    before = {n.id: visits_total(search, n) for n in search.nodes}
+    leaf = expand(search, c.id, "improve", working(0.9, "leaf"))
+    # The leaf: 1 visit, 0.9. Every node from c up to the root: one more visit and 0.9 more; off_path untouched.
+    assert visits_total(search, leaf) == (1, 0.9)
+    for node in (c, b, a, search.nodes[0]):
+        visits, total = before[node.id]
+        assert visits_total(search, node) == (visits + 1, pytest.approx(total + 0.9))
+    assert visits_total(search, off_path) == before[off_path.id] == (1, 0.3)
+
+
+def _format_2_checkpoint() -> tuple[dict, GifMcts]:
+    """A GIF-MCTS checkpoint as format 2 wrote it (statistics inside the node records), and the search it holds.
+
+    The tree of `test_format_2_checkpoints_resume`: a (0.5) under the root, a buggy improve child c under a.
+    """
+    method_fields = dict(fixes_left=3, dead=False, resolved=False, alpha=1.0, beta=1.0)
+    nodes = [
+        dict(id=0, parent=None, action="root", children=[1], prefix="", visits=2, total=1.0, temp_value=None,
+             **method_fields),
+        dict(id=1, parent=0, action="generate", program=program("a"), value=0.5, fingerprint="a",
+             counterexample="Transition #0 is predicted wrongly.", children=[2], prefix="LINE_0 = 0\nLINE_1 = 1",
+             visits=2, total=1.0, temp_value=None, **method_fields),
+        dict(id=2, parent=1, action="improve", program=program("c"), buggy=True, error="line 3: boom", children=[],
+             prefix="LINE_0 = 0\nLINE_1 = 1\nLINE_2 = 2\nLINE_3 = 3", visits=1, total=0.0, temp_value=0.99 * 3 / 3,
+             **method_fields),
+    ]
+    original = GifMcts(SPEC, seed=3)
+    expand(original, 0, "generate", working(0.5, "a"))
+    expand(original, 1, "improve", buggy("c"))
+    return {"version": 2, "method": "gif-mcts", "harness": Harness(None, None, budget=1).state_dict(),
+            "search": {**{k: v for k, v in original.state_dict().items() if k not in ("nodes", "stats")},
+                       "nodes": nodes}}, original
+
+
+def test_format_2_checkpoints_resume(tmp_path):
+    payload, original = _format_2_checkpoint()
+    (tmp_path / "checkpoint.json").write_text(json.dumps(payload))
+    resumed = GifMcts(SPEC, seed=9)
+    assert Harness(None, None, budget=1, out_dir=tmp_path).resume(resumed)
+    assert resumed.stats == original.stats and resumed.nodes == original.nodes
+    assert resumed._select() == original._select()
+    worldcoder = WorldCoder(SPEC)
+    worldcoder.load_state_dict({**payload["search"], "nodes": [
+        {**n, "alpha": 3.0} if n["id"] == 1 else n for n in payload["search"]["nodes"]]})
+    assert (worldcoder.posterior(1).alpha, worldcoder.posterior(1).beta) == (3.0, 1.0)

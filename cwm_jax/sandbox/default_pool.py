@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cwm_jax import envs
+from cwm_jax.accuracy import Tolerance
 from cwm_jax.errors import CWMLoadError
 from cwm_jax.fit import FitReport
 from cwm_jax.sandbox.pool import Sandbox, static_rejection
@@ -49,12 +50,14 @@ def score_source(
     splits: Sequence[str] = ("train",),
     counterexamples: int = 1,
     timeout_s: float | None = None,
+    tolerance: Tolerance = Tolerance(),
 ) -> ScoreResult:
     """`Sandbox.score` on the process-wide default sandbox (started only for programs that validate)."""
     error = static_rejection(source)
     if error is not None:
         return rejected(error)
-    return default_sandbox().score(source, env, splits=splits, counterexamples=counterexamples, timeout_s=timeout_s)
+    return default_sandbox().score(source, env, splits=splits, counterexamples=counterexamples, timeout_s=timeout_s,
+                                   tolerance=tolerance)
 
 
 def score_file(
@@ -64,6 +67,7 @@ def score_file(
     split: str = "train",
     counterexamples: int = 1,
     timeout_s: float | None = None,
+    tolerance: Tolerance = Tolerance(),
 ) -> ScoreResult:
     """Scores the CWM in a file through the default sandbox (what `python -m cwm_jax check` runs).
 
@@ -79,7 +83,8 @@ def score_file(
             raise CWMLoadError(f"cannot read model file {str(path)!r}: {exc}") from None
     except CWMLoadError as exc:
         return rejected(exc)
-    return score_source(source, env, splits=(split,), counterexamples=counterexamples, timeout_s=timeout_s)
+    return score_source(source, env, splits=(split,), counterexamples=counterexamples, timeout_s=timeout_s,
+                        tolerance=tolerance)
 
 
 def fit_source(source: str, env: str | envs.EnvSpec, *, timeout_s: float | None = None) -> FitReport:

@@ -16,7 +16,7 @@ import time
 import weakref
 from collections.abc import Iterable, Sequence
 
-from cwm_jax import envs, validator
+from cwm_jax import accuracy, envs, validator
 from cwm_jax.errors import CWMError
 from cwm_jax.fit import FitReport
 from cwm_jax.sandbox.isolation import GiB, ISOLATIONS, default_memory_limit, namespace_prefix
@@ -29,7 +29,7 @@ from cwm_jax.sandbox.messages import (
     timeout_message,
 )
 from cwm_jax.sandbox.process import Worker, WorkerDied, result_from_dict
-from cwm_jax.scoring import ScoreResult, rejected
+from cwm_jax.scoring import ScoreResult, checked_tolerance, rejected
 
 DEFAULT_TIMEOUT_S = 60.0
 """Wall-clock limit for one candidate: load, trace, compile and score."""
@@ -168,6 +168,7 @@ class Sandbox:
         splits: Sequence[str] = ("train",),
         counterexamples: int = 1,
         timeout_s: float | None = None,
+        tolerance: accuracy.Tolerance = accuracy.Tolerance(),
     ) -> ScoreResult:
         """Validates `source` here, then loads and scores it in a worker.
 
@@ -178,6 +179,8 @@ class Sandbox:
           counterexamples: failing transitions to format for the LLM.
           timeout_s: wall-clock limit for load + compile + score (default: the
             Sandbox's); past it the worker is killed and replaced.
+          tolerance: how close a predicted state and reward must be to count
+            as right (`cwm_jax.accuracy.Tolerance`; every field finite, >= 0).
 
         Returns:
           The ScoreResult; `seconds` is the wall time of the validation here
@@ -189,10 +192,11 @@ class Sandbox:
 
         Raises:
           SandboxError: no worker could be started (not the candidate's fault).
-          envs.UnknownEnvError, ValueError: bad `env` or `splits`.
+          envs.UnknownEnvError, ValueError: bad `env`, `splits` or `tolerance`.
         """
         spec = envs.make(env)
         splits = _check_splits(splits)
+        tolerance = checked_tolerance(tolerance)
         limit = self.timeout_s if timeout_s is None else float(timeout_s)
         if limit <= 0:
             raise ValueError("timeout_s must be positive")
@@ -201,7 +205,7 @@ class Sandbox:
         if error is not None:
             return rejected(error, time.perf_counter() - start)
         message = {"op": "score", "source": source, "env": _env_id(spec), "splits": list(splits),
-                   "counterexamples": int(counterexamples)}
+                   "counterexamples": int(counterexamples), "tolerance": tolerance._asdict()}
         validated = time.perf_counter() - start
         result = self._run(message, spec, splits, limit)
         return dataclasses.replace(result, seconds=result.seconds + validated)

@@ -6,7 +6,8 @@ request read from its original stdin (the other end is
 `cwm_jax.sandbox.process.Worker`):
 
     first message  {"op": "ready", "pid", "vm_bytes", "initial_fds", "warmed"}
-    {"op": "score", "source", "env", "splits", "counterexamples"} -> {"ok": true, "result": ScoreResult dict}
+    {"op": "score", "source", "env", "splits", "counterexamples", "tolerance": Tolerance fields}
+                                      -> {"ok": true, "result": ScoreResult dict}
     {"op": "fit", "source", "env"}    -> {"ok": true, "result": ScoreResult dict, summaries["fit"] a FitReport dict}
     {"op": "warm", "env", "splits"}   -> {"ok": true}
     {"op": "exit"}                    -> exits without a reply
@@ -29,7 +30,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 
-from cwm_jax import data, envs, fit, loader, reference, scoring
+from cwm_jax import accuracy, data, envs, fit, loader, reference, scoring
 from cwm_jax.sandbox.messages import MEMORY_PATTERN
 from cwm_jax.scoring import ScoreResult
 
@@ -198,6 +199,7 @@ class WorkerState:
         result = scoring.score_source(
             message["source"], message["env"], splits=tuple(message["splits"]),
             counterexamples=int(message["counterexamples"]), load_split=self.splits.load,
+            tolerance=accuracy.Tolerance(**message["tolerance"]),
         )
         gc.collect()  # drop the candidate's functions (and their jit caches); cheap after freeze()
         if not result.valid and result.error_kind in ("load", "runtime") and MEMORY_PATTERN.search(

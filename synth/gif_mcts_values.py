@@ -1,11 +1,14 @@
-"""Programs found by a search, and the value model of GIF-MCTS's unexpanded actions."""
+"""GIF-MCTS's hyperparameters, its statistics of each node, and the value model of unexpanded actions.
+
+The shared `synth.node.Node` record holds what every method knows of a
+program; what only GIF-MCTS keeps of a node (its state, backed-up visits and
+value, the fix chain) is a `NodeStats` here, which the search holds by node id.
+"""
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import difflib
-import re
+import math
 
 # GIF-MCTS hyperparameters (paper, Tables 4-5).
 NEW_LINES_PER_GENERATE = 2  # L
@@ -16,8 +19,15 @@ MAX_FIXES = 3  # f
 # The paper's Table 4 gives generate 0.5 and improve 0.55; fix 0.5 is the code's.
 PRIORS = {"generate": 0.5, "improve": 0.55, "fix": 0.5}
 PRIOR_COUNT = 2
-# Search values a run can use (`--value`): the key in an accuracy summary.
-VALUE_METRICS = {"paper": "weighted_accuracy", "strict": "strict_accuracy"}
+
+
+def uct_score(value: float, parent_visits: int, count: int) -> float:
+    """UCT of a child or an unexpanded slot: value + C * sqrt(ln N / (n + epsilon)).
+
+    N is the parent's visits (at least 1, so an unvisited parent adds no
+    bonus); n the child's visits, or for a slot the count of same-type siblings.
+    """
+    return value + UCT_C * math.sqrt(math.log(max(parent_visits, 1)) / (count + UCT_EPSILON))
 
 
 def buggy_value(fixes_left: int) -> float:
@@ -26,101 +36,30 @@ def buggy_value(fixes_left: int) -> float:
 
 
 @dataclasses.dataclass
-class Node:
-    """One program of the search (the root holds no program).
+class NodeStats:
+    """What GIF-MCTS keeps of one node.
 
-    Common to all methods: id, parent, action ("root", "generate", "improve",
-    "fix", or "fit": constants fitted to the data, no LLM call), program (the
-    full completion's code, what is scored), value (the search value on the
-    train split, 0 if buggy), metrics ({"paper", "strict"} train values),
-    buggy, error (the rejection message), counterexample (first failing train
-    transition, formatted), fingerprint (a digest of the train predictions'
-    summary, to recognise a repeat), repeat_of (the parent or sibling this
-    program repeats, if any), prompt_hash, tokens, seconds; and for a person
-    reading the record: completion (the raw answer), explanation (the model's
-    text before its code), feedback (the counterexample or error its prompt
-    showed), note (e.g. "the answer repeats the program in the prompt").
-
-    GIF-MCTS: prefix (the node's state: the partial program a generate child
-    continues), visits/total (backed-up statistics), fixes_left, dead (nothing
-    left to expand below), resolved (a buggy node whose fix chain succeeded).
-    WorldCoder: alpha/beta of its Beta posterior.
+    prefix: the node's state, the partial program a generate child continues.
+    visits / total: backed-up statistics (the mean total / visits is the node's value).
+    fixes_left: fixes its buggy chain has left; temp_value: a buggy node's temporary value.
+    dead: nothing left to expand below; resolved: a buggy node whose fix chain succeeded.
     """
 
-    id: int
-    parent: int | None
-    action: str
-    program: str = ""
-    value: float = 0.0
-    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
-    buggy: bool = False
-    error: str | None = None
-    counterexample: str = ""
-    fingerprint: str = ""
-    repeat_of: int | None = None
-    prompt_hash: str = ""
-    tokens: int = 0
-    seconds: float = 0.0
-    completion: str = ""
-    explanation: str = ""
-    feedback: str = ""
-    note: str = ""
     prefix: str = ""
-    children: list[int] = dataclasses.field(default_factory=list)
     visits: int = 0
     total: float = 0.0
     fixes_left: int = MAX_FIXES
     temp_value: float | None = None
     dead: bool = False
     resolved: bool = False
-    alpha: float = 1.0
-    beta: float = 1.0
 
-    def log_record(self, parent_program: str = "") -> dict:
-        """What the tree log keeps of a node; `diff` is against `parent_program`."""
-        diff = program_diff(parent_program, self.program) if self.program else ""
+    def log_fields(self) -> dict:
+        """What the tree log and its picture show of these statistics."""
         return {
-            "id": self.id,
-            "parent": self.parent,
-            "action": self.action,
-            "prompt_hash": self.prompt_hash,
-            "program": self.program,
-            "value": self.value,
-            "metrics": self.metrics,
-            "buggy": self.buggy,
-            "error": self.error,
             "visits": self.visits,
             "backed_up_value": self.total / self.visits if self.visits else None,
             "temp_value": self.temp_value,
-            "repeat_of": self.repeat_of,
-            "tokens": self.tokens,
-            "seconds": round(self.seconds, 4),
-            "feedback": self.feedback,
-            "explanation": self.explanation,
-            "note": self.note,
-            "diff": diff,
-            "completion": self.completion,
         }
-
-
-def program_diff(before: str, after: str) -> str:
-    """A unified diff from `before` to `after` ('' if they are equal)."""
-    return "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
-                                        fromfile="parent", tofile="node"))
-
-
-def normalized_program(source: str) -> str:
-    """`source` without comments, docstrings and layout: two programs that differ only there are equal."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return re.sub(r"\s+", " ", source).strip()
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
-                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
-            node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree)
 
 
 @dataclasses.dataclass
