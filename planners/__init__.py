@@ -23,6 +23,7 @@ from planners.base import (
     as_agent,
 )
 from planners.cem import CEMOutput, make_cem_planner, make_cem_search, open_loop_agent
+from planners.episode import EnvStep, Transition, env_functions, rollout
 from planners.evaluate import (
     EpisodeResult,
     evaluate,
@@ -72,6 +73,11 @@ __all__ = [
     "uniform_box_actions",
     "uniform_discrete_actions",
     "zero_value",
+    # the episode loop (planners.episode)
+    "EnvStep",
+    "Transition",
+    "env_functions",
+    "rollout",
     # evaluation
     "EpisodeResult",
     "evaluate",
