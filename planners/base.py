@@ -76,11 +76,20 @@ def as_agent(policy: PlanFn | Agent) -> Agent:
 def call_step(step_fn: StepFn, state: State, action: Action):
     """Calls `step_fn` and normalises its outputs.
 
+    Raises ValueError when the reward or done is not a scalar: the usual cause
+    is a batch of states given to an unbatched `plan`.
+
     The next state keeps the leaf dtypes of `state` (so that `lax` loops and
     mctx's preallocated tree keep fixed types), the reward becomes float32 []
     and done bool [].
     """
     next_state, reward, done = step_fn(state, action)
+    for name, value in (("reward", reward), ("done", done)):
+        if jnp.size(value) != 1:
+            raise ValueError(
+                f"the model returned a {name} of shape {jnp.shape(value)}, not a scalar: a planner's "
+                "plan(key, state) takes ONE state; for a batch of states use jax.vmap(plan)(keys, states)"
+            )
     next_state = jax.tree.map(
         lambda new, old: jnp.asarray(new, old.dtype).reshape(old.shape), next_state, state
     )

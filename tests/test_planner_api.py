@@ -86,3 +86,23 @@ def test_host_side_gym_adapter_is_rejected(cartpole):
     _, env, params = cartpole
     with pytest.raises(ValueError, match="cannot run inside jax.jit; pass the gymnax environment"):
         planners.make_episode_fn(GymnaxToGymWrapper(env), params, planners.random_policy(lambda k: 0))
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+def drift_model(state, action):
+    """next = state + action; reward = state[0]; done when state[0] > 1 (a CWM-like model: no batch check)."""
+    return state + jnp.float32(action), state[..., 0], state[..., 0] > 1
+
+
+def test_unbatched_plan_on_a_batch_says_to_vmap():
+    mcts = planners.make_mcts_planner(drift_model, num_actions=2, num_simulations=2, rollout_depth=2)
+    cem = planners.make_cem_planner(lambda s, a: drift_model(s, a[0]), action_dim=1,
+                                    action_low=-1.0, action_high=1.0, horizon=2, iterations=1,
+                                    num_samples=4, num_elites=2)
+    batch = jnp.zeros((5, 3), jnp.float32)
+    for plan in (mcts, cem):
+        with pytest.raises(ValueError, match=r"takes ONE state.*jax\.vmap\(plan\)"):
+            jax.eval_shape(plan, jax.random.key(0), batch)
+    assert jax.eval_shape(jax.vmap(mcts), jax.random.split(jax.random.key(0), 5), batch).shape == (5,)
