@@ -106,3 +106,34 @@ def test_unbatched_plan_on_a_batch_says_to_vmap():
         with pytest.raises(ValueError, match=r"takes ONE state.*jax\.vmap\(plan\)"):
             jax.eval_shape(plan, jax.random.key(0), batch)
     assert jax.eval_shape(jax.vmap(mcts), jax.random.split(jax.random.key(0), 5), batch).shape == (5,)
+
+
+def test_mcts_refuses_an_action_count_the_model_does_not_have(cartpole):
+    spec, _, _ = cartpole
+    from cwm_jax.loader import load_reference
+
+    for model in (spec.oracle_step, load_reference(spec, check_finite=False)):
+        with pytest.raises(ValueError, match="num_actions=3, but the model has 2 actions"):
+            planners.make_mcts_planner(model, num_actions=3)
+        planners.make_mcts_planner(model, num_actions=2)
+
+
+# --------------------------------------------------------------------------- configs
+
+
+def test_configs_validate_and_keywords_build_or_replace_them():
+    config = planners.MCTSConfig(num_actions=2, rollout_depth=20)
+    assert planners.MCTSConfig(num_actions=2).replace(rollout_depth=20) == config
+    for bad in ({"discount": 1.5}, {"num_simulations": 0}, {"rollout_depth": -1}, {"policy": "alphazero"}):
+        with pytest.raises(ValueError, match="MCTSConfig: " + next(iter(bad))):
+            planners.MCTSConfig(num_actions=2, **bad)
+        with pytest.raises(ValueError, match="MCTSConfig: " + next(iter(bad))):
+            planners.make_mcts_planner(drift_model, config, **bad)  # overrides replace config fields
+        with pytest.raises(ValueError, match="MCTSConfig: " + next(iter(bad))):
+            planners.make_mcts_search(drift_model, num_actions=2, **bad)  # or build the config
+    with pytest.raises(TypeError, match="unknown setting.*num_simulation\\b"):
+        planners.make_mcts_planner(drift_model, num_actions=2, num_simulation=4)
+    with pytest.raises(ValueError, match="CEMConfig: action_low must not exceed"):
+        planners.CEMConfig(action_dim=1, action_low=1.0, action_high=-1.0)
+    with pytest.raises(ValueError, match="CEMConfig: discount"):
+        planners.make_cem_planner(drift_model, action_dim=1, action_low=-1.0, action_high=1.0, discount=0.0 - 1)
