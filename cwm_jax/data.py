@@ -97,37 +97,22 @@ def _metadata(spec: EnvSpec, split: str) -> dict:
 def _rollout(spec: EnvSpec, key: jax.Array, heuristic: jax.Array):
     """One episode of at most MAX_EPISODE_STEPS steps, stopped at termination.
 
-    Returns per-step arrays [T, ...] and a mask [T] of the recorded steps.
+    The project's one scan-based episode loop (`planners.episode.rollout`,
+    gymnax's own `step_env`, no auto-reset). Returns per-step arrays [T, ...]
+    (state, action, next_state, reward, done) and a mask [T] of the recorded steps.
     """
+    from planners.episode import rollout  # lazily: `import cwm_jax` does not load the planners
+
     env, params = spec.make_gymnax()
-    reset_key, key = jax.random.split(key)
-    obs, env_state = env.reset_env(reset_key, params)
+    action_dtype = spec.action_struct().dtype
 
-    def body(carry, step_key):
-        obs, env_state, finished = carry
-        policy_key, env_key = jax.random.split(step_key)
-        state = spec.flatten_obs(obs)
-        action = jax.lax.cond(
-            heuristic,
-            lambda k: spec.heuristic_policy(k, state).astype(spec.action_struct().dtype),
-            spec.random_action,
-            policy_key,
+    def policy(key, state):
+        return jax.lax.cond(
+            heuristic, lambda k: spec.heuristic_policy(k, state).astype(action_dtype), spec.random_action, key
         )
-        gym_action = spec.to_gymnax_action(action) if spec.to_gymnax_action else action
-        next_obs, next_env_state, reward, done, _ = env.step_env(env_key, env_state, gym_action, params)
-        record = (
-            state,
-            action,
-            spec.flatten_obs(next_obs),
-            jnp.asarray(reward, jnp.float32).reshape(()),
-            jnp.asarray(done, jnp.bool_).reshape(()),
-            ~finished,
-        )
-        return (next_obs, next_env_state, finished | done), record
 
-    keys = jax.random.split(key, MAX_EPISODE_STEPS)
-    _, records = jax.lax.scan(body, (obs, env_state, jnp.bool_(False)), keys)
-    return records
+    return tuple(rollout(env, params, policy, key, num_steps=MAX_EPISODE_STEPS, obs_fn=spec.flatten_obs,
+                         action_fn=spec.to_gymnax_action))
 
 
 def collect(env_id: str | EnvSpec, split: str) -> tuple[Transitions, dict]:

@@ -280,6 +280,7 @@ def load_cwm(source: str, env: str | EnvSpec, *, check_finite: bool = True) -> S
                            source_line=error.source_line) from None
     if check_finite:
         _check_finite(step, spec, lines)
+    step.num_actions = spec.num_actions  # planners check it against their num_actions
     return step
 
 

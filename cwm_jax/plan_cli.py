@@ -24,6 +24,12 @@ from cwm_jax.models import learned_value, load_model
 from cwm_jax.planning import CEM_DEFAULTS, MCTS_DEFAULTS, evaluate, make_policy, settings_for, sims_per_real_step
 from cwm_jax.report import summary_table, write_plot
 
+# Options that only one planner reads: giving one to the other planner is a usage error.
+OPTIONS_OF = {
+    "mcts": ("policy", "simulations", "rollout_depth", "num_rollouts", "value"),
+    "cem": ("horizon", "iterations", "samples", "elites", "open_loop"),
+}
+
 DESCRIPTION = "Plan with a CWM in the real gymnax environment and compare with random and oracle."
 
 
@@ -45,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, help=f"CEM samples per iteration (default {CEM_DEFAULTS['samples']})")
     parser.add_argument("--elites", type=int, help=f"CEM elites (default {CEM_DEFAULTS['elites']})")
     parser.add_argument("--open-loop", action="store_true", help="CEM: execute the whole plan before replanning (the paper)")
-    parser.add_argument("--discount", type=float, default=0.99, help="MCTS discount (default 0.99)")
+    parser.add_argument("--discount", type=float,
+                        help="per-step discount in (0, 1] (default: 0.99 for MCTS, 1.0 for CEM, as in the paper)")
     parser.add_argument("--value", nargs="+", metavar="rollouts|learned PATH",
                         help="MCTS leaf value: random rollouts (default) or a `cwm-jax train --save` file (value + prior)")
     parser.add_argument("--seeds", type=int, default=16, help="episodes, one per seed (default 16)")
@@ -75,10 +82,21 @@ def plan(args: argparse.Namespace, say=say) -> dict[str, Any]:
         value = getattr(args, name)
         if value is not None and value < (0 if name == "rollout_depth" else 1):
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {value}")
+    if args.discount is not None and not 0.0 < args.discount <= 1.0:
+        raise UsageError(f"--discount must be in (0, 1], got {args.discount}")
     spec = envs.make(args.env)
     settings = settings_for(spec, args)
+    other = OPTIONS_OF["cem" if settings["planner"] == "mcts" else "mcts"]
+    given = [name for name in other if getattr(args, name, None) not in (None, False)]
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        owner = "CEM" if settings["planner"] == "mcts" else "MCTS"
+        raise UsageError(f"{flag} is a {owner} option; {spec.name} plans with {settings['planner'].upper()}")
     if settings["planner"] == "cem" and settings["elites"] > settings["samples"]:
         raise UsageError("--elites must not exceed --samples")
+    learned_leaves = bool(args.value) and args.value[0] == "learned"
+    if settings["planner"] == "mcts" and settings["rollout_depth"] == 0 and not learned_leaves:
+        raise UsageError("--rollout-depth 0 leaves MCTS without leaf values; give a depth >= 1 or --value learned PATH")
 
     learned = learned_value(spec, args.value)
     if learned and settings["planner"] != "mcts":

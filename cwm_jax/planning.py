@@ -1,5 +1,9 @@
 """Planner settings, policies and the timed, vmapped evaluation of one policy.
 
+`make_planner(env, step_fn, **overrides)` builds the planner an environment
+needs (MCTS for discrete actions, CEM for continuous ones) with its action
+space taken from the spec; `planner_config` gives the config alone.
+
 Used by `cwm-jax plan` (cwm_jax/plan_cli.py) and the benchmark (`synth/bench.py`). Every
 evaluation is one jitted, vmapped call over the seeds; pass `mesh`
 (`planners.seed_mesh()`) to split the seeds over several devices.
@@ -42,8 +46,68 @@ class Evaluation:
         return float(self.returns.std())
 
 
+# The discount each planner uses when none is given: MCTS's 0.99 (the
+# paper's tree and rollouts), CEM's 1.0 (the paper sums rewards).
+DEFAULT_DISCOUNT = {"mcts": 0.99, "cem": 1.0}
+# Setting names of `cwm-jax plan` -> MCTSConfig / CEMConfig fields.
+CONFIG_FIELDS = {
+    "mcts": {"policy": "policy", "simulations": "num_simulations", "rollout_depth": "rollout_depth",
+             "num_rollouts": "num_rollouts", "discount": "discount"},
+    "cem": {"horizon": "horizon", "iterations": "iterations", "samples": "num_samples", "elites": "num_elites",
+            "discount": "discount"},
+}
+
+
+def planner_config(env, **overrides):
+    """The planner configuration an environment needs, its action space taken from the spec.
+
+    Args:
+      env: an environment id or `EnvSpec`.
+      **overrides: `planners.MCTSConfig` fields (discrete actions) or
+        `planners.CEMConfig` fields (continuous actions), e.g.
+        `num_simulations=50` or `horizon=30`.
+
+    Returns:
+      `MCTSConfig(num_actions=spec.num_actions, ...)` for a discrete env,
+      `CEMConfig(action_dim=..., action_low=..., action_high=..., ...)` for a
+      continuous one.
+    """
+    import planners
+    from cwm_jax import envs
+
+    spec = envs.make(env)
+    if spec.discrete:
+        return planners.MCTSConfig(**{"num_actions": spec.num_actions, **overrides})
+    space = {"action_dim": spec.action_dim, "action_low": spec.action_low, "action_high": spec.action_high}
+    return planners.CEMConfig(**{**space, **overrides})
+
+
+def make_planner(env, step_fn, *, value_fn=None, prior_fn=None, action_mask_fn=None, **overrides):
+    """`plan(key, state) -> action` for an environment: MCTS (mctx) if its actions are discrete, else CEM.
+
+    The action count or box comes from the spec, so it is never repeated (nor
+    wrong). `value_fn`, `prior_fn` and `action_mask_fn` are MCTS's (see
+    `planners.make_mcts_planner`); `overrides` are fields of the config
+    (`planner_config`).
+    """
+    import planners
+
+    config = planner_config(env, **overrides)
+    if isinstance(config, planners.MCTSConfig):
+        return planners.make_mcts_planner(
+            step_fn, config, value_fn=value_fn, prior_fn=prior_fn, action_mask_fn=action_mask_fn
+        )
+    if value_fn is not None or prior_fn is not None or action_mask_fn is not None:
+        raise ValueError("value_fn, prior_fn and action_mask_fn are MCTS options; this environment plans with CEM")
+    return planners.make_cem_planner(step_fn, config)
+
+
 def settings_for(spec, args) -> dict[str, Any]:
-    """The planner settings: command-line flags over per-env over global defaults."""
+    """The planner settings: command-line flags over per-env over global defaults.
+
+    `settings["discount"]` is the discount the planner really uses: `args.discount`,
+    or the planner's default (`DEFAULT_DISCOUNT`) when it is None.
+    """
     planner = args.planner or ("mcts" if spec.discrete else "cem")
     if planner == "mcts" and not spec.discrete:
         raise UsageError(f"{spec.name} has continuous actions: use --planner cem (mctx needs discrete actions)")
@@ -58,7 +122,8 @@ def settings_for(spec, args) -> dict[str, Any]:
     if planner == "cem":
         base["open_loop"] = args.open_loop
     base["planner"] = planner
-    base["discount"] = args.discount
+    discount = getattr(args, "discount", None)
+    base["discount"] = DEFAULT_DISCOUNT[planner] if discount is None else discount
     return base
 
 
@@ -70,30 +135,11 @@ def make_policy(spec, step_fn, settings, learned: dict[str, Any] | None = None):
     """
     import planners
 
-    if settings["planner"] == "mcts":
-        return planners.make_mcts_planner(
-            step_fn,
-            num_actions=spec.num_actions,
-            num_simulations=settings["simulations"],
-            policy=settings["policy"],
-            rollout_depth=settings["rollout_depth"],
-            num_rollouts=settings["num_rollouts"],
-            discount=settings["discount"],
-            **(learned or {}),
-        )
-    cem = dict(
-        action_dim=spec.action_dim,
-        action_low=spec.action_low,
-        action_high=spec.action_high,
-        horizon=settings["horizon"],
-        iterations=settings["iterations"],
-        num_samples=settings["samples"],
-        num_elites=settings["elites"],
-    )
-    if settings["open_loop"]:
-        search = planners.make_cem_search(step_fn, **cem)
+    overrides = {field: settings[name] for name, field in CONFIG_FIELDS[settings["planner"]].items()}
+    if settings["planner"] == "cem" and settings["open_loop"]:
+        search = planners.make_cem_search(step_fn, planner_config(spec, **overrides))
         return planners.open_loop_agent(search, replan_every=settings["horizon"])
-    return planners.make_cem_planner(step_fn, **cem)
+    return make_planner(spec, step_fn, **(learned or {}), **overrides)
 
 
 def sims_per_real_step(settings) -> int:

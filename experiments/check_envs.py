@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import planners
 from cwm_jax import envs
 
 ATOL = 1e-5
@@ -38,29 +39,18 @@ RTOL = 1e-5
 
 
 def rollouts(spec: envs.EnvSpec, policy, key, n_episodes: int):
-    """Transitions of full episodes of the real env; `valid` marks real ones."""
+    """Transitions of full episodes of the real env; `valid` marks real ones.
+
+    Episodes run `params.max_steps_in_episode` steps of the project's episode
+    loop (`planners.episode.rollout`: gymnax `step_env` on the true state).
+    """
     env, params = spec.make_gymnax()
     horizon = int(params.max_steps_in_episode)
 
     def episode(key):
-        k_reset, k_steps = jax.random.split(key)
-        obs, state = env.reset_env(k_reset, params)
-
-        def body(carry, key):
-            state, obs, alive, ret = carry
-            k_pol, k_env = jax.random.split(key)
-            flat = spec.flatten_obs(obs)
-            action = policy(k_pol, flat)
-            gym_action = spec.to_gymnax_action(action) if spec.to_gymnax_action else action
-            nobs, nstate, reward, done, _ = env.step_env(k_env, state, gym_action, params)
-            reward = jnp.asarray(reward, jnp.float32).reshape(())
-            done = jnp.asarray(done, jnp.bool_).reshape(())
-            out = (flat, action, spec.flatten_obs(nobs), reward, done, alive)
-            return (nstate, nobs, alive & ~done, ret + alive * reward), out
-
-        init = (state, obs, jnp.bool_(True), jnp.float32(0.0))
-        (_, _, _, ret), out = jax.lax.scan(body, init, jax.random.split(k_steps, horizon))
-        return ret, out
+        out = planners.rollout(env, params, policy, key, num_steps=horizon, obs_fn=spec.flatten_obs,
+                               action_fn=spec.to_gymnax_action)
+        return jnp.sum(jnp.where(out.valid, out.reward, 0.0)), tuple(out)
 
     ret, out = jax.jit(jax.vmap(episode))(jax.random.split(key, n_episodes))
     obs, action, next_obs, reward, done, valid = jax.tree.map(

@@ -41,28 +41,23 @@ def _timed_calls(fn, args, repeats: int) -> float:
 
 
 def _planning_loop(spec, policy, batch: int, steps: int):
-    """jit(fn)(keys [B]) running `steps` real steps of planning + env.step (auto-reset) per row."""
+    """jit(fn)(keys [B]) running `steps` real steps of planning + env.step (auto-reset) per row.
+
+    The project's episode loop (`planners.episode.rollout`) with gymnax's
+    auto-reset, so every timed step plans from a live state.
+    """
     import jax
+
+    import planners
 
     env, params = spec.make_gymnax()
 
-    def rollout(key):
-        reset_key, key = jax.random.split(key)
-        obs, state = env.reset(reset_key, params)
+    def run(key):
+        out = planners.rollout(env, params, policy, key, num_steps=steps, obs_fn=spec.flatten_obs,
+                               action_fn=spec.to_gymnax_action, auto_reset=True)
+        return out.reward.sum()
 
-        def body(carry, key):
-            obs, state = carry
-            plan_key, step_key = jax.random.split(key)
-            action = policy(plan_key, spec.flatten_obs(obs))
-            if spec.to_gymnax_action is not None:
-                action = spec.to_gymnax_action(action)
-            obs, state, reward, _, _, _ = env.step(step_key, state, action, params)
-            return (obs, state), reward
-
-        _, rewards = jax.lax.scan(body, (obs, state), jax.random.split(key, steps))
-        return rewards.sum()
-
-    return jax.jit(jax.vmap(rollout))
+    return jax.jit(jax.vmap(run))
 
 
 def measure_jax(spec, policy, *, batch: int, steps: int, repeats: int, sims_per_step: int) -> dict:
@@ -309,6 +304,7 @@ COMMANDS: list[Callable] = [
     module_command("fit", "speed_fit", "fitting the constants of a CWM: seconds per program and environment"),
     module_command("fit-search", "speed_fit_search", "GIF-MCTS with and without fit on the unknown-constants envs"),
     module_command("value", "speed_value", "MCTS: random-rollout leaf values vs a learned value and prior"),
+    module_command("evaluate", "speed_evaluate", "planners.evaluate: 1st call (compiles) vs 2nd call (reuses it)"),
 ]
 
 

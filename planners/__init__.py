@@ -5,7 +5,7 @@ Every factory returns a pure `plan(key, state) -> action` on ONE state, to be
 `jax.jit`-ed and `jax.vmap`-ed by the caller:
 
     import jax, planners
-    plan = planners.make_mcts_planner(step, num_actions=2)
+    plan = planners.make_mcts_planner(step, num_actions=2)   # or (step, planners.MCTSConfig(num_actions=2))
     actions = jax.jit(jax.vmap(plan))(keys, states)        # [B]
 
 The same code plans with a Code World Model and with the true dynamics
@@ -21,8 +21,10 @@ from planners.base import (
     StepFn,
     ValueFn,
     as_agent,
+    unbatched,
 )
-from planners.cem import CEMOutput, make_cem_planner, make_cem_search, open_loop_agent
+from planners.cem import CEMConfig, CEMOutput, make_cem_planner, make_cem_search, open_loop_agent
+from planners.episode import EnvStep, Transition, env_functions, rollout
 from planners.evaluate import (
     EpisodeResult,
     evaluate,
@@ -32,7 +34,7 @@ from planners.evaluate import (
     random_policy,
     seed_keys,
 )
-from planners.mcts import Embedding, make_mcts_planner, make_mcts_search, make_recurrent_fn
+from planners.mcts import Embedding, MCTSConfig, make_mcts_planner, make_mcts_search, make_recurrent_fn
 from planners.ppo import PPOConfig, make_train
 from planners.rollout import (
     make_rollout_value,
@@ -53,12 +55,15 @@ __all__ = [
     "StepFn",
     "ValueFn",
     "as_agent",
+    "unbatched",
     # MCTS (mctx)
     "Embedding",
+    "MCTSConfig",
     "make_mcts_planner",
     "make_mcts_search",
     "make_recurrent_fn",
     # CEM
+    "CEMConfig",
     "CEMOutput",
     "make_cem_planner",
     "make_cem_search",
@@ -72,6 +77,11 @@ __all__ = [
     "uniform_box_actions",
     "uniform_discrete_actions",
     "zero_value",
+    # the episode loop (planners.episode)
+    "EnvStep",
+    "Transition",
+    "env_functions",
+    "rollout",
     # evaluation
     "EpisodeResult",
     "evaluate",

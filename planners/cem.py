@@ -14,13 +14,14 @@ max(|low|, |high|) / 2.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from planners.base import Agent, PlanFn, StepFn
+from planners.base import Agent, PlanFn, StepFn, build_config
 from planners.rollout import rollout_return
 
 
@@ -46,97 +47,108 @@ class CEMOutput:
 CEMSearchFn = Callable[[jax.Array, Any], CEMOutput]
 
 
-def make_cem_search(
-    step_fn: StepFn,
-    *,
-    action_dim: int,
-    action_low,
-    action_high,
-    horizon: int = 100,
-    iterations: int = 20,
-    num_samples: int = 1000,
-    num_elites: int = 100,
-    discount: float = 1.0,
-    early_exit: bool = False,
-) -> CEMSearchFn:
-    """`search(key, state) -> CEMOutput` (one state; vmap it for a batch).
+@chex.dataclass(frozen=True, kw_only=True, mappable_dataclass=False)
+class CEMConfig:
+    """The settings of a CEM planner (validated on construction; defaults are the paper's).
 
-    Args:
-      step_fn: the model on one state, action float32 [action_dim].
-      action_dim: size of the action vector.
+    Attributes:
+      action_dim: size of the action vector; actions are float32 [action_dim].
       action_low, action_high: bounds of the action box (scalars or
         [action_dim]); samples are clipped to it.
       horizon: plan length T.
       iterations: CEM iterations.
       num_samples: sequences sampled per iteration.
-      num_elites: best sequences the Gaussian is refitted to.
-      discount: per-step discount of the score (the paper sums rewards: 1.0).
+      num_elites: best sequences the Gaussian is refitted to (<= num_samples).
+      discount: per-step discount of the score, in [0, 1] (the paper sums
+        rewards: 1.0).
       early_exit: stop each sequence's rollout at done (`lax.while_loop`);
         False scans all T steps with a done latch, which vectorises better
         over the samples.
     """
-    if not 1 <= num_elites <= num_samples:
-        raise ValueError(f"need 1 <= num_elites <= num_samples, got {num_elites}, {num_samples}")
-    low = jnp.broadcast_to(jnp.asarray(action_low, jnp.float32), (action_dim,))
-    high = jnp.broadcast_to(jnp.asarray(action_high, jnp.float32), (action_dim,))
-    init_mean = jnp.broadcast_to((low + high) / 2, (horizon, action_dim))
-    init_std = jnp.broadcast_to(jnp.maximum(jnp.abs(low), jnp.abs(high)) / 2, (horizon, action_dim))
+
+    action_dim: int
+    action_low: Any
+    action_high: Any
+    horizon: int = 100
+    iterations: int = 20
+    num_samples: int = 1000
+    num_elites: int = 100
+    discount: float = 1.0
+    early_exit: bool = False
+
+    def __post_init__(self):
+        checks = (
+            (self.action_dim >= 1, f"action_dim must be >= 1, got {self.action_dim}"),
+            (bool(np.all(np.asarray(self.action_low) <= np.asarray(self.action_high))),
+             f"action_low must not exceed action_high, got {self.action_low} > {self.action_high}"),
+            (self.horizon >= 1, f"horizon must be >= 1, got {self.horizon}"),
+            (self.iterations >= 1, f"iterations must be >= 1, got {self.iterations}"),
+            (1 <= self.num_elites <= self.num_samples,
+             f"need 1 <= num_elites <= num_samples, got {self.num_elites}, {self.num_samples}"),
+            (0.0 <= self.discount <= 1.0, f"discount must be in [0, 1], got {self.discount}"),
+        )
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"CEMConfig: {message}")
+
+
+class _CEMCarry(NamedTuple):
+    mean: jax.Array  # float32 [horizon, action_dim]
+    std: jax.Array  # float32 [horizon, action_dim]
+
+
+def make_cem_search(step_fn: StepFn, config: CEMConfig | None = None, **overrides) -> CEMSearchFn:
+    """`search(key, state) -> CEMOutput` (one state; vmap it for a batch).
+
+    Args:
+      step_fn: the model on one state, action float32 [action_dim].
+      config: a `CEMConfig`; None builds one from `overrides`.
+      **overrides: `CEMConfig` fields, replacing those of `config`.
+    """
+    config = build_config(CEMConfig, config, overrides, "make_cem_search")
+    horizon, action_dim = config.horizon, config.action_dim
+    num_samples, num_elites = config.num_samples, config.num_elites
+    low = jnp.broadcast_to(jnp.asarray(config.action_low, jnp.float32), (action_dim,))
+    high = jnp.broadcast_to(jnp.asarray(config.action_high, jnp.float32), (action_dim,))
+    init = _CEMCarry(
+        mean=jnp.broadcast_to((low + high) / 2, (horizon, action_dim)),
+        std=jnp.broadcast_to(jnp.maximum(jnp.abs(low), jnp.abs(high)) / 2, (horizon, action_dim)),
+    )
 
     def score(state, actions):
-        return rollout_return(step_fn, state, actions, discount=discount, early_exit=early_exit)
+        return rollout_return(step_fn, state, actions, discount=config.discount, early_exit=config.early_exit)
 
     def search(key: jax.Array, state) -> CEMOutput:
-        def iteration(carry, key):
-            mean, std = carry
+        def iteration(carry: _CEMCarry, key):
             noise = jax.random.normal(key, (num_samples, horizon, action_dim), jnp.float32)
-            samples = jnp.clip(mean + std * noise, low, high)
+            samples = jnp.clip(carry.mean + carry.std * noise, low, high)
             scores = jax.vmap(score, in_axes=(None, 0))(state, samples)
             scores = jnp.where(jnp.isfinite(scores), scores, -jnp.inf)
             top_scores, top = jax.lax.top_k(scores, num_elites)
             elites = samples[top]
-            return (elites.mean(axis=0), elites.std(axis=0)), (elites[0], top_scores[0])
+            return _CEMCarry(elites.mean(axis=0), elites.std(axis=0)), (elites[0], top_scores[0])
 
-        keys = jax.random.split(key, iterations)
-        (mean, std), (best, best_score) = jax.lax.scan(iteration, (init_mean, init_std), keys)
-        return CEMOutput(actions=best[-1], value=best_score[-1], mean=mean, std=std)
+        keys = jax.random.split(key, config.iterations)
+        final, (best, best_score) = jax.lax.scan(iteration, init, keys)
+        return CEMOutput(actions=best[-1], value=best_score[-1], mean=final.mean, std=final.std)
 
     return search
 
 
-def make_cem_planner(
-    step_fn: StepFn,
-    *,
-    action_dim: int,
-    action_low,
-    action_high,
-    horizon: int = 100,
-    iterations: int = 20,
-    num_samples: int = 1000,
-    num_elites: int = 100,
-    discount: float = 1.0,
-    early_exit: bool = False,
-) -> PlanFn:
+def make_cem_planner(step_fn: StepFn, config: CEMConfig | None = None, **overrides) -> PlanFn:
     """A CEM planner that replans every step (closed loop).
 
-    Defaults are the paper's: horizon 100, 20 iterations, 1000 samples, 100
-    elites, undiscounted returns. Arguments as in `make_cem_search`.
+    Defaults are the paper's (`CEMConfig`): horizon 100, 20 iterations, 1000
+    samples, 100 elites, undiscounted returns.
+
+        make_cem_planner(step, CEMConfig(action_dim=1, action_low=-2.0, action_high=2.0))
+        make_cem_planner(step, action_dim=1, action_low=-2.0, action_high=2.0)   # the same
 
     Returns:
       plan(key, state) -> action float32 [action_dim]: the first action of the
       best sequence. Pure; jit and vmap it freely.
     """
-    search = make_cem_search(
-        step_fn,
-        action_dim=action_dim,
-        action_low=action_low,
-        action_high=action_high,
-        horizon=horizon,
-        iterations=iterations,
-        num_samples=num_samples,
-        num_elites=num_elites,
-        discount=discount,
-        early_exit=early_exit,
-    )
+    search = make_cem_search(step_fn, config, **overrides)
 
     def plan(key: jax.Array, state) -> jax.Array:
         return search(key, state).actions[0]

@@ -21,7 +21,17 @@ import jax
 import jax.numpy as jnp
 import mctx
 
-from planners.base import ActionMaskFn, PlanFn, PriorFn, StepFn, ValueFn, call_step
+from planners.base import (
+    ActionMaskFn,
+    PlanFn,
+    PriorFn,
+    StepFn,
+    ValueFn,
+    build_config,
+    call_step,
+    check_num_actions,
+    unbatched,
+)
 from planners.rollout import make_rollout_value, uniform_discrete_actions, zero_value
 
 # Logit of an illegal action inside the tree (mctx issue #29).
@@ -126,159 +136,27 @@ def make_recurrent_fn(
     return recurrent_fn
 
 
-def make_mcts_search(
-    step_fn: StepFn,
-    *,
-    num_actions: int,
-    num_simulations: int = 25,
-    policy: str = "muzero",
-    rollout_depth: int = 100,
-    num_rollouts: int = 1,
-    discount: float = 0.99,
-    value_fn: ValueFn | None = None,
-    prior_fn: PriorFn | None = None,
-    action_mask_fn: ActionMaskFn | None = None,
-    max_depth: int | None = None,
-    temperature: float = 0.0,
-    dirichlet_fraction: float = 0.0,
-    pb_c_init: float = 1.25,
-    gumbel_scale: float = 1.0,
-    max_num_considered_actions: int = 16,
-    qtransform: Callable | None = None,
-    rollout_early_exit: bool | None = None,
-    tie_break_noise: float | None = None,
-) -> SearchFn:
-    """Batched MCTS: `search(key, states) -> mctx.PolicyOutput`.
+@chex.dataclass(frozen=True, kw_only=True, mappable_dataclass=False)
+class MCTSConfig:
+    """The settings of an MCTS planner (validated on construction; defaults are the paper's).
 
-    Same arguments as `make_mcts_planner`. `states` has leaves [B, ...]; the
-    output has `action` int32 [B], `action_weights` [B, num_actions] and the
-    `search_tree` (see `mctx.Tree.summary()`).
-    """
-    if policy not in POLICIES:
-        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
-    if num_simulations < 1:
-        raise ValueError(f"num_simulations must be >= 1, got {num_simulations}")
-    if value_fn is None:
-        value_fn = (
-            make_rollout_value(
-                step_fn,
-                uniform_discrete_actions(num_actions),
-                depth=rollout_depth,
-                discount=discount,
-                num_rollouts=num_rollouts,
-                early_exit=rollout_early_exit,
-            )
-            if rollout_depth > 0
-            else zero_value
-        )
-    logits_fn = functools.partial(
-        _prior_logits, num_actions=num_actions, prior_fn=prior_fn, action_mask_fn=action_mask_fn
-    )
-    recurrent_fn = make_recurrent_fn(
-        step_fn,
-        num_actions=num_actions,
-        discount=discount,
-        value_fn=value_fn,
-        prior_fn=prior_fn,
-        action_mask_fn=action_mask_fn,
-        tie_break_noise=(1e-3 if policy == "gumbel" else 0.0) if tie_break_noise is None else tie_break_noise,
-    )
-
-    def search(key: jax.Array, states) -> mctx.PolicyOutput:
-        batch = jax.tree.leaves(states)[0].shape[0]
-        root_key, search_key = jax.random.split(key)
-        root_value = jax.vmap(value_fn)(jax.random.split(root_key, batch), states)
-        root = mctx.RootFnOutput(
-            prior_logits=logits_fn(states),
-            value=jnp.where(jnp.isfinite(root_value), root_value, 0.0).astype(jnp.float32),
-            embedding=Embedding(state=states, done=jnp.zeros((batch,), jnp.bool_)),
-        )
-        invalid_actions = None
-        if action_mask_fn is not None:
-            invalid_actions = ~jax.vmap(action_mask_fn)(states)
-        if policy == "muzero":
-            kwargs = {} if qtransform is None else {"qtransform": qtransform}
-            return mctx.muzero_policy(
-                None,
-                search_key,
-                root,
-                recurrent_fn,
-                num_simulations,
-                invalid_actions=invalid_actions,
-                max_depth=max_depth,
-                dirichlet_fraction=dirichlet_fraction,
-                pb_c_init=pb_c_init,
-                temperature=temperature,
-                **kwargs,
-            )
-        kwargs = {} if qtransform is None else {"qtransform": qtransform}
-        return mctx.gumbel_muzero_policy(
-            None,
-            search_key,
-            root,
-            recurrent_fn,
-            num_simulations,
-            invalid_actions=invalid_actions,
-            max_depth=max_depth,
-            max_num_considered_actions=max_num_considered_actions,
-            gumbel_scale=gumbel_scale,
-            **kwargs,
-        )
-
-    return search
-
-
-def make_mcts_planner(
-    step_fn: StepFn,
-    *,
-    num_actions: int,
-    num_simulations: int = 25,
-    policy: str = "muzero",
-    rollout_depth: int = 100,
-    num_rollouts: int = 1,
-    discount: float = 0.99,
-    value_fn: ValueFn | None = None,
-    prior_fn: PriorFn | None = None,
-    action_mask_fn: ActionMaskFn | None = None,
-    max_depth: int | None = None,
-    temperature: float = 0.0,
-    dirichlet_fraction: float = 0.0,
-    pb_c_init: float = 1.25,
-    gumbel_scale: float = 1.0,
-    max_num_considered_actions: int = 16,
-    qtransform: Callable | None = None,
-    rollout_early_exit: bool | None = None,
-    tie_break_noise: float | None = None,
-) -> PlanFn:
-    """An MCTS planner for a discrete-action model, on mctx.
-
-    A fresh tree is built on every call (as in the paper). The defaults are
-    the paper's: 25 simulations, random rollouts of up to 100 steps, discount
-    0.99.
-
-    Args:
-      step_fn: the model, `step(state, action) -> (next_state, reward, done)`
-        on ONE state, with action an int32 scalar. A CWM or
-        `EnvSpec.oracle_step`.
-      num_actions: size of the discrete action space.
+    Attributes:
+      num_actions: size of the discrete action space; actions are int32 in
+        [0, num_actions).
       num_simulations: simulations per call (per real step).
       policy: "muzero" (`mctx.muzero_policy`, PUCT selection, acts on visit
         counts) or "gumbel" (`mctx.gumbel_muzero_policy`, sequential halving
         with Gumbel noise at the root).
-      rollout_depth: leaf value = the discounted return of one uniformly random
+      rollout_depth: leaf value = the discounted return of a uniformly random
         rollout of at most this many steps, stopping at done. 0: value 0.
-        Ignored when `value_fn` is given.
+        Ignored when a `value_fn` is given.
       num_rollouts: random rollouts averaged per leaf (the paper: 1).
-      discount: per-step discount of the tree and of the rollouts.
-      value_fn: (key, state) -> float32 [], replaces the rollouts.
-      prior_fn: state -> float32 [num_actions] prior logits (default uniform).
-      action_mask_fn: state -> bool [num_actions], True where legal; illegal
-        actions are masked at the root and inside the tree.
+      discount: per-step discount of the tree and of the rollouts, in [0, 1].
       max_depth: maximum tree depth (default: num_simulations).
       temperature: muzero only; act on visit_counts**(1/temperature). 0 (the
         default) takes the most visited action.
-      dirichlet_fraction: muzero only; root exploration noise (0: none, which
-        suits planning with a fixed model).
+      dirichlet_fraction: muzero only; root exploration noise in [0, 1] (0:
+        none, which suits planning with a fixed model).
       pb_c_init: muzero only; PUCT exploration constant.
       gumbel_scale: gumbel only; scale of the root Gumbel noise (0 makes the
         search deterministic given the rollout keys).
@@ -292,38 +170,176 @@ def make_mcts_planner(
         breaks ties towards action 0; with uniform priors that biases whole
         subtrees (measured on CartPole: 90% of root choices went to action 1
         whatever the state, and the episode return fell from ~400 to ~115).
-        Default: 1e-3 for "gumbel" (enough to randomise ties, too small to
-        change the priors), 0 for "muzero" (mctx already breaks its ties
-        randomly).
+        Default (None): 1e-3 for "gumbel" (enough to randomise ties, too
+        small to change the priors), 0 for "muzero" (mctx already breaks its
+        ties randomly).
+    """
+
+    num_actions: int
+    num_simulations: int = 25
+    policy: str = "muzero"
+    rollout_depth: int = 100
+    num_rollouts: int = 1
+    discount: float = 0.99
+    max_depth: int | None = None
+    temperature: float = 0.0
+    dirichlet_fraction: float = 0.0
+    pb_c_init: float = 1.25
+    gumbel_scale: float = 1.0
+    max_num_considered_actions: int = 16
+    qtransform: Callable | None = None
+    rollout_early_exit: bool | None = None
+    tie_break_noise: float | None = None
+
+    def __post_init__(self):
+        checks = (
+            (self.policy in POLICIES, f"policy must be one of {POLICIES}, got {self.policy!r}"),
+            (self.num_actions >= 1, f"num_actions must be >= 1, got {self.num_actions}"),
+            (self.num_simulations >= 1, f"num_simulations must be >= 1, got {self.num_simulations}"),
+            (self.rollout_depth >= 0, f"rollout_depth must be >= 0, got {self.rollout_depth}"),
+            (self.num_rollouts >= 1, f"num_rollouts must be >= 1, got {self.num_rollouts}"),
+            (0.0 <= self.discount <= 1.0, f"discount must be in [0, 1], got {self.discount}"),
+            (self.max_depth is None or self.max_depth >= 1, f"max_depth must be >= 1, got {self.max_depth}"),
+            (self.temperature >= 0.0, f"temperature must be >= 0, got {self.temperature}"),
+            (0.0 <= self.dirichlet_fraction <= 1.0,
+             f"dirichlet_fraction must be in [0, 1], got {self.dirichlet_fraction}"),
+            (self.max_num_considered_actions >= 1,
+             f"max_num_considered_actions must be >= 1, got {self.max_num_considered_actions}"),
+            (self.tie_break_noise is None or self.tie_break_noise >= 0.0,
+             f"tie_break_noise must be >= 0, got {self.tie_break_noise}"),
+        )
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"MCTSConfig: {message}")
+
+
+def make_mcts_search(
+    step_fn: StepFn,
+    config: MCTSConfig | None = None,
+    *,
+    value_fn: ValueFn | None = None,
+    prior_fn: PriorFn | None = None,
+    action_mask_fn: ActionMaskFn | None = None,
+    **overrides,
+) -> SearchFn:
+    """Batched MCTS: `search(key, states) -> mctx.PolicyOutput`.
+
+    Arguments as in `make_mcts_planner`. `states` has leaves [B, ...]; the
+    output has `action` int32 [B], `action_weights` [B, num_actions] and the
+    `search_tree` (see `mctx.Tree.summary()`).
+    """
+    config = build_config(MCTSConfig, config, overrides, "make_mcts_search")
+    check_num_actions(step_fn, config.num_actions)
+    if value_fn is None:
+        value_fn = (
+            make_rollout_value(
+                step_fn,
+                uniform_discrete_actions(config.num_actions),
+                depth=config.rollout_depth,
+                discount=config.discount,
+                num_rollouts=config.num_rollouts,
+                early_exit=config.rollout_early_exit,
+            )
+            if config.rollout_depth > 0
+            else zero_value
+        )
+    logits_fn = functools.partial(
+        _prior_logits, num_actions=config.num_actions, prior_fn=prior_fn, action_mask_fn=action_mask_fn
+    )
+    tie_break_noise = config.tie_break_noise
+    if tie_break_noise is None:
+        tie_break_noise = 1e-3 if config.policy == "gumbel" else 0.0
+    recurrent_fn = make_recurrent_fn(
+        step_fn,
+        num_actions=config.num_actions,
+        discount=config.discount,
+        value_fn=value_fn,
+        prior_fn=prior_fn,
+        action_mask_fn=action_mask_fn,
+        tie_break_noise=tie_break_noise,
+    )
+    qtransform = {} if config.qtransform is None else {"qtransform": config.qtransform}
+
+    def search(key: jax.Array, states) -> mctx.PolicyOutput:
+        batch = jax.tree.leaves(states)[0].shape[0]
+        root_key, search_key = jax.random.split(key)
+        root_value = jax.vmap(value_fn)(jax.random.split(root_key, batch), states)
+        root = mctx.RootFnOutput(
+            prior_logits=logits_fn(states),
+            value=jnp.where(jnp.isfinite(root_value), root_value, 0.0).astype(jnp.float32),
+            embedding=Embedding(state=states, done=jnp.zeros((batch,), jnp.bool_)),
+        )
+        invalid_actions = None
+        if action_mask_fn is not None:
+            invalid_actions = ~jax.vmap(action_mask_fn)(states)
+        if config.policy == "muzero":
+            return mctx.muzero_policy(
+                None,
+                search_key,
+                root,
+                recurrent_fn,
+                config.num_simulations,
+                invalid_actions=invalid_actions,
+                max_depth=config.max_depth,
+                dirichlet_fraction=config.dirichlet_fraction,
+                pb_c_init=config.pb_c_init,
+                temperature=config.temperature,
+                **qtransform,
+            )
+        return mctx.gumbel_muzero_policy(
+            None,
+            search_key,
+            root,
+            recurrent_fn,
+            config.num_simulations,
+            invalid_actions=invalid_actions,
+            max_depth=config.max_depth,
+            max_num_considered_actions=config.max_num_considered_actions,
+            gumbel_scale=config.gumbel_scale,
+            **qtransform,
+        )
+
+    return search
+
+
+def make_mcts_planner(
+    step_fn: StepFn,
+    config: MCTSConfig | None = None,
+    *,
+    value_fn: ValueFn | None = None,
+    prior_fn: PriorFn | None = None,
+    action_mask_fn: ActionMaskFn | None = None,
+    **overrides,
+) -> PlanFn:
+    """An MCTS planner for a discrete-action model, on mctx.
+
+    A fresh tree is built on every call (as in the paper). The defaults are
+    the paper's (`MCTSConfig`): 25 simulations, random rollouts of up to 100
+    steps, discount 0.99.
+
+        make_mcts_planner(step, MCTSConfig(num_actions=2, rollout_depth=20))
+        make_mcts_planner(step, num_actions=2, rollout_depth=20)      # the same
+        make_mcts_planner(step, config, num_simulations=50)           # config with one field replaced
+
+    Args:
+      step_fn: the model, `step(state, action) -> (next_state, reward, done)`
+        on ONE state, with action an int32 scalar. A CWM or
+        `EnvSpec.oracle_step`. If it declares its action count (an attribute
+        `num_actions`, as a loaded CWM and `EnvSpec.oracle_step` do), it must
+        equal `config.num_actions`; a plain function cannot be checked, and
+        actions >= its real count reach it unchecked.
+      config: an `MCTSConfig`; None builds one from `overrides`.
+      value_fn: (key, state) -> float32 [], replaces the rollouts.
+      prior_fn: state -> float32 [num_actions] prior logits (default uniform).
+      action_mask_fn: state -> bool [num_actions], True where legal; illegal
+        actions are masked at the root and inside the tree.
+      **overrides: `MCTSConfig` fields, replacing those of `config`.
 
     Returns:
       plan(key, state) -> action int32 [], pure; jit and vmap it freely
       (vmap over keys [B] and states [B, ...] gives actions [B]).
     """
     search = make_mcts_search(
-        step_fn,
-        num_actions=num_actions,
-        num_simulations=num_simulations,
-        policy=policy,
-        rollout_depth=rollout_depth,
-        num_rollouts=num_rollouts,
-        discount=discount,
-        value_fn=value_fn,
-        prior_fn=prior_fn,
-        action_mask_fn=action_mask_fn,
-        max_depth=max_depth,
-        temperature=temperature,
-        dirichlet_fraction=dirichlet_fraction,
-        pb_c_init=pb_c_init,
-        gumbel_scale=gumbel_scale,
-        max_num_considered_actions=max_num_considered_actions,
-        qtransform=qtransform,
-        rollout_early_exit=rollout_early_exit,
-        tie_break_noise=tie_break_noise,
+        step_fn, config, value_fn=value_fn, prior_fn=prior_fn, action_mask_fn=action_mask_fn, **overrides
     )
-
-    def plan(key: jax.Array, state) -> jax.Array:
-        states = jax.tree.map(lambda x: jnp.asarray(x)[None], state)
-        return search(key, states).action[0].astype(jnp.int32)
-
-    return plan
+    return unbatched(lambda key, states: search(key, states).action.astype(jnp.int32))

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import jax
 import jax.numpy as jnp
 
 from planners.base import ActionSequenceFn, StepFn, ValueFn, call_step, select_tree
+
+
+class _ReturnCarry(NamedTuple):
+    """The loop state of `rollout_return`."""
+
+    t: jax.Array  # int32: steps taken
+    state: Any
+    done: jax.Array  # bool: the sequence has terminated
+    ret: jax.Array  # float32: discounted return so far
+    weight: jax.Array  # float32: discount**t
 
 
 def uniform_discrete_actions(num_actions: int) -> ActionSequenceFn:
@@ -55,34 +67,37 @@ def rollout_return(
       float32 [].
     """
     horizon = actions.shape[0]
-    zero = jnp.zeros((), jnp.float32)
+    init = _ReturnCarry(
+        t=jnp.zeros((), jnp.int32),
+        state=state,
+        done=jnp.zeros((), jnp.bool_),
+        ret=jnp.zeros((), jnp.float32),
+        weight=jnp.ones((), jnp.float32),
+    )
 
     if not early_exit:
 
-        def scan_body(carry, action):
-            s, done, ret, disc = carry
-            next_s, r, d = call_step(step_fn, s, action)
-            ret = ret + jnp.where(done, 0.0, disc * r)
-            s = select_tree(done, s, next_s)
-            return (s, done | d, ret, disc * discount), None
+        def scan_body(carry: _ReturnCarry, action):
+            next_s, r, d = call_step(step_fn, carry.state, action)
+            return _ReturnCarry(
+                t=carry.t + 1,
+                state=select_tree(carry.done, carry.state, next_s),
+                done=carry.done | d,
+                ret=carry.ret + jnp.where(carry.done, 0.0, carry.weight * r),
+                weight=carry.weight * discount,
+            ), None
 
-        (_, _, ret, _), _ = jax.lax.scan(
-            scan_body, (state, jnp.zeros((), jnp.bool_), zero, jnp.ones((), jnp.float32)), actions
-        )
-        return ret
+        final, _ = jax.lax.scan(scan_body, init, actions)
+        return final.ret
 
-    def cond(carry):
-        t, _, done, _, _ = carry
-        return (t < horizon) & ~done
+    def cond(carry: _ReturnCarry):
+        return (carry.t < horizon) & ~carry.done
 
-    def body(carry):
-        t, s, _, ret, disc = carry
-        next_s, r, d = call_step(step_fn, s, actions[t])
-        return t + 1, next_s, d, ret + disc * r, disc * discount
+    def body(carry: _ReturnCarry):
+        next_s, r, d = call_step(step_fn, carry.state, actions[carry.t])
+        return _ReturnCarry(carry.t + 1, next_s, d, carry.ret + carry.weight * r, carry.weight * discount)
 
-    init = (jnp.zeros((), jnp.int32), state, jnp.zeros((), jnp.bool_), zero, jnp.ones((), jnp.float32))
-    _, _, _, ret, _ = jax.lax.while_loop(cond, body, init)
-    return ret
+    return jax.lax.while_loop(cond, body, init).ret
 
 
 def make_rollout_value(

@@ -213,7 +213,7 @@ class _Shared:
 
         from cwm_jax.planning import settings_for
 
-        args = SimpleNamespace(planner=None, open_loop=False, discount=0.99, **self.config.plan)
+        args = SimpleNamespace(planner=None, open_loop=False, discount=None, **self.config.plan)
         return settings_for(spec, args)
 
     def evaluate(self, spec, policy, label: str):

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,3 +89,47 @@ def test_small_run_writes_json_and_plot(tmp_path):
     assert record["normalized_return"] == pytest.approx((record["mean_return"] - record["random_return"]) / gap)
     assert record["normalized_return"] == 1.0
     assert plot.stat().st_size > 0
+
+
+# --------------------------------------------------------------------------- settings, in-process (no planning run)
+
+
+@pytest.mark.parametrize(
+    "argv, reason",
+    [
+        (["--discount", "1.5"], "--discount must be in (0, 1], got 1.5"),
+        (["--discount", "0"], "--discount must be in (0, 1], got 0.0"),
+        (["--rollout-depth", "0"], "--rollout-depth 0 leaves MCTS without leaf values"),
+        (["--horizon", "5"], "--horizon is a CEM option; CartPole plans with MCTS"),
+        (["--env", "gymnax/Pendulum", "--simulations", "5"], "--simulations is a MCTS option; Pendulum plans with CEM"),
+    ],
+)
+def test_meaningless_settings_exit_2_with_one_line(capsys, argv, reason):
+    from cwm_jax import cli
+
+    assert cli.main(["plan", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and reason in err and err.count("\n") == 1, err
+
+
+def first_action_model(state, action):
+    """reward_t = a_t - 5 a_{t-1}: the first action is worth (1 - 5 discount) a_0, so the
+    best a_0 is the box's low end when undiscounted and its high end when discount < 0.2."""
+    return jnp.stack([action[0], 0.0, 0.0]), action[0] - 5.0 * state[0], jnp.bool_(False)
+
+
+def test_cem_uses_the_discount_it_records():
+    from types import SimpleNamespace
+
+    from cwm_jax import envs
+    from cwm_jax.planning import make_policy, settings_for
+
+    spec = envs.make("gymnax/Pendulum")
+    args = dict(planner=None, open_loop=False, horizon=3, iterations=3, samples=64, elites=8)
+    assert settings_for(spec, SimpleNamespace(discount=None, **args))["discount"] == 1.0  # the paper's CEM
+    settings = settings_for(spec, SimpleNamespace(discount=0.1, **args))
+    assert settings["discount"] == 0.1
+    first_action = jax.jit(make_policy(spec, first_action_model, settings))(jax.random.key(0), jnp.zeros(3))[0]
+    assert first_action > 1.5, "CEM planned undiscounted (it would choose a_0 near -2)"
+    mcts = settings_for(envs.make("gymnax/CartPole"), SimpleNamespace(planner=None, open_loop=False, discount=None))
+    assert mcts["discount"] == 0.99

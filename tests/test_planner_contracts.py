@@ -140,12 +140,14 @@ def test_open_loop_agent_rejects_a_period_longer_than_the_plan():
 # --------------------------------------------------------------------------- defaults
 
 
-def test_mcts_search_and_planner_share_their_defaults_which_are_the_papers():
-    search = inspect.signature(mcts.make_mcts_search).parameters
-    planner = inspect.signature(mcts.make_mcts_planner).parameters
-    # "Same arguments as make_mcts_planner": names, order and defaults.
-    assert [(p.name, p.default) for p in search.values()] == [(p.name, p.default) for p in planner.values()]
+def test_mcts_config_defaults_are_the_papers():
+    config = planners.MCTSConfig(num_actions=2)
     paper = {"num_simulations": 25, "policy": "muzero", "rollout_depth": 100, "num_rollouts": 1, "discount": 0.99}
-    assert {name: planner[name].default for name in paper} == paper
+    assert {name: getattr(config, name) for name in paper} == paper
     # Planning with a fixed model: no root exploration noise, act on the most visited action.
-    assert planner["dirichlet_fraction"].default == 0.0 and planner["temperature"].default == 0.0
+    assert config.dirichlet_fraction == 0.0 and config.temperature == 0.0
+    cem = planners.CEMConfig(action_dim=1, action_low=-1.0, action_high=1.0)
+    assert (cem.horizon, cem.iterations, cem.num_samples, cem.num_elites, cem.discount) == (100, 20, 1000, 100, 1.0)
+    # The search and the planner take the same arguments: one config, the same functions.
+    assert inspect.signature(mcts.make_mcts_search).parameters.keys() == \
+        inspect.signature(mcts.make_mcts_planner).parameters.keys()
