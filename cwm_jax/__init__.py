@@ -34,11 +34,22 @@ from cwm_jax.errors import (
     CWMSyntaxError,
     CWMValidationError,
 )
-from cwm_jax.gymnax_env import CWMEnv
 from cwm_jax.loader import load_cwm, load_cwm_file, load_reference
 from cwm_jax.sandbox import Sandbox
 from cwm_jax.scoring import ScoreResult
 from cwm_jax.validator import validate
+
+
+
+def __getattr__(name: str):
+    # CWMEnv subclasses gymnax's Environment, and gymnax imports matplotlib and
+    # seaborn (about 2 s): load it on first use, not on `import cwm_jax`.
+    if name == "CWMEnv":
+        from cwm_jax.gymnax_env import CWMEnv
+
+        return CWMEnv
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "__version__",
