@@ -24,7 +24,7 @@ from cwm_jax.accuracy import (
 )
 from cwm_jax.contract import contract_text, rules_text
 from cwm_jax.data import Transitions, load_split
-from cwm_jax.envs import EnvSpec, StepFn, UnknownEnvError, make, names
+from cwm_jax.envs import EnvSpec, StepFn, UnknownEnvError, env_spec, make, names
 from cwm_jax.errors import (
     CWMContractError,
     CWMError,
@@ -73,6 +73,7 @@ __all__ = [
     "check",
     "contract_text",
     "counterexamples",
+    "env_spec",
     "format_counterexamples",
     "load_cwm",
     "load_cwm_file",

@@ -15,7 +15,7 @@ HEAVY = ("gymnax", "matplotlib", "seaborn", "flax")
 def test_import_cwm_jax_does_not_import_gymnax_or_matplotlib():
     probe = (
         "import sys, cwm_jax\n"
-        "cwm_jax.make('gymnax/CartPole').description\n"
+        "cwm_jax.env_spec('gymnax/CartPole').description\n"
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
