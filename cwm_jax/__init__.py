@@ -24,7 +24,7 @@ from cwm_jax.accuracy import (
 )
 from cwm_jax.contract import contract_text, rules_text
 from cwm_jax.data import Transitions, load_split
-from cwm_jax.envs import EnvSpec, StepFn, UnknownEnvError, make, names
+from cwm_jax.envs import EnvSpec, StepFn, UnknownEnvError, env_spec, make, names
 from cwm_jax.errors import (
     CWMContractError,
     CWMError,
@@ -34,11 +34,22 @@ from cwm_jax.errors import (
     CWMSyntaxError,
     CWMValidationError,
 )
-from cwm_jax.gymnax_env import CWMEnv
 from cwm_jax.loader import load_cwm, load_cwm_file, load_reference
 from cwm_jax.sandbox import Sandbox
 from cwm_jax.scoring import ScoreResult
 from cwm_jax.validator import validate
+
+
+
+def __getattr__(name: str):
+    # CWMEnv subclasses gymnax's Environment, and gymnax imports matplotlib and
+    # seaborn (about 2 s): load it on first use, not on `import cwm_jax`.
+    if name == "CWMEnv":
+        from cwm_jax.gymnax_env import CWMEnv
+
+        return CWMEnv
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "__version__",
@@ -62,6 +73,7 @@ __all__ = [
     "check",
     "contract_text",
     "counterexamples",
+    "env_spec",
     "format_counterexamples",
     "load_cwm",
     "load_cwm_file",

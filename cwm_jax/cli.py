@@ -76,16 +76,25 @@ def build_parser(command_name: str | None = None, *, prog: str = "cwm-jax",
     return parser
 
 
-def main(argv: list[str] | None = None, *, prog: str = "cwm-jax", script: str | None = None) -> int:
-    """`cwm-jax ARGV...`: the exit status (cwm_jax/command.py); never raises SystemExit, even for --help."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+def parse_args(argv: list[str], *, prog: str = "cwm-jax", script: str | None = None) -> argparse.Namespace:
+    """`cwm-jax ARGV...` parsed as `main` parses it, and nothing run (the docs test checks command lines with it).
+
+    Raises:
+      UsageError: a malformed command line (unknown option, bad value).
+    """
     command_name = next((a for a in argv if not a.startswith("-")), None)
     if command_name not in HELP:
         command_name = None
+    return build_parser(command_name, prog=prog, script=script).parse_args(argv)
+
+
+def main(argv: list[str] | None = None, *, prog: str = "cwm-jax", script: str | None = None) -> int:
+    """`cwm-jax ARGV...`: the exit status (cwm_jax/command.py); never raises SystemExit, even for --help."""
+    argv = list(sys.argv[1:] if argv is None else argv)
 
     def body() -> int:
         try:
-            args = build_parser(command_name, prog=prog, script=script).parse_args(argv)
+            args = parse_args(argv, prog=prog, script=script)
         except SystemExit as done:  # --help, --version
             return int(done.code or 0)
         args.arguments = argv[argv.index(args.command) + 1:]  # to repeat the command line (synth --resume)

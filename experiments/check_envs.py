@@ -194,12 +194,16 @@ def check(spec: envs.EnvSpec, n_episodes: int, min_transitions: int) -> bool:
     return ok
 
 
-def main() -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser()
     parser.add_argument("env_ids", nargs="*")
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--min-transitions", type=int, default=2000)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> int:
+    args = build_parser().parse_args()
     specs = [envs.make(e) for e in args.env_ids] if args.env_ids else list(envs.SPECS)
     ok = all([check(spec, args.episodes, args.min_transitions) for spec in specs])
     print("ALL OK" if ok else "FAILURES")

@@ -20,6 +20,7 @@ Prints one line per environment and per experiment with the counts.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 
@@ -265,13 +266,20 @@ def deep_collisions(env_id: str, n_envs: int = 256, n_steps: int = 2000, seed: i
         print("  example, state 2:", jax.tree.map(lambda x: np.asarray(x[k]).tolist(), sj))
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("env_ids", nargs="*", metavar="ENV_ID", help="gymnax ids (default: all 26)")
+    parser.add_argument("--deep", action="store_true", help="experiment 3 at scale on the ENV_IDs given")
+    return parser
+
+
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    if args and args[0] == "--deep":
-        for env_id in args[1:]:
+    args = build_parser().parse_args()
+    if args.deep:
+        for env_id in args.env_ids:
             deep_collisions(env_id)
         sys.exit()
-    for env_id in args or ALL_IDS:
+    for env_id in args.env_ids or ALL_IDS:
         try:
             check(env_id)
         except Exception as e:

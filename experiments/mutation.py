@@ -230,7 +230,7 @@ def run_target(name: str, *, max_mutants: int, seed: int, timeout_factor: float,
     }
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("targets", nargs="+", choices=sorted(TARGETS))
     parser.add_argument("--max-mutants", type=int, default=40, help="positions sampled per target (default 40)")
@@ -241,7 +241,11 @@ def main(argv=None) -> int:
     parser.add_argument("--rerun-survivors", metavar="JSON",
                         help="an earlier --json of the same targets and seed: rerun only its survivors")
     parser.add_argument("--json", metavar="PATH", help="write all results as JSON")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         import cosmic_ray  # noqa: F401
     except ImportError:

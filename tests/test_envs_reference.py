@@ -134,31 +134,40 @@ def test_oracle_and_reference_follow_the_contract(name):
 def test_registry_has_the_required_envs():
     assert set(SPEC_IDS) >= {"CartPole", "Acrobot", "MountainCar", "MountainCarContinuous",
                              "Pendulum", "Catch"}
-    assert envs.make("Catch").obs_shape == (10, 5) and envs.make("Catch").obs_dim == 50
+    assert envs.env_spec("Catch").obs_shape == (10, 5) and envs.env_spec("Catch").obs_dim == 50
 
 
 def test_every_id_resolves_and_no_id_is_shared():
     owner: dict[str, str] = {}
     for spec in envs.SPECS:
         for env_id in spec.ids:
-            assert envs.make(env_id) is spec
-            assert envs.make(env_id.upper()) is spec
-            assert envs.make(f"  {env_id} ") is spec
+            assert envs.env_spec(env_id) is spec
+            assert envs.env_spec(env_id.upper()) is spec
+            assert envs.env_spec(f"  {env_id} ") is spec
             assert owner.setdefault(env_id.lower(), spec.name) == spec.name, env_id
-        assert envs.make(spec) is spec
-        assert f"gymnax/{spec.name}" in envs.names()
-    assert envs.make("gymnax/MountainCar").name == "MountainCar"
-    assert envs.make("gymnax/MountainCarContinuous").name == "MountainCarContinuous"
-    assert envs.make("MountainCar-v0").name == "MountainCar"
-    assert envs.make("MountainCarContinuous-v0").name == "MountainCarContinuous"
-    assert envs.make("Catch-bsuite").name == "Catch"
-    assert envs.make("gymnax/Pendulum-v1").name == "Pendulum"
+        assert envs.env_spec(spec) is spec
+        assert spec.id in envs.names()
+    assert envs.env_spec("gymnax/MountainCar").name == "MountainCar"
+    assert envs.env_spec("gymnax/MountainCarContinuous").name == "MountainCarContinuous"
+    assert envs.env_spec("MountainCar-v0").name == "MountainCar"
+    assert envs.env_spec("MountainCarContinuous-v0").name == "MountainCarContinuous"
+    assert envs.env_spec("Catch-bsuite").name == "Catch"
+    assert envs.env_spec("gymnax/Pendulum-v1").name == "Pendulum"
+
+
+def test_canonical_id_is_the_registry_key_and_make_is_an_alias():
+    assert envs.make is envs.env_spec
+    assert envs.env_spec("CartPole-v1").id == "gymnax/CartPole"
+    assert envs.env_spec("cartpole-UNKNOWN").id == "gymnax/CartPole-unknown"
+    assert envs.names() == [spec.id for spec in envs.ALL_SPECS]
+    for spec in envs.ALL_SPECS:
+        assert spec.ids[0] == spec.id and envs.env_spec(spec.id) is spec
 
 
 @pytest.mark.parametrize("bad", ["gymnax/MountainCarContinous", "Breakout-MinAtar", "", "catch-v0"])
 def test_unknown_id_lists_known_ids(bad):
     with pytest.raises(envs.UnknownEnvError) as info:
-        envs.make(bad)
+        envs.env_spec(bad)
     message = str(info.value)
     assert repr(bad) in message
     for known in envs.names():

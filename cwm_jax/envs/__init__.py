@@ -1,4 +1,9 @@
-"""The environment registry: `make("gymnax/CartPole")` -> EnvSpec."""
+"""The environment registry: `env_spec("gymnax/CartPole")` -> EnvSpec.
+
+The lookup is not called `make`: `gymnax.make(id)` returns `(env, params)`,
+while this returns the framework's spec (`spec.make_gymnax()` gives gymnax's
+pair). `make` stays as an alias of `env_spec`.
+"""
 
 from __future__ import annotations
 
@@ -64,13 +69,14 @@ _BY_ID = _index()
 
 def names() -> list[str]:
     """Canonical ids of every registered environment, e.g. 'gymnax/CartPole', variants included."""
-    return [f"gymnax/{spec.name}" for spec in ALL_SPECS]
+    return [spec.id for spec in ALL_SPECS]
 
 
-def make(env_id: str | EnvSpec) -> EnvSpec:
-    """Look up an environment by any of its ids (case-insensitive).
+def env_spec(env_id: str | EnvSpec) -> EnvSpec:
+    """Look up an environment's spec by any of its ids (case-insensitive).
 
-    `gymnax/CartPole`, `CartPole` and `CartPole-v1` all name the same spec.
+    `gymnax/CartPole`, `CartPole` and `CartPole-v1` all name the same spec;
+    `spec.id` is the canonical one. An EnvSpec is returned as it is.
 
     Raises:
       UnknownEnvError: listing the known ids.
@@ -85,5 +91,9 @@ def make(env_id: str | EnvSpec) -> EnvSpec:
     return spec
 
 
+# The older name, kept as an alias. Unlike `gymnax.make`, it returns an EnvSpec, not `(env, params)`.
+make = env_spec
+
+
 __all__ = ["ALL_SPECS", "DESCRIPTION_LEVELS", "EnvSpec", "SPECS", "StepFn", "UnknownEnvError", "VARIANT_SPECS",
-           "make", "names"]
+           "env_spec", "make", "names"]

@@ -1,10 +1,16 @@
 """Acrobot-v1 (gymnax classic control)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
-from gymnax.environments.classic_control.acrobot import EnvState
 
 from cwm_jax.envs.spec import EnvSpec, epsilon_greedy
+
+if TYPE_CHECKING:  # gymnax is imported only when a state is rebuilt: it pulls in matplotlib
+    from gymnax.environments.classic_control.acrobot import EnvState
 
 DESCRIPTION = """\
 The Acrobot is a two-link pendulum: two links connected in a chain, with one
@@ -63,6 +69,8 @@ EPSILON = 0.1
 
 def state_from_obs(obs: jax.Array) -> EnvState:
     """The angles come back as arctan2(sin, cos), which lies in [-pi, pi]."""
+    from gymnax.environments.classic_control.acrobot import EnvState
+
     obs = jnp.asarray(obs, jnp.float32)
     return EnvState(
         joint_angle1=jnp.arctan2(obs[1], obs[0]),

@@ -1,10 +1,16 @@
 """CartPole-v1 (gymnax classic control)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
-from gymnax.environments.classic_control.cartpole import EnvState
 
 from cwm_jax.envs.spec import EnvSpec
+
+if TYPE_CHECKING:  # gymnax is imported only when a state is rebuilt: it pulls in matplotlib
+    from gymnax.environments.classic_control.cartpole import EnvState
 
 DESCRIPTION = """\
 A pole is attached by an un-actuated joint to a cart, which moves along a
@@ -39,6 +45,8 @@ limit is not part of the dynamics.
 
 
 def state_from_obs(obs: jax.Array) -> EnvState:
+    from gymnax.environments.classic_control.cartpole import EnvState
+
     return EnvState(x=obs[0], x_dot=obs[1], theta=obs[2], theta_dot=obs[3], time=0)
 
 

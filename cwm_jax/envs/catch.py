@@ -1,10 +1,16 @@
 """Catch-bsuite (gymnax bsuite)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
-from gymnax.environments.bsuite.catch import EnvState
 
 from cwm_jax.envs.spec import EnvSpec, epsilon_greedy
+
+if TYPE_CHECKING:  # gymnax is imported only when a state is rebuilt: it pulls in matplotlib
+    from gymnax.environments.bsuite.catch import EnvState
 
 ROWS = 10
 COLUMNS = 5
@@ -70,6 +76,8 @@ def positions(obs: jax.Array):
 
 
 def state_from_obs(obs: jax.Array) -> EnvState:
+    from gymnax.environments.bsuite.catch import EnvState
+
     ball_row, ball_col, paddle_col = positions(obs)
     return EnvState(
         ball_x=ball_col,

@@ -1,10 +1,16 @@
 """DeepSea-bsuite (gymnax bsuite)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
-from gymnax.environments.bsuite.deep_sea import EnvState
 
 from cwm_jax.envs.spec import EnvSpec, epsilon_greedy
+
+if TYPE_CHECKING:  # gymnax is imported only when a state is rebuilt: it pulls in matplotlib
+    from gymnax.environments.bsuite.deep_sea import EnvState
 
 SIZE = 8
 
@@ -80,6 +86,8 @@ def position(obs: jax.Array):
 
 
 def state_from_obs(obs: jax.Array) -> EnvState:
+    from gymnax.environments.bsuite.deep_sea import EnvState
+
     row, column = position(obs)
     return EnvState(
         row=row,

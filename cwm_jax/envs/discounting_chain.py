@@ -1,10 +1,16 @@
 """DiscountingChain-bsuite (gymnax bsuite)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
-from gymnax.environments.bsuite.discounting_chain import EnvState
 
 from cwm_jax.envs.spec import EnvSpec, epsilon_greedy
+
+if TYPE_CHECKING:  # gymnax is imported only when a state is rebuilt: it pulls in matplotlib
+    from gymnax.environments.bsuite.discounting_chain import EnvState
 
 NUM_ACTIONS = 5
 TIME_SCALE = 100  # params.max_steps_in_episode: the observation holds time / 100
@@ -45,6 +51,8 @@ EPSILON = 0.1
 
 
 def state_from_obs(obs: jax.Array) -> EnvState:
+    from gymnax.environments.bsuite.discounting_chain import EnvState
+
     obs = jnp.reshape(jnp.asarray(obs, jnp.float32), (2,))
     return EnvState(
         rewards=jnp.asarray(REWARDS, jnp.float32),

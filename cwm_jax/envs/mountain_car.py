@@ -1,10 +1,16 @@
 """MountainCar-v0 (gymnax classic control)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
-from gymnax.environments.classic_control.mountain_car import EnvState
 
 from cwm_jax.envs.spec import EnvSpec, epsilon_greedy
+
+if TYPE_CHECKING:  # gymnax is imported only when a state is rebuilt: it pulls in matplotlib
+    from gymnax.environments.classic_control.mountain_car import EnvState
 
 DESCRIPTION = """\
 A car is placed at the bottom of a sinusoidal valley, on a one-dimensional
@@ -45,6 +51,8 @@ EPSILON = 0.1
 
 
 def state_from_obs(obs: jax.Array) -> EnvState:
+    from gymnax.environments.classic_control.mountain_car import EnvState
+
     obs = jnp.asarray(obs, jnp.float32)
     return EnvState(position=obs[0], velocity=obs[1], time=jnp.int32(0))
 

@@ -1,10 +1,16 @@
 """MountainCarContinuous-v0 (gymnax classic control)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
-from gymnax.environments.classic_control.continuous_mountain_car import EnvState
 
 from cwm_jax.envs.spec import EnvSpec
+
+if TYPE_CHECKING:  # gymnax is imported only when a state is rebuilt: it pulls in matplotlib
+    from gymnax.environments.classic_control.continuous_mountain_car import EnvState
 
 DESCRIPTION = """\
 A car is placed at the bottom of a sinusoidal valley, on a one-dimensional
@@ -47,6 +53,8 @@ EPSILON_STD = 0.3
 
 
 def state_from_obs(obs: jax.Array) -> EnvState:
+    from gymnax.environments.classic_control.continuous_mountain_car import EnvState
+
     obs = jnp.asarray(obs, jnp.float32)
     return EnvState(position=obs[0], velocity=obs[1], time=jnp.int32(0))
 

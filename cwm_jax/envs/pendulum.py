@@ -1,10 +1,16 @@
 """Pendulum-v1 (gymnax classic control)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
-from gymnax.environments.classic_control.pendulum import EnvState
 
 from cwm_jax.envs.spec import EnvSpec
+
+if TYPE_CHECKING:  # gymnax is imported only when a state is rebuilt: it pulls in matplotlib
+    from gymnax.environments.classic_control.pendulum import EnvState
 
 DESCRIPTION = """\
 The inverted pendulum swing-up problem. A pendulum is attached at one end
@@ -48,6 +54,8 @@ NOISE_STD = 0.3
 
 def state_from_obs(obs: jax.Array) -> EnvState:
     """theta comes back as arctan2(sin, cos), which lies in [-pi, pi]."""
+    from gymnax.environments.classic_control.pendulum import EnvState
+
     obs = jnp.asarray(obs, jnp.float32)
     return EnvState(
         theta=jnp.arctan2(obs[1], obs[0]),

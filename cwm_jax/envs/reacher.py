@@ -3,11 +3,17 @@
 Not the MuJoCo Reacher of Gymnasium: a kinematic toy with unit links.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
-from gymnax.environments.misc.reacher import EnvState
 
 from cwm_jax.envs.spec import EnvSpec
+
+if TYPE_CHECKING:  # gymnax is imported only when a state is rebuilt: it pulls in matplotlib
+    from gymnax.environments.misc.reacher import EnvState
 
 DESCRIPTION = """\
 A planar arm of two links, each 1.0 unit long, is fixed at one end to the
@@ -58,6 +64,8 @@ NOISE_STD = 0.2
 
 def state_from_obs(obs: jax.Array) -> EnvState:
     """The angles come back as arctan2(sin, cos), which lies in [-pi, pi]."""
+    from gymnax.environments.misc.reacher import EnvState
+
     obs = jnp.asarray(obs, jnp.float32)
     return EnvState(
         angles=jnp.arctan2(obs[2:4], obs[0:2]),

@@ -81,11 +81,16 @@ class EnvSpec:
         return size
 
     @property
+    def id(self) -> str:
+        """The canonical id, the registry's key: "gymnax/CartPole", "gymnax/CartPole-unknown"."""
+        return f"gymnax/{self.name}"
+
+    @property
     def ids(self) -> tuple[str, ...]:
         """Every id that resolves to this spec (a variant does not answer to gymnax's id)."""
         if self.gymnax_params:
-            return (f"gymnax/{self.name}", self.name, *self.aliases)
-        return (f"gymnax/{self.name}", self.name, self.gymnax_id, f"gymnax/{self.gymnax_id}", *self.aliases)
+            return (self.id, self.name, *self.aliases)
+        return (self.id, self.name, self.gymnax_id, f"gymnax/{self.gymnax_id}", *self.aliases)
 
     def description_for(self, level: str = "full") -> str:
         """The description for the LLM at a level of detail.
@@ -103,7 +108,7 @@ class EnvSpec:
             return self.description
         if level == "docs":
             if not self.docs_description:
-                raise ValueError(f"gymnax/{self.name} has no 'docs' description")
+                raise ValueError(f"{self.id} has no 'docs' description")
             return self.docs_description
         raise ValueError(f"unknown description level {level!r}; choose one of: {', '.join(DESCRIPTION_LEVELS)}")
 

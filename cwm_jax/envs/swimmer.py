@@ -3,11 +3,17 @@
 Not the MuJoCo Swimmer of Gymnasium: a point-mass toy in the plane.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
-from gymnax.environments.misc.swimmer import EnvState
 
 from cwm_jax.envs.spec import EnvSpec
+
+if TYPE_CHECKING:  # gymnax is imported only when a state is rebuilt: it pulls in matplotlib
+    from gymnax.environments.misc.swimmer import EnvState
 
 NUM_URCHINS = 5
 
@@ -52,6 +58,8 @@ NOISE_STD = 0.2
 
 
 def state_from_obs(obs: jax.Array) -> EnvState:
+    from gymnax.environments.misc.swimmer import EnvState
+
     obs = jnp.asarray(obs, jnp.float32)
     return EnvState(
         urchin_xys=jnp.reshape(obs[0 : 2 * NUM_URCHINS], (NUM_URCHINS, 2)),
