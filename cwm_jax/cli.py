@@ -138,10 +138,10 @@ def _fit_arguments(fit: argparse.ArgumentParser) -> None:
 def _check(args) -> int:
     from cwm_jax import envs, sandbox
 
-    spec = envs.make(args.env)
+    spec = envs.env_spec(args.env)
     result = sandbox.score_file(args.model, spec, split=args.split, counterexamples=args.counterexamples)
     if args.json:
-        payload = {"valid": result.valid, "error": result.error, "env": f"gymnax/{spec.name}", "split": args.split}
+        payload = {"valid": result.valid, "error": result.error, "env": spec.id, "split": args.split}
         keys = ("accuracy", "strict_accuracy", "state_accuracy", "reward_accuracy", "done_accuracy",
                 "weighted_accuracy", "n_transitions")
         payload.update({k: (result.summary or {}).get(k) for k in keys})
@@ -150,7 +150,7 @@ def _check(args) -> int:
         print(f"rejected: {result.error}", file=sys.stderr)
     else:
         s = result.summary
-        print(f"{args.model}: valid CWM for gymnax/{spec.name}")
+        print(f"{args.model}: valid CWM for {spec.id}")
         print(f"split {args.split}: {s['n_transitions']} transitions")
         for key in ("accuracy", "strict_accuracy", "state_accuracy", "reward_accuracy", "done_accuracy",
                     "weighted_accuracy"):
@@ -170,7 +170,7 @@ def _progress(message: str, stop: threading.Event) -> None:
 def _fit(args) -> int:
     from cwm_jax import envs, fit, sandbox, validator
 
-    spec = envs.make(args.env)
+    spec = envs.env_spec(args.env)
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError(f"--timeout must be positive, got {args.timeout}")
     command.check_writable(args.out)
@@ -183,7 +183,7 @@ def _fit(args) -> int:
         report = fit.FitReport(valid=False, program="", error=str(exc), error_kind=exc.kind)
     else:
         names = ", ".join(c.name for c in constants) or "none"
-        print(f"fitting {args.model} to the train split of gymnax/{spec.name} in the sandbox; "
+        print(f"fitting {args.model} to the train split of {spec.id} in the sandbox; "
               f"module-level constants: {names}", file=sys.stderr, flush=True)
         stop = threading.Event()
         ticker = threading.Thread(target=_progress, daemon=True,
@@ -200,13 +200,13 @@ def _fit(args) -> int:
             raise UsageError(f"cannot write {args.out!r}: {exc}") from None
     if args.json:
         payload = report.to_dict()
-        payload.update(env=f"gymnax/{spec.name}", out=args.out if report.valid else None)
+        payload.update(env=spec.id, out=args.out if report.valid else None)
         print(json.dumps(payload))
     elif not report.valid:
         print(f"rejected: {report.error}", file=sys.stderr)
     else:
         b, a = report.before, report.after
-        print(f"{args.model}: fitted to gymnax/{spec.name} in {report.seconds:.1f} s")
+        print(f"{args.model}: fitted to {spec.id} in {report.seconds:.1f} s")
         print(f"  {'':<22}{'before':>8}{'after':>8}")
         for label, key in (("train accuracy", "train_accuracy"), ("train strict accuracy", "train_strict_accuracy"),
                            ("test accuracy", "test_accuracy"), ("test strict accuracy", "test_strict_accuracy")):
@@ -228,5 +228,5 @@ def _envs(args) -> int:
     for spec in envs.ALL_SPECS:
         kind = f"{spec.num_actions} discrete actions" if spec.discrete else f"continuous action [{spec.action_dim}]"
         note = " (constants unknown)" if spec.gymnax_params else ""
-        print(f"gymnax/{spec.name:<30} {spec.gymnax_id:<26} obs [{spec.obs_dim}], {kind}{note}")
+        print(f"{spec.id:<37} {spec.gymnax_id:<26} obs [{spec.obs_dim}], {kind}{note}")
     return command.EXIT_OK

@@ -79,7 +79,7 @@ def _gymnax_version() -> str:
 def _metadata(spec: EnvSpec, split: str) -> dict:
     return {
         "format_version": FORMAT_VERSION,
-        "env": f"gymnax/{spec.name}",
+        "env": spec.id,
         "gymnax_id": spec.gymnax_id,
         "gymnax_params": dict(spec.gymnax_params),
         "gymnax_version": _gymnax_version(),
@@ -117,7 +117,7 @@ def _rollout(spec: EnvSpec, key: jax.Array, heuristic: jax.Array):
 
 def collect(env_id: str | EnvSpec, split: str) -> tuple[Transitions, dict]:
     """Collects one split with a jitted, vmapped rollout (no caching)."""
-    spec = envs.make(env_id)
+    spec = envs.env_spec(env_id)
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     n = RANDOM_EPISODES + HEURISTIC_EPISODES
@@ -185,7 +185,7 @@ def load_split_with_metadata(
     env_id: str | EnvSpec, split: str = "train", *, refresh: bool = False
 ) -> tuple[Transitions, dict]:
     """`load_split` plus the metadata stored with it."""
-    spec = envs.make(env_id)
+    spec = envs.env_spec(env_id)
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     path = _cache_path(spec, split)

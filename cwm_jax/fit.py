@@ -232,7 +232,7 @@ def fit_source(source: str, env: str | EnvSpec, *, settings=None, log: Callable[
     start = time.perf_counter()
     log = log or (lambda line: None)
     settings = settings or opt.FitSettings()
-    spec = envs.make(env)
+    spec = envs.env_spec(env)
     load_split = load_split or data.load_split
     clock = time.perf_counter()
     before = scoring.score_source(source, spec, splits=("train", "test"), counterexamples=0, load_split=load_split)

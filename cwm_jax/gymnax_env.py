@@ -59,7 +59,7 @@ class CWMEnv(environment.Environment[CWMEnvState, Any]):
 
     def __init__(self, spec: EnvSpec | str, step_fn: StepFn):
         super().__init__()
-        self.spec = spec = envs.make(spec)
+        self.spec = spec = envs.env_spec(spec)
         self.step_fn = step_fn
         self.real_env, self.real_params = spec.make_gymnax()
         self.obs_shape = (spec.obs_dim,)

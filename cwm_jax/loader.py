@@ -237,7 +237,7 @@ def load_cwm(source: str, env: str | EnvSpec, *, check_finite: bool = True) -> S
     Raises:
       CWMError: a subclass naming the problem and its line.
     """
-    spec = envs.make(env)
+    spec = envs.env_spec(env)
     tree = validator.validate(source)
     lines = source.splitlines()
     namespace = _namespace()

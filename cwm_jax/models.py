@@ -56,9 +56,9 @@ def learned_value(spec: EnvSpec, value: list[str] | None) -> dict[str, Any]:
         network, params, header = ppo.load(value[1])
     except (OSError, ValueError) as exc:
         raise UsageError(str(exc)) from None
-    if header.get("env") != f"gymnax/{spec.name}" or not network.discrete:
+    if header.get("env") != spec.id or not network.discrete:
         raise UsageError(
-            f"{value[1]} was trained for {header.get('env')}, not for gymnax/{spec.name} with discrete actions"
+            f"{value[1]} was trained for {header.get('env')}, not for {spec.id} with discrete actions"
         )
     return {
         "value_fn": ppo.make_value_fn(network, params, reward_scale=header["reward_scale"]),

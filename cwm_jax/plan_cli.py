@@ -84,7 +84,7 @@ def plan(args: argparse.Namespace, say=say) -> dict[str, Any]:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {value}")
     if args.discount is not None and not 0.0 < args.discount <= 1.0:
         raise UsageError(f"--discount must be in (0, 1], got {args.discount}")
-    spec = envs.make(args.env)
+    spec = envs.env_spec(args.env)
     settings = settings_for(spec, args)
     other = OPTIONS_OF["cem" if settings["planner"] == "mcts" else "mcts"]
     given = [name for name in other if getattr(args, name, None) not in (None, False)]
@@ -126,7 +126,7 @@ def plan(args: argparse.Namespace, say=say) -> dict[str, Any]:
     say(summary_table(spec, model_desc, settings, model, random, oracle, norm, sims_per_s))
 
     record = {
-        "env": f"gymnax/{spec.name}",
+        "env": spec.id,
         "model": args.model,
         "model_description": model_desc,
         "settings": settings,

@@ -75,7 +75,7 @@ def planner_config(env, **overrides):
     import planners
     from cwm_jax import envs
 
-    spec = envs.make(env)
+    spec = envs.env_spec(env)
     if spec.discrete:
         return planners.MCTSConfig(**{"num_actions": spec.num_actions, **overrides})
     space = {"action_dim": spec.action_dim, "action_low": spec.action_low, "action_high": spec.action_high}

@@ -93,7 +93,7 @@ def score_source(
     passes its in-memory cache (`cwm_jax.sandbox.worker_main.SplitCache`).
     """
     start = time.perf_counter()
-    spec = envs.make(env)
+    spec = envs.env_spec(env)
     try:
         step = loader.load_cwm(source, spec)
     except CWMError as exc:

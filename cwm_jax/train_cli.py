@@ -82,7 +82,7 @@ def train(args: argparse.Namespace, say=print) -> dict[str, Any]:
 
     if args.seeds < 1 or args.evals < 1:
         raise UsageError("--seeds and --evals must be >= 1")
-    spec = envs.make(args.env)
+    spec = envs.env_spec(args.env)
     settings = dict(PRESETS.get(spec.name, {}))
     if args.steps is not None:
         settings["total_timesteps"] = args.steps
@@ -131,7 +131,7 @@ def train(args: argparse.Namespace, say=print) -> dict[str, Any]:
         f"{steps_per_seed * args.seeds:,} in all; compile {compile_seconds:.1f} s, train {seconds:.1f} s"
     )
     record = {
-        "env": f"gymnax/{spec.name}",
+        "env": spec.id,
         "model": args.model,
         "model_description": desc,
         "seeds": args.seeds,
@@ -152,7 +152,7 @@ def train(args: argparse.Namespace, say=print) -> dict[str, Any]:
         best = int(np.nanargmax(np.asarray(out.model_return)[:, -1]))
         params = jax.tree.map(lambda x: x[best], out.params)
         ppo.save(args.save, network, params, {
-            "env": f"gymnax/{spec.name}", "obs_dim": spec.obs_dim, "model": args.model, "seed": best,
+            "env": spec.id, "obs_dim": spec.obs_dim, "model": args.model, "seed": best,
             "gamma": config.gamma, "reward_scale": config.reward_scale, "model_steps": steps_per_seed,
         })
         record["saved"] = {"path": args.save, "seed": best}

@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main() -> int:
     args = build_parser().parse_args()
-    specs = [envs.make(e) for e in args.env_ids] if args.env_ids else list(envs.SPECS)
+    specs = [envs.env_spec(e) for e in args.env_ids] if args.env_ids else list(envs.SPECS)
     ok = all([check(spec, args.episodes, args.min_transitions) for spec in specs])
     print("ALL OK" if ok else "FAILURES")
     return 0 if ok else 1

@@ -118,7 +118,7 @@ def cmd_plan(args) -> int:
     )
     say(f"timing {steps} real steps per batch (median of {repeats}); compile time reported apart")
 
-    spec = envs.make("gymnax/CartPole")
+    spec = envs.env_spec("gymnax/CartPole")
     models = {"cwm": load_reference(spec), "oracle": spec.oracle_step}
     record: dict = {
         "device": device,
@@ -223,7 +223,7 @@ def _cem_section(args, batches, say) -> dict | None:
     if "gymnax/Pendulum" not in envs.names():
         say("\nCEM on Pendulum: skipped (Pendulum is not registered)")
         return None
-    spec = envs.make("gymnax/Pendulum")
+    spec = envs.env_spec("gymnax/Pendulum")
     if args.quick:
         cfg = {"horizon": 30, "iterations": 5, "num_samples": 200, "num_elites": 20}
         steps = 3

@@ -35,7 +35,7 @@ from cwm_jax import envs, load_reference
 from cwm_jax.planning import CEM_DEFAULTS, MCTS_DEFAULTS, evaluate, make_policy
 
 env_id, seeds, devices = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-spec = envs.make(env_id)
+spec = envs.env_spec(env_id)
 settings = dict(MCTS_DEFAULTS if spec.discrete else CEM_DEFAULTS, planner="mcts" if spec.discrete else "cem",
                 discount=0.99, open_loop=False)
 mesh = planners.seed_mesh(devices) if devices > 1 else None

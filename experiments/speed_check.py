@@ -47,7 +47,7 @@ class NumpyCartPole:
 
 def make_transitions(n: int, seed: int = 0) -> data.Transitions:
     """N CartPole transitions from live recorded states with small noise, labelled by the oracle."""
-    spec = envs.make("CartPole")
+    spec = envs.env_spec("CartPole")
     base = data.load_split(spec, "train")
     rng = np.random.default_rng(seed)
     index = rng.integers(0, len(base), n)

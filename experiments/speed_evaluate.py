@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> None:
     import planners
     from cwm_jax import envs
 
-    spec = envs.make("gymnax/CartPole")
+    spec = envs.env_spec("gymnax/CartPole")
     env, params = spec.make_gymnax()
     mcts = planners.make_mcts_planner(spec.oracle_step, num_actions=2, num_simulations=4, rollout_depth=5)
     print(f"device: {jax.devices()[0]}; jax {jax.__version__}; CartPole, {args.seeds} seeds per call", flush=True)

@@ -30,7 +30,7 @@ import jax
 
 from cwm_jax import envs, fit, reference
 
-DEFAULT_CASES = [f"gymnax/{spec.name}" for spec in envs.VARIANT_SPECS] + ["gymnax/CartPole:gravity-9.81"]
+DEFAULT_CASES = [spec.id for spec in envs.VARIANT_SPECS] + ["gymnax/CartPole:gravity-9.81"]
 
 
 def case_source(case: str) -> tuple[str, str]:

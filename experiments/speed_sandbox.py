@@ -57,8 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    spec = envs.make(args.env)
-    env_id = f"gymnax/{spec.name}"
+    spec = envs.env_spec(args.env)
+    env_id = spec.id
     source = reference.source(spec)
     cpus = len(os.sched_getaffinity(0))
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {cpus} CPUs; {env_id} reference CWM, "

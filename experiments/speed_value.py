@@ -55,7 +55,7 @@ def run(args) -> dict:
 
     import planners
 
-    spec = envs.make(args.env)
+    spec = envs.env_spec(args.env)
     try:
         learned = learned_value(spec, ["learned", args.params])
     except UsageError as exc:
@@ -69,7 +69,7 @@ def run(args) -> dict:
     step_fn = load_reference(spec)
     device = str(jax.devices()[0])
     print(f"device: {device}; {spec.name}, reference CWM, muzero, {sims} simulations, batch {args.batch}", flush=True)
-    record = {"env": f"gymnax/{spec.name}", "device": device, "batch": args.batch, "simulations": sims, "results": {}}
+    record = {"env": spec.id, "device": device, "batch": args.batch, "simulations": sims, "results": {}}
     for name, kwargs in variants.items():
         plan = planners.make_mcts_planner(step_fn, **kwargs)
         timing = measure_jax(spec, plan, batch=args.batch, steps=args.steps, repeats=args.repeats, sims_per_step=sims)

@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     from synth.run import SynthesisInterrupted, check_resumed_tolerance, synthesize
 
     try:
-        envs.make(args.env).description_for(args.description)
+        envs.env_spec(args.env).description_for(args.description)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     out = Path(args.out)

@@ -130,7 +130,7 @@ def synthesize(
         if client is None:
             raise ValueError("synthesize needs llm= (endpoint and model) or client=")
         llm = client.config
-    spec = envs.make(env)
+    spec = envs.env_spec(env)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not resume and (out / "checkpoint.json").exists():
@@ -178,7 +178,7 @@ def synthesize(
         "test": {name: float(test_summary[key]) for name, key in VALUE_METRICS.items()} if test_summary else None,
     }
     summary = {
-        "env": f"gymnax/{spec.name}",
+        "env": spec.id,
         "method": method,
         "budget": budget,
         "calls": harness.calls,
@@ -216,10 +216,10 @@ def synthesize(
         "seed": seed,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "tree.html").write_text(tree_html(search.nodes, best, title=f"{method} on gymnax/{spec.name}",
+    (out / "tree.html").write_text(tree_html(search.nodes, best, title=f"{method} on {spec.id}",
                                                        log_fields=search.log_fields))
     if best:
-        header = (f'"""CWM for gymnax/{spec.name}, written by {llm.model} through {method} (node {best.id}; '
+        header = (f'"""CWM for {spec.id}, written by {llm.model} through {method} (node {best.id}; '
                   f"train {value} value {best.value:.4f}).\"\"\"\n")
         program = best.program if best.program.lstrip().startswith(('"""', "'''")) else header + best.program
         (out / "best.py").write_text(program.rstrip() + "\n")

@@ -44,7 +44,7 @@ def test_version_and_help(cwm_jax_command, capsys):
 def test_envs_lists_every_environment(cwm_jax_command, capsys):
     assert cwm_jax_command(["envs"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines] == [f"gymnax/{spec.name}" for spec in envs.ALL_SPECS]
+    assert [line.split()[0] for line in lines] == [spec.id for spec in envs.ALL_SPECS]
 
 
 @pytest.mark.parametrize(

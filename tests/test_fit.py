@@ -175,8 +175,8 @@ def test_unknown_variants_are_registered_with_moved_constants(capsys):
     assert cli.main(["envs"]) == 0
     listing = capsys.readouterr().out
     for spec in envs.VARIANT_SPECS:
-        assert f"gymnax/{spec.name}" in listing
-        default = envs.make(spec.name.removesuffix("-unknown"))
+        assert spec.id in listing
+        default = envs.env_spec(spec.name.removesuffix("-unknown"))
         _, params = spec.make_gymnax()
         _, textbook = default.make_gymnax()
         moved = [name for name, _ in spec.gymnax_params
@@ -187,11 +187,11 @@ def test_unknown_variants_are_registered_with_moved_constants(capsys):
         for name in moved:
             assert not _mentions(spec.description, getattr(params, name)), (spec.name, name)
             assert not _mentions(paragraph, getattr(textbook, name)), (spec.name, name)
-    assert envs.make("CartPole-v1").name == "CartPole"  # gymnax's id still means the default
+    assert envs.env_spec("CartPole-v1").name == "CartPole"  # gymnax's id still means the default
 
 
 def test_data_oracle_and_cwm_env_use_the_variant_params():
-    variant, default = envs.make(CARTPOLE_UNKNOWN), envs.make(CARTPOLE)
+    variant, default = envs.env_spec(CARTPOLE_UNKNOWN), envs.env_spec(CARTPOLE)
     split, meta = data.load_split_with_metadata(variant, "train")
     assert meta["gymnax_params"]["gravity"] == 11.37
     assert data._cache_path(variant, "train") != data._cache_path(default, "train")
@@ -208,7 +208,7 @@ def test_docs_description_level():
         docs = spec.description_for("docs")
         assert "Reward" in docs and "Termination" in docs
         assert spec.description_for("full") == spec.description
-    assert "9.8" not in envs.make(CARTPOLE).description_for("docs")
+    assert "9.8" not in envs.env_spec(CARTPOLE).description_for("docs")
     with pytest.raises(ValueError, match="unknown description level"):
-        envs.make(CARTPOLE).description_for("terse")
-    assert dataclasses.replace(envs.make(CARTPOLE), docs_description="").description != ""
+        envs.env_spec(CARTPOLE).description_for("terse")
+    assert dataclasses.replace(envs.env_spec(CARTPOLE), docs_description="").description != ""

@@ -30,9 +30,9 @@ def random_rollout(env, params, spec, key, steps=STEPS):
     return out
 
 
-@pytest.mark.parametrize("env_id", [f"gymnax/{spec.name}" for spec in envs.SPECS])  # -unknown variants differ
+@pytest.mark.parametrize("env_id", [spec.id for spec in envs.SPECS])  # -unknown variants differ
 def test_reference_cwm_reproduces_the_real_trajectory(env_id):
-    spec = envs.make(env_id)
+    spec = envs.env_spec(env_id)
     cwm_env = CWMEnv(spec, load_reference(spec))
     real_env, real_params = spec.make_gymnax()
     key = jax.random.key(0)
@@ -45,7 +45,7 @@ def test_reference_cwm_reproduces_the_real_trajectory(env_id):
 
 @pytest.fixture(scope="module")
 def cartpole_env():
-    spec = envs.make("gymnax/CartPole")
+    spec = envs.env_spec("gymnax/CartPole")
     return spec, CWMEnv(spec, load_reference(spec))
 
 
@@ -86,4 +86,4 @@ def test_time_limit_and_auto_reset(cartpole_env):
 
 def test_cwm_env_accepts_an_environment_id():
     env = CWMEnv("gymnax/CartPole", lambda state, action: (state, 1.0, False))
-    assert env.spec is envs.make("gymnax/CartPole")
+    assert env.spec is envs.env_spec("gymnax/CartPole")

@@ -124,12 +124,12 @@ def test_cem_uses_the_discount_it_records():
     from cwm_jax import envs
     from cwm_jax.planning import make_policy, settings_for
 
-    spec = envs.make("gymnax/Pendulum")
+    spec = envs.env_spec("gymnax/Pendulum")
     args = dict(planner=None, open_loop=False, horizon=3, iterations=3, samples=64, elites=8)
     assert settings_for(spec, SimpleNamespace(discount=None, **args))["discount"] == 1.0  # the paper's CEM
     settings = settings_for(spec, SimpleNamespace(discount=0.1, **args))
     assert settings["discount"] == 0.1
     first_action = jax.jit(make_policy(spec, first_action_model, settings))(jax.random.key(0), jnp.zeros(3))[0]
     assert first_action > 1.5, "CEM planned undiscounted (it would choose a_0 near -2)"
-    mcts = settings_for(envs.make("gymnax/CartPole"), SimpleNamespace(planner=None, open_loop=False, discount=None))
+    mcts = settings_for(envs.env_spec("gymnax/CartPole"), SimpleNamespace(planner=None, open_loop=False, discount=None))
     assert mcts["discount"] == 0.99

@@ -15,7 +15,7 @@ from cwm_jax import envs
 
 @pytest.fixture(scope="module")
 def cartpole():
-    spec = envs.make("gymnax/CartPole")
+    spec = envs.env_spec("gymnax/CartPole")
     return spec, *spec.make_gymnax()
 
 
@@ -70,7 +70,7 @@ def test_wrappers_are_applied_not_bypassed(cartpole, random_play):
 
 
 def test_flatten_observation_wrapper_reaches_the_policy():
-    spec = envs.make("gymnax/Catch")
+    spec = envs.env_spec("gymnax/Catch")
     env, params = spec.make_gymnax()
     assert env.reset_env(jax.random.key(0), params)[0].ndim == 2
 

@@ -173,7 +173,7 @@ def test_cem_finds_the_best_action_and_stays_in_the_box():
 
 @pytest.fixture(scope="module")
 def cartpole():
-    return envs.make("gymnax/CartPole")
+    return envs.env_spec("gymnax/CartPole")
 
 
 @pytest.fixture(scope="module")
@@ -224,7 +224,7 @@ def test_oracle_and_reference_cwm_play_the_same_episodes(cartpole, cartpole_plan
 
 
 def test_same_cem_actions_with_oracle_and_reference_cwm():
-    spec = envs.make("gymnax/Pendulum")
+    spec = envs.env_spec("gymnax/Pendulum")
     kwargs = dict(
         action_dim=spec.action_dim, action_low=spec.action_low, action_high=spec.action_high,
         horizon=5, iterations=3, num_samples=32, num_elites=4,
@@ -275,7 +275,7 @@ def test_random_baseline_ends_episodes_and_counts_rewards(cartpole):
 
 
 def test_open_loop_cem_agent_runs_in_the_evaluation():
-    spec = envs.make("gymnax/Pendulum")
+    spec = envs.env_spec("gymnax/Pendulum")
     env, params = spec.make_gymnax()
     search = planners.make_cem_search(
         spec.oracle_step, action_dim=1, action_low=spec.action_low, action_high=spec.action_high,

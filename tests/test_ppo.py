@@ -25,7 +25,7 @@ SEEDS = 4
 
 @pytest.fixture(scope="module")
 def cartpole():
-    spec = envs.make("gymnax/CartPole")
+    spec = envs.env_spec("gymnax/CartPole")
     return spec, CWMEnv(spec, load_reference(spec))
 
 
@@ -106,7 +106,7 @@ def test_save_load_roundtrip_and_bad_files(tmp_path, untrained):
 
 def test_plan_value_option(tmp_path, untrained):
     network, params = untrained
-    spec = envs.make("gymnax/CartPole")
+    spec = envs.env_spec("gymnax/CartPole")
     path = tmp_path / "cp.ppo"
     ppo.save(path, network, params, {"env": "gymnax/CartPole", "obs_dim": 4, "gamma": 0.99, "reward_scale": 2.0})
     assert learned_value(spec, None) == {} and learned_value(spec, ["rollouts"]) == {}
@@ -117,7 +117,7 @@ def test_plan_value_option(tmp_path, untrained):
     np.testing.assert_allclose(learned["value_fn"](None, state), raw / 2.0, rtol=1e-6)
     assert learned["prior_fn"](state).shape == (2,)
     with pytest.raises(UsageError, match="not for gymnax/Acrobot"):
-        learned_value(envs.make("gymnax/Acrobot"), ["learned", str(path)])
+        learned_value(envs.env_spec("gymnax/Acrobot"), ["learned", str(path)])
     with pytest.raises(UsageError, match="'rollouts' or 'learned PATH'"):
         learned_value(spec, ["learned"])
     with pytest.raises(UsageError, match="No such file"):

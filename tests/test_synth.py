@@ -200,7 +200,7 @@ def test_fit_step_with_the_real_fitter_on_unknown_constants(tmp_path):
 def test_docs_description_level_reaches_the_prompt(server, sandbox, tmp_path):
     from cwm_jax import envs
 
-    spec = envs.make("gymnax/CartPole")
+    spec = envs.env_spec("gymnax/CartPole")
     result = _run(server, sandbox, tmp_path, budget=1, description="docs")
     (prompt,) = _prompts(server)
     assert spec.docs_description.strip() in prompt and spec.description.strip() not in prompt

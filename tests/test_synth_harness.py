@@ -17,7 +17,7 @@ from synth.harness import Harness, Sampling
 from synth.llm import Completion, LLMClient, LLMConfig
 from synth.testing.llm_server import LLMTestServer
 
-SPEC = envs.make("gymnax/CartPole")
+SPEC = envs.env_spec("gymnax/CartPole")
 BODY = "".join(f"LINE_{k} = {k}\n" for k in range(6)) + "def step(state, action):\n    return state, 1.0, False\n"
 WRONG = "GRAVITY = 9.81\n" + BODY
 PARTIAL = "GRAVITY = 9.805\n" + BODY

@@ -29,7 +29,7 @@ from synth.gif_mcts_values import (
 from synth.harness import Harness, Request
 from synth.node import Node
 
-SPEC = envs.make("gymnax/CartPole")
+SPEC = envs.env_spec("gymnax/CartPole")
 PROGRAM = "".join(f"LINE_{k} = {k}\n" for k in range(8))  # 8 lines: room for generate children
 
 
@@ -144,7 +144,7 @@ def test_a_successful_fix_gives_the_chain_its_value():
     search = GifMcts(SPEC)
     a = expand(search, 0, "generate", working(0.5, "a"))
     c = expand(search, a.id, "improve", buggy("c"))
-    d = expand(search, c.id, "fix", working(0.7, "d"))
+    expand(search, c.id, "fix", working(0.7, "d"))
     # c resolved: its total becomes 0.7 * 1 visit, then d's backup adds 0.7: 1.4 over 2 visits.
     # a: 0.5 + 0.5 (c's visit-only backup) + 0.7 = 1.7 over 3; root the same.
     assert search.stats[c.id].resolved and visits_total(search, c) == (2, pytest.approx(1.4))

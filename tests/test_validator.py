@@ -62,7 +62,7 @@ def test_hostile_program_is_rejected_by_plan(case, watched, tmp_path):
     model = tmp_path / "model.py"
     model.write_text(case.render(watched[1]))
     with pytest.raises(CWMError) as info:
-        load_model(envs.make("CartPole"), str(model), say=lambda text: None)
+        load_model(envs.env_spec("CartPole"), str(model), say=lambda text: None)
     assert case.mentions.lower() in _said(str(info.value)), str(info.value)
 
 

@@ -15,5 +15,5 @@ from cwm_jax import envs
 
 def source(env_id: str | envs.EnvSpec) -> str:
     """Source text of the reference CWM of an environment."""
-    spec = envs.make(env_id)
+    spec = envs.env_spec(env_id)
     return resources.files(__name__).joinpath(f"{spec.reference}.py").read_text()

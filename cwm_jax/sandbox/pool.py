@@ -194,7 +194,7 @@ class Sandbox:
           SandboxError: no worker could be started (not the candidate's fault).
           envs.UnknownEnvError, ValueError: bad `env`, `splits` or `tolerance`.
         """
-        spec = envs.make(env)
+        spec = envs.env_spec(env)
         splits = _check_splits(splits)
         tolerance = checked_tolerance(tolerance)
         limit = self.timeout_s if timeout_s is None else float(timeout_s)
@@ -232,7 +232,7 @@ class Sandbox:
           SandboxError: no worker could be started (not the candidate's fault).
           envs.UnknownEnvError, ValueError: bad `env` or `timeout_s`.
         """
-        spec = envs.make(env)
+        spec = envs.env_spec(env)
         limit = DEFAULT_FIT_TIMEOUT_S if timeout_s is None else float(timeout_s)
         if limit <= 0:
             raise ValueError("timeout_s must be positive")
@@ -396,7 +396,7 @@ class Sandbox:
 
 
 def _env_id(env: str | envs.EnvSpec) -> str:
-    return f"gymnax/{envs.make(env).name}"
+    return envs.env_spec(env).id
 
 
 def _check_splits(splits: Sequence[str]) -> tuple[str, ...]:

@@ -112,7 +112,7 @@ class Worker:
         """Copies the cached splits the worker will read into its private cache (missing ones it collects)."""
         from cwm_jax import data
 
-        spec = envs.make(env_id)
+        spec = envs.env_spec(env_id)
         for split in splits:
             source = data._cache_path(spec, split)
             target = Path(self.cache_dir) / source.relative_to(data.cache_dir().parent)

@@ -148,7 +148,7 @@ class SplitCache:
 
     def load(self, env: str | envs.EnvSpec, split: str = "train") -> data.Transitions:
         """The transitions of `split` ([N, ...] fields, not writable), read on first use."""
-        key = (envs.make(env).name, split)
+        key = (envs.env_spec(env).name, split)
         if key not in self._splits:
             transitions = data.load_split(env, split)
             for field in transitions:
@@ -179,7 +179,7 @@ class WorkerState:
         gc.freeze()
 
     def warm(self, env_id: str, splits: Sequence[str], score_reference: bool = False) -> None:
-        spec = envs.make(env_id)
+        spec = envs.env_spec(env_id)
         for split in splits:
             self.splits.load(spec, split)
         loader.probe_states(spec)

@@ -62,7 +62,7 @@ def bench_responder(request: dict) -> str:
     on Catch the reference program at once."""
     from cwm_jax import envs
 
-    catch = envs.make("gymnax/Catch")
+    catch = envs.env_spec("gymnax/Catch")
     if catch.description.strip()[:60] in request["messages"][-1]["content"]:
         return "```python\n" + reference.source(catch) + "```\n"
     return responder(request)
