@@ -119,6 +119,7 @@ def _check_arguments(check: argparse.ArgumentParser) -> None:
     check.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     check.add_argument("--counterexamples", type=int, default=1, metavar="K",
                        help="failing transitions to show in text mode (default: 1)")
+    command.add_tolerance_argument(check)
 
 
 def _fit_arguments(fit: argparse.ArgumentParser) -> None:
@@ -139,9 +140,11 @@ def _check(args) -> int:
     from cwm_jax import envs, sandbox
 
     spec = envs.env_spec(args.env)
-    result = sandbox.score_file(args.model, spec, split=args.split, counterexamples=args.counterexamples)
+    result = sandbox.score_file(args.model, spec, split=args.split, counterexamples=args.counterexamples,
+                                tolerance=command.tolerance_from(args))
     if args.json:
-        payload = {"valid": result.valid, "error": result.error, "env": spec.id, "split": args.split}
+        payload = {"valid": result.valid, "error": result.error, "env": spec.id, "split": args.split,
+                   "tolerance": command.tolerance_from(args)._asdict()}
         keys = ("accuracy", "strict_accuracy", "state_accuracy", "reward_accuracy", "done_accuracy",
                 "weighted_accuracy", "n_transitions")
         payload.update({k: (result.summary or {}).get(k) for k in keys})

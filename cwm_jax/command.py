@@ -16,11 +16,17 @@ The rule (README, "The `cwm-jax` command"): a subcommand returns
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from cwm_jax.errors import CWMError, UsageError
+
+if TYPE_CHECKING:
+    from cwm_jax.accuracy import Tolerance
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -63,3 +69,22 @@ def check_writable(*paths: str | None) -> None:
     for path in paths:
         if path and not Path(path).resolve().parent.is_dir():
             raise UsageError(f"cannot write {path}: directory {str(Path(path).parent)!r} does not exist")
+
+
+def add_tolerance_argument(parser: argparse.ArgumentParser, *, note: str = "") -> None:
+    """`--tolerance TOL`, read back with `tolerance_from(args)` (synth and check share it)."""
+    parser.add_argument("--tolerance", type=float, metavar="TOL",
+                        help="how close a predicted state and reward must be to count as right: "
+                             "|pred - true| <= TOL + TOL * |true| (rtol = atol = TOL for state and reward; "
+                             f"default: 1e-5, cwm_jax.accuracy.Tolerance){note}")
+
+
+def tolerance_from(args: argparse.Namespace) -> Tolerance:
+    """The `Tolerance` that `--tolerance` asks for; UsageError for a negative or non-finite value."""
+    from cwm_jax.accuracy import Tolerance
+
+    if args.tolerance is None:
+        return Tolerance()
+    if not (math.isfinite(args.tolerance) and args.tolerance >= 0):
+        raise UsageError(f"--tolerance must be a finite number >= 0, got {args.tolerance}")
+    return Tolerance(*[args.tolerance] * 4)

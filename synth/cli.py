@@ -18,10 +18,10 @@ interrupted. Then:
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
+from cwm_jax import command
 from cwm_jax.command import EXIT_ENDPOINT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, error
 from cwm_jax.errors import UsageError
 
@@ -65,10 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="what the prompts say about the environment: every constant and quirk (full), or "
                              "the Gymnasium documentation level of the paper: state, actions, reward, "
                              "termination, no constants (docs) (default: full)")
-    parser.add_argument("--tolerance", type=float, metavar="TOL",
-                        help="how close a predicted state and reward must be to count as right: "
-                             "|pred - true| <= TOL + TOL * |true| (rtol = atol = TOL for state and reward; "
-                             "default: 1e-5, cwm_jax.accuracy.Tolerance); recorded in summary.json")
+    command.add_tolerance_argument(parser, note="; recorded in summary.json")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per HTTP request (default: 120)")
     parser.add_argument("--token-limit", type=int, help="stop once this many tokens were spent")
     parser.add_argument("--cost-limit", type=float, help="stop once this many dollars were spent (needs --prices)")
@@ -87,8 +84,7 @@ def _validate(args: argparse.Namespace) -> None:
         raise UsageError("--max-tokens must be at least 1")
     if args.top_p is not None and not 0 < args.top_p <= 1:
         raise UsageError("--top-p must be in (0, 1]")
-    if args.tolerance is not None and not (math.isfinite(args.tolerance) and args.tolerance >= 0):
-        raise UsageError(f"--tolerance must be a finite number >= 0, got {args.tolerance}")
+    command.tolerance_from(args)
     if args.cost_limit is not None and args.prices is None:
         raise UsageError("--cost-limit needs --prices IN OUT (dollars per million tokens)")
 
@@ -99,7 +95,6 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from cwm_jax import envs
-    from cwm_jax.accuracy import Tolerance
     from synth.budget import Budget, Prices
     from synth.harness import Sampling
     from synth.llm import LLMConfig, LLMError, LLMModelNotFound, LLMUnavailable
@@ -113,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if (out / "checkpoint.json").exists() and not args.resume:
         raise UsageError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    tolerance = Tolerance() if args.tolerance is None else Tolerance(*[args.tolerance] * 4)
+    tolerance = command.tolerance_from(args)
     if args.resume:
         try:
             check_resumed_tolerance(out, tolerance)

@@ -24,6 +24,10 @@ def test_check_scores_a_valid_model_on_the_held_out_split(tmp_path):
     assert KEYS <= set(payload)
     assert payload["valid"] and payload["error"] is None
     assert 0.9 < payload["accuracy"] < 1.0 and payload["n_transitions"] > 1000
+    # gravity 9.81 is about 1e-4 off after one step: right within --tolerance 1e-2, which the record names.
+    loose = json.loads(_check(str(model), "--env", "gymnax/CartPole", "--split", "test", "--json",
+                              "--tolerance", "1e-2").stdout)
+    assert loose["accuracy"] == 1.0 and loose["tolerance"]["state_atol"] == 1e-2
 
 
 def test_check_rejects_with_the_validator_message(tmp_path):

@@ -56,12 +56,13 @@ def test_envs_lists_every_environment(cwm_jax_command, capsys):
         (["synth", "--env", "gymnax/CartPole", "--model", "m", "--out", "{tmp}", "--budget", "0"],
          "--budget must be at least 1"),
         (["check", "model.py", "--env", "gymnax/Nope"], "unknown environment 'gymnax/Nope'"),
+        (["check", "model.py", "--env", "gymnax/CartPole", "--tolerance=-1"], "--tolerance must be a finite number >= 0"),
         (["fit", "model.py", "--env", "gymnax/CartPole", "--timeout", "0"], "--timeout must be positive"),
         (["envs", "--all"], "unrecognized arguments: --all"),
         (["bench", "--methods", "nope"], "unknown method 'nope'"),
         (["train", "--seeds", "0"], "--seeds and --evals must be >= 1"),
     ],
-    ids=["none", "unknown", "plan", "synth", "check", "fit", "envs", "bench", "train"],
+    ids=["none", "unknown", "plan", "synth", "check", "check-tolerance", "fit", "envs", "bench", "train"],
 )
 def test_every_subcommand_exits_2_with_one_line(cwm_jax_command, capsys, tmp_path, argv, reason):
     assert cwm_jax_command([arg.format(tmp=tmp_path) for arg in argv]) == command.EXIT_USAGE
