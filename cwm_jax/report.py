@@ -17,7 +17,6 @@ def summary_table(spec, model_desc, settings, model, random, oracle, norm, sims_
             else f"value and prior: {settings['value']}"
         )
         how = f"MCTS ({settings['policy']}), {settings['simulations']} simulations, {leaf}"
-        how += f", discount {settings['discount']}"
         unit = "simulations/s"
     else:
         how = (
@@ -26,6 +25,7 @@ def summary_table(spec, model_desc, settings, model, random, oracle, norm, sims_
             f"{settings['elites']} elites"
         )
         unit = "sampled sequences/s"
+    how += f", discount {settings['discount']}"
     n = len(model.returns)
     lines = [
         "",
