@@ -35,6 +35,7 @@ from cwm_jax.errors import (
     CWMValidationError,
 )
 from cwm_jax.loader import load_cwm, load_cwm_file, load_reference
+from cwm_jax.planning import make_planner, planner_config
 from cwm_jax.sandbox import Sandbox
 from cwm_jax.scoring import ScoreResult
 from cwm_jax.validator import validate
@@ -80,7 +81,9 @@ __all__ = [
     "load_reference",
     "load_split",
     "make",
+    "make_planner",
     "names",
+    "planner_config",
     "rules_text",
     "validate",
 ]

@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cwm_jax.errors import UsageError
+
+if TYPE_CHECKING:
+    import planners
+    from cwm_jax.envs import EnvSpec
 
 # Discrete envs: MCTS (mctx). Chosen so that CartPole reaches >= 475 / 500 over
 # 16 seeds in well under 2 minutes on a 2-core CPU; see docs/planning.md.
@@ -58,7 +62,7 @@ CONFIG_FIELDS = {
 }
 
 
-def planner_config(env, **overrides):
+def planner_config(env: str | EnvSpec, **overrides: Any) -> planners.MCTSConfig | planners.CEMConfig:
     """The planner configuration an environment needs, its action space taken from the spec.
 
     Args:
@@ -82,7 +86,15 @@ def planner_config(env, **overrides):
     return planners.CEMConfig(**{**space, **overrides})
 
 
-def make_planner(env, step_fn, *, value_fn=None, prior_fn=None, action_mask_fn=None, **overrides):
+def make_planner(
+    env: str | EnvSpec,
+    step_fn: planners.StepFn,
+    *,
+    value_fn: planners.ValueFn | None = None,
+    prior_fn: planners.PriorFn | None = None,
+    action_mask_fn: planners.ActionMaskFn | None = None,
+    **overrides: Any,
+) -> planners.PlanFn:
     """`plan(key, state) -> action` for an environment: MCTS (mctx) if its actions are discrete, else CEM.
 
     The action count or box comes from the spec, so it is never repeated (nor
