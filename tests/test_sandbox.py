@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from cwm_jax import data, sandbox, validator
+from cwm_jax import data, reference, sandbox, validator
 from cwm_jax.accuracy import Tolerance
 from cwm_jax.sandbox import GiB, Sandbox, SandboxError
 from cwm_jax.sandbox.worker_main import SplitCache, WorkerState
@@ -215,6 +215,15 @@ def test_worker_split_cache_reads_each_split_once_read_only_and_patches_nothing(
     for _ in range(2):  # trusted code, scored here as a worker would
         assert state.score(message)["result"]["summaries"]["train"]["accuracy"] == 1.0
     assert reads == ["train"]  # scoring reads through the cache
+
+
+def test_a_worker_records_the_transitions_no_cache_holds(monkeypatch, tmp_path):
+    # The worker imports what recording needs (planners' episode loop) from its confined view of the project.
+    monkeypatch.setenv("CWM_JAX_CACHE", str(tmp_path))
+    with Sandbox(size=1, timeout_s=120) as fresh:
+        result = fresh.score(reference.source("Catch"), "gymnax/Catch", counterexamples=0)
+    assert result.valid, result.error
+    assert result.value == 1.0
 
 
 # -- isolation of a worker -----------------------------------------------------

@@ -95,15 +95,15 @@ def _make_target(new_root: str, path: str, is_dir: bool) -> str:
     return target
 
 
-def read_only_paths(package_dir: str) -> list[str]:
-    """What a confined worker sees read-only: system directories, the interpreter, the package.
+def read_only_paths(package_dirs: list[str]) -> list[str]:
+    """What a confined worker sees read-only: system directories, the interpreter, the project's packages.
 
-    The repository around the package is left out (it may hold `.env` files), even if it is on `sys.path`.
+    The repository around the packages is left out (it may hold `.env` files), even if it is on `sys.path`.
     """
-    repository = os.path.dirname(package_dir)
+    repositories = {os.path.dirname(path) for path in package_dirs}
     interpreter = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *sys.path]
-    return [*_SYSTEM_DIRS, *(path for path in interpreter if path and os.path.isabs(path) and path != repository),
-            package_dir]
+    return [*_SYSTEM_DIRS, *(path for path in interpreter if path and os.path.isabs(path) and path not in repositories),
+            *package_dirs]
 
 
 def _build_root(new_root: str, read_only: list[str], writable: str) -> None:
@@ -186,8 +186,8 @@ def enter(config: dict) -> None:
     """Confines this worker as `config` says; raises OSError if it cannot (the worker must not start then).
 
     Keys: "namespaces" (bool: started under `unshare`, build the read-only
-    view), "tmpdir" (the one writable directory), "package_dir" (the
-    `cwm_jax` package), "drop_uid" (int or None: switch to this uid, the
+    view), "tmpdir" (the one writable directory), "package_dirs" (the
+    project's packages the worker imports), "drop_uid" (int or None: switch to this uid, the
     caller is root), "outer_uid"/"outer_gid" (the caller's ids, shown inside
     a nested user namespace).
     """
@@ -195,7 +195,7 @@ def enter(config: dict) -> None:
     drop_uid = config.get("drop_uid")
     descriptors = {}
     if config.get("namespaces"):
-        read_only = read_only_paths(config["package_dir"])
+        read_only = read_only_paths(config["package_dirs"])
         _check(_libc.unshare(_CLONE_NEWNS), "unshare(CLONE_NEWNS)")  # the namespace's shell keeps the host view
         _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
         new_root = os.path.join(tmpdir, "root")

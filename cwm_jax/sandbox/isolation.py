@@ -148,6 +148,10 @@ BOOTSTRAP = (
 )
 
 
+# The project's packages a worker imports: cwm_jax, and planners, whose episode loop records transitions.
+WORKER_PACKAGES = ("cwm_jax", "planners")
+
+
 def worker_command(config: Mapping, *, memory_limit: int, tmpdir: str, uid: int | None,
                    namespaces: list[str] | None) -> list[str]:
     """The command line that starts a worker with `config` (see `worker_main.main`) plus the isolation's keys.
@@ -164,7 +168,7 @@ def worker_command(config: Mapping, *, memory_limit: int, tmpdir: str, uid: int 
         "memory_limit": int(memory_limit),
         "tmpdir": tmpdir,
         "file_size_limit": FILE_SIZE_LIMIT,
-        "package_dir": os.path.join(ROOT, "cwm_jax"),
+        "package_dirs": [os.path.join(ROOT, name) for name in WORKER_PACKAGES],
         "confine_path": os.path.join(ROOT, "cwm_jax", "sandbox", "confine.py"),
         "namespaces": namespaces is not None,
         "drop_uid": uid,
