@@ -97,7 +97,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "`ray start` made) or ray://HOST:10001; every node must see --out at the same path "
                              "(needs the [ray] extra)")
     parser.add_argument("--ray-gpus", type=float, default=0.0,
-                        help="GPUs per Ray task (default: 0: Ray hides the GPUs, planning runs on CPU)")
+                        help="GPUs per Ray task for planning, a fraction to share one (default: 0: planning on CPU)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
 
 

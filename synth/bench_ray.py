@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -78,11 +79,21 @@ def _for_workers(config: BenchConfig, replay: Path | None) -> BenchConfig:
     return dataclasses.replace(config, base_url=llm.resolved_base_url(), api_key=llm.resolved_api_key())
 
 
-def runtime_env() -> dict:
-    """Ray's runtime_env for the tasks: the forwarded variables, and this checkout first on PYTHONPATH
-    (harmless where cwm-jax is installed and that path does not exist)."""
+def runtime_env(gpus_per_task: float) -> dict:
+    """Ray's runtime_env for the tasks: the forwarded variables, this checkout first on PYTHONPATH
+    (harmless where cwm-jax is installed and that path does not exist), and JAX kept to its share.
+
+    Ray leaves every GPU of a node visible to a task that asked for none, and JAX takes 75% of
+    each visible GPU's memory at start: a task given no GPU plans on CPU, and tasks sharing a GPU
+    (a fraction each) take memory as they need it. (The sandbox's scoring is CPU-only anyway.)
+    """
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
-    return {"env_vars": {"PYTHONPATH": path, **{k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}}}
+    env = {"PYTHONPATH": path, **{k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}}
+    if gpus_per_task == 0:
+        env["JAX_PLATFORMS"] = "cpu"
+    elif gpus_per_task < 1:
+        env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+    return {"env_vars": env}
 
 
 def run_on_ray(
@@ -106,11 +117,18 @@ def run_on_ray(
     started_here = not ray.is_initialized()
     if started_here:
         start = time.perf_counter()
-        with warnings.catch_warnings():  # Ray starts its processes with fork+exec: no JAX state is shared
-            warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
-            # A dashboard for a run of its own is start-up time nobody asked for; a cluster keeps its own.
-            extra = {"include_dashboard": False} if address == "local" else {}
-            ray.init(address=address, runtime_env=runtime_env(), log_to_driver=False, **extra)
+        # Ray puts the driver script's directory on the workers' import path, ahead of PYTHONPATH:
+        # experiments/ holds synth.py, which would hide the synth package there. Hidden while Ray reads it.
+        script_dir, kept = os.path.dirname(os.path.realpath(sys.argv[0] or ".")), list(sys.path)
+        sys.path[:] = [p for p in kept if p != script_dir]
+        try:
+            with warnings.catch_warnings():  # Ray starts its processes with fork+exec: no JAX state is shared
+                warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+                # A dashboard for a run of its own is start-up time nobody asked for; a cluster keeps its own.
+                extra = {"include_dashboard": False} if address == "local" else {}
+                ray.init(address=address, log_to_driver=False, **extra)
+        finally:
+            sys.path[:] = kept
         say(f"  ray.init({address!r}): {time.perf_counter() - start:.1f} s, "
             f"{ray.cluster_resources().get('CPU', 0):g} CPUs in the cluster")
     try:
@@ -118,7 +136,7 @@ def run_on_ray(
         out = Path(out).resolve()
         replay = Path(replay).resolve() if replay is not None else None
         work = _for_workers(config, replay)
-        remote = ray.remote(num_gpus=gpus_per_task)(run_one)
+        remote = ray.remote(num_gpus=gpus_per_task, runtime_env=runtime_env(gpus_per_task))(run_one)
         window = tasks_in_flight(config)
         say(f"  {window} Ray task(s) in flight, {calls_per_task(config)} LLM call(s) each at most")
         queue, running = list(pending), {}
