@@ -182,6 +182,18 @@ def test_ray_resume_repeats_no_finished_task_and_no_answered_call(on_ray, server
     assert {k: again[k] for k in same} == {k: before[k] for k in same} and again["http_requests"] == 0
 
 
+def test_cli_ray_local_writes_the_table(tmp_path):
+    """`--ray local` from the script in experiments/ (whose directory Ray would put on the workers' path,
+    where experiments/synth.py hides the synth package), run from another directory."""
+    pytest.importorskip("ray")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "benchmark.py"), "--envs", "Catch", "--methods", "reference",
+         "--plan-seeds", "0", "--no-plots", "--ray", "local", "--out", str(tmp_path / "b")],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "ray.init('local')" in proc.stdout and "| Catch | 1.00 / N/A |" in proc.stdout
+
+
 def test_ray_missing_is_one_line_naming_the_extra(tmp_path, monkeypatch, capsys):
     """Without ray installed (blocked here), --ray is a usage error before anything is written."""
     from cwm_jax import cli
