@@ -36,6 +36,7 @@ INSTALL_HINT = 'pip install "cwm-jax[ray]"'
 # trajectory splits are cached, and the code of a checkout that is not installed.
 FORWARDED_ENV = ("CWM_JAX_CACHE",)
 ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("cwm_jax", "planners", "synth")
 
 
 def require_ray():
@@ -126,7 +127,12 @@ def run_on_ray(
                 warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
                 # A dashboard for a run of its own is start-up time nobody asked for; a cluster keeps its own.
                 extra = {"include_dashboard": False} if address == "local" else {}
+                if address.startswith("ray://"):  # tasks are unpickled on the cluster: ship this code there
+                    extra["runtime_env"] = {"py_modules": [str(ROOT / name) for name in PACKAGES]}
                 ray.init(address=address, log_to_driver=False, **extra)
+        except ConnectionError as exc:  # no cluster there, or it refused us
+            raise UsageError(f"--ray {address}: cannot connect to Ray: {' '.join(str(exc).split())} "
+                             "(nothing ran; rerun with --resume once Ray is reachable)") from None
         finally:
             sys.path[:] = kept
         say(f"  ray.init({address!r}): {time.perf_counter() - start:.1f} s, "
