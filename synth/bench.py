@@ -17,7 +17,8 @@ on the true dynamics (the oracle). Layout of `out`:
 Resuming skips every task with a record.json and continues every other one
 from its checkpoint; its cache replays every call already answered. Tasks run
 concurrently in threads of one process and share one sandbox; planning runs
-one evaluation at a time because each one uses every device.
+one evaluation at a time because each one uses every device. With --ray, each
+task is a Ray task with a sandbox of its own (synth/bench_ray.py).
 """
 
 from __future__ import annotations
@@ -31,13 +32,16 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 from cwm_jax import envs
 from cwm_jax.errors import UsageError
+from synth import bench_ray
+from synth.bench_report import describe
+from synth.tree import VALUE_METRICS
 
 REFERENCE = "reference"
 FIT_ONLY = "fit-only"
@@ -125,6 +129,7 @@ class BenchConfig:
     api_key: str | None = dataclasses.field(default=None, repr=False)
     timeout: float = 120.0
     description: str = "full"
+    value: str = "paper"  # the search value of the synthesis methods, a key of synth.tree.VALUE_METRICS
     temperature: float | None = 1.0
     max_tokens: int | None = 1500
     prices: tuple[float, float] | None = None
@@ -287,7 +292,7 @@ def run_task(task: Task, shared: _Shared, *, replay_from: Path | None = None) ->
             task.env, method=task.method.name, budget=config.budget, client=shared.client,
             out_dir=directory, concurrency=config.task_concurrency, resume=(directory / "checkpoint.json").exists(),
             seed=task.seed, sampling=Sampling(temperature=config.temperature, max_tokens=config.max_tokens),
-            sandbox=shared.sandbox, description=config.description,
+            sandbox=shared.sandbox, description=config.description, value=config.value,
             fitter=None if NO_FIT in task.method.flags else shared.sandbox.fit, **_synthesize_kwargs(task.method))
         program = result.best_program
         summary = result.summary
@@ -300,7 +305,7 @@ def run_task(task: Task, shared: _Shared, *, replay_from: Path | None = None) ->
         program = reference.source(spec)
         usage["synth_seconds"] = 0.0
     record: dict[str, Any] = {
-        "env": task.env, "method": task.method.label, "seed": task.seed, "budget": config.budget,
+        "env": task.env, "method": task.method.label, "seed": task.seed, "budget": config.budget, "value": config.value,
         "discrete": spec.discrete, **usage, "has_program": program is not None,
     }
     score_start = time.perf_counter()
@@ -382,8 +387,9 @@ def prepare_out(config: BenchConfig, out: Path, *, resume: bool) -> None:
     if path.exists():
         if not resume:
             raise UsageError(f"{out} already holds a benchmark; pass --resume to continue it or choose another --out")
-        recorded = json.loads(path.read_text())
-        if recorded != json.loads(json.dumps(config.to_json())):
+        # Read back through BenchConfig: a field added since it was written takes its default.
+        recorded = BenchConfig.from_json(json.loads(path.read_text())).to_json()
+        if json.loads(json.dumps(recorded)) != json.loads(json.dumps(config.to_json())):
             raise UsageError(f"{out} holds a benchmark with another configuration ({path}); "
                              "resume it with the same options or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
@@ -397,23 +403,27 @@ def run_benchmark(
     resume: bool = False,
     replay_from: str | Path | None = None,
     say: Callable[[str], None] = print,
+    ray_address: str | None = None, ray_gpus: float = 0.0,
 ) -> list[dict]:
     """Runs every task not yet finished in `out`; returns the records of all tasks that finished.
 
-    Raises UsageError for a bad configuration or `out`, and the LLM client's
-    fatal errors (endpoint unreachable, model unknown) after the tasks in
-    flight have stopped; finished tasks stay finished either way.
+    Tasks run in threads of this process, or as Ray tasks with `ray_address`, each with `ray_gpus`
+    GPUs (synth/bench_ray.py).
+    Raises UsageError for a bad configuration or `out`, and the LLM client's fatal errors (endpoint
+    unreachable, model unknown) after the tasks in flight have stopped; finished tasks stay finished.
     """
-    from cwm_jax.sandbox import Sandbox
-
     out = Path(out)
     if config.description not in envs.DESCRIPTION_LEVELS:
         raise UsageError(f"--description must be one of {', '.join(envs.DESCRIPTION_LEVELS)}, "
                          f"got {config.description!r}")
+    if config.value not in VALUE_METRICS:
+        raise UsageError(f"--value must be one of {', '.join(VALUE_METRICS)}, got {config.value!r}")
     if config.needs_llm and not config.model:
         raise UsageError("the LLM methods need --model (or --replay DIR of a recorded benchmark)")
     for env in config.envs:
         envs.make(env)
+    if ray_address is not None:  # before anything is written: a missing ray leaves no benchmark behind
+        bench_ray.require_ray()
     prepare_out(config, out, resume=resume)
     tasks = task_grid(config)
     records: dict[Task, dict] = {}
@@ -422,37 +432,26 @@ def run_benchmark(
         if path.exists():
             records[task] = json.loads(path.read_text())
     pending = [t for t in tasks if t not in records]
-    say(f"benchmark: {len(tasks)} tasks ({len(records)} already finished), {config.tasks_in_flight} at a time, "
-        f"output in {out}")
-    workers = config.sandbox_workers or min(2, config.tasks_in_flight)
+    where = "on Ray" if ray_address else f"{config.tasks_in_flight} at a time"
+    say(f"benchmark: {len(tasks)} tasks ({len(records)} already finished), {where}, output in {out}")
     failures: list[tuple[Task, BaseException]] = []
-    if pending:
-        # No warm-up list: a worker loads an env's splits when its first candidate comes (warming
-        # every env at start-up would hold the first task back for all of them).
-        with Sandbox(size=workers) as box:
-            replay = Path(replay_from) if replay_from is not None else None
-            client = None
-            if config.needs_llm:
-                from synth.llm import LLMClient
 
-                # One client for all tasks: --concurrency bounds the calls in flight over all of them.
-                client = LLMClient(_llm_config(config, replay is not None))
-            shared = _Shared(config, out, box, client)
-            with ThreadPoolExecutor(config.tasks_in_flight) as pool:
-                futures = {pool.submit(run_task, t, shared, replay_from=replay): t for t in pending}
-                for future in as_completed(futures):
-                    task = futures[future]
-                    try:
-                        records[task] = record = future.result()
-                    except Exception as exc:  # noqa: BLE001 - one broken task must not lose the others
-                        failures.append((task, exc))
-                        if _fatal(exc):  # no other task can succeed: stop those not started
-                            for other in futures:
-                                other.cancel()
-                        else:
-                            say(f"  {task.name}: FAILED: {type(exc).__name__}: {exc}")
-                        continue
-                    say(f"  [{len(records)}/{len(tasks)}] {task.name}: {describe(record)}")
+    def finished(task: Task, result: dict | BaseException) -> bool:  # False: no other task can succeed
+        if isinstance(result, BaseException):
+            failures.append((task, result))
+            if not _fatal(result):
+                say(f"  {task.name}: FAILED: {type(result).__name__}: {result}")
+            return not _fatal(result)
+        records[task] = result
+        say(f"  [{len(records)}/{len(tasks)}] {task.name}: {describe(result)}")
+        return True
+
+    if pending:
+        replay = Path(replay_from) if replay_from is not None else None
+        if ray_address is None:
+            _run_local(config, out, pending, replay, finished)
+        else:
+            bench_ray.run_on_ray(ray_address, config, out, pending, replay, finished, say=say, gpus_per_task=ray_gpus)
     fatal = [exc for _, exc in failures if _fatal(exc)]
     if fatal:
         if replay_from is not None:
@@ -465,38 +464,37 @@ def run_benchmark(
     return [records[t] for t in tasks if t in records]
 
 
+def llm_client(config: BenchConfig, replay: bool):
+    """The LLM client the tasks of one process share (--concurrency bounds its calls); None without LLM methods."""
+    if not config.needs_llm:
+        return None
+    from synth.llm import LLMClient
+
+    return LLMClient(_llm_config(config, replay))
+
+
+def _run_local(config: BenchConfig, out: Path, pending: list[Task], replay: Path | None,
+               finished: Callable[[Task, dict | BaseException], bool]) -> None:
+    """The tasks in threads of this process, sharing one sandbox and one LLM client."""
+    from cwm_jax.sandbox import Sandbox
+
+    # No warm-up list: a worker loads an env's splits when its first candidate comes (warming
+    # every env at start-up would hold the first task back for all of them).
+    with Sandbox(size=config.sandbox_workers or min(2, config.tasks_in_flight)) as box:
+        shared = _Shared(config, out, box, llm_client(config, replay is not None))
+        with ThreadPoolExecutor(config.tasks_in_flight) as pool:
+            futures = {pool.submit(run_task, t, shared, replay_from=replay): t for t in pending}
+            for future in as_completed(futures):
+                try:
+                    result = future.result()
+                except Exception as exc:  # noqa: BLE001 - one broken task must not lose the others
+                    result = exc
+                if not finished(futures[future], result):
+                    for other in futures:
+                        other.cancel()
+
+
 def _fatal(error: BaseException) -> bool:
     """The endpoint is gone or does not serve the model (the LLM client's fatal errors)."""
     llm = sys.modules.get("synth.llm")  # not imported: no LLM method ran, no such error exists
     return llm is not None and isinstance(error, (llm.LLMUnavailable, llm.LLMModelNotFound))
-
-
-def describe(record: dict) -> str:
-    norm = record.get("normalized_return")
-    norm_text = "N/A" if norm is None else f"{norm:.2f}"
-    return (f"train acc {record['train_accuracy']:.3f}, test acc {record['test_accuracy']:.3f}, "
-            f"normalized return {norm_text}, {record['calls']} calls, {record['tokens']} tokens, "
-            f"{record['wall_seconds']:.1f} s")
-
-
-ENV_GROUPS = ("all", "discrete", "continuous", "unknown")
-
-
-def all_envs(kind: str = "all") -> tuple[str, ...]:
-    """Registered env ids: "all", "discrete" or "continuous" (the default envs), or "unknown"
-    (the "-unknown" variants, whose constants have to be learned from the data)."""
-    specs = list(envs.VARIANT_SPECS if kind == "unknown" else envs.SPECS)
-    if kind == "discrete":
-        specs = [s for s in specs if s.discrete]
-    elif kind == "continuous":
-        specs = [s for s in specs if not s.discrete]
-    return tuple(f"gymnax/{s.name}" for s in specs)
-
-
-def resolve_envs(names: Sequence[str]) -> tuple[str, ...]:
-    """Canonical ids of a list that may hold the groups of ENV_GROUPS; UnknownEnvError if one is unknown."""
-    chosen: list[str] = []
-    for name in names:
-        ids = all_envs(name) if name in ENV_GROUPS else (f"gymnax/{envs.make(name).name}",)
-        chosen += [i for i in ids if i not in chosen]
-    return tuple(chosen)

@@ -5,6 +5,7 @@
         --budget 10 --base-url http://localhost:8000/v1 --model NAME --concurrency 4 --out runs/bench
     cwm-jax bench --out runs/bench --resume              # after a kill: repeats nothing
     cwm-jax bench --replay runs/bench --out runs/again   # zero requests
+    cwm-jax bench ... --ray local                        # tasks as Ray tasks (--ray auto: a cluster)
     (or: python experiments/benchmark.py ...)
 
 Methods are separated by commas; a method may carry variant flags, e.g.
@@ -18,11 +19,35 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from cwm_jax import command
+from cwm_jax import command, envs
 from cwm_jax.errors import UsageError
-from synth.bench import BenchConfig, parse_method, resolve_envs
+from synth.bench import BenchConfig, parse_method
+
+ENV_GROUPS = ("all", "discrete", "continuous", "unknown")
+
+
+def all_envs(kind: str = "all") -> tuple[str, ...]:
+    """Registered env ids: "all", "discrete" or "continuous" (the default envs), or "unknown"
+    (the "-unknown" variants, whose constants have to be learned from the data)."""
+    specs = list(envs.VARIANT_SPECS if kind == "unknown" else envs.SPECS)
+    if kind == "discrete":
+        specs = [s for s in specs if s.discrete]
+    elif kind == "continuous":
+        specs = [s for s in specs if not s.discrete]
+    return tuple(f"gymnax/{s.name}" for s in specs)
+
+
+def resolve_envs(names: Sequence[str]) -> tuple[str, ...]:
+    """Canonical ids of a list that may hold the groups of ENV_GROUPS; UnknownEnvError if one is unknown."""
+    chosen: list[str] = []
+    for name in names:
+        ids = all_envs(name) if name in ENV_GROUPS else (f"gymnax/{envs.make(name).name}",)
+        chosen += [i for i in ids if i not in chosen]
+    return tuple(chosen)
+
 
 PLAN_OPTIONS = ("simulations", "rollout_depth", "num_rollouts", "horizon", "iterations", "samples", "elites")
 
@@ -46,6 +71,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per HTTP request (default: 120)")
     parser.add_argument("--description", choices=("full", "docs"), default="full",
                         help="what the prompts say about the env: every constant (full) or the docs level (docs)")
+    parser.add_argument("--value", choices=("paper", "strict"), default="paper",
+                        help="search value of the synthesis methods: the paper code's reward-weighted accuracy, or "
+                             "strict accuracy (all of state, reward and done right) (default: paper)")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default: 1.0)")
     parser.add_argument("--max-tokens", type=int, default=1500, help="completion limit per call (default: 1500)")
     parser.add_argument("--prices", type=float, nargs=2, metavar=("IN", "OUT"),
@@ -64,6 +92,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", type=int, help="devices to split the planning seeds over (default: all)")
     for name in PLAN_OPTIONS:
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, help="planner setting, as in cwm-jax plan")
+    parser.add_argument("--ray", metavar="ADDRESS",
+                        help="run the tasks as Ray tasks: local (a Ray instance on this machine), auto (the cluster "
+                             "`ray start` made) or ray://HOST:10001; every node must see --out at the same path "
+                             "(needs the [ray] extra)")
+    parser.add_argument("--ray-gpus", type=float, default=0.0,
+                        help="GPUs per Ray task for planning, a fraction to share one (default: 0: planning on CPU)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
 
 
@@ -92,7 +126,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     return BenchConfig(
         envs=resolve_envs([e.strip() for e in args.envs.split(",") if e.strip()]), methods=methods,
         seeds=tuple(range(args.seeds)), budget=args.budget, model=args.model, base_url=args.base_url,
-        api_key=args.api_key, timeout=args.timeout, description=args.description, temperature=args.temperature, max_tokens=args.max_tokens,
+        api_key=args.api_key, timeout=args.timeout, description=args.description, value=args.value,
+        temperature=args.temperature, max_tokens=args.max_tokens,
         prices=tuple(args.prices) if args.prices else None, concurrency=args.concurrency,
         task_concurrency=args.task_concurrency, plan_seeds=args.plan_seeds, plan=plan, devices=args.devices)
 
@@ -106,8 +141,11 @@ def run(args: argparse.Namespace) -> int:
         print(text, flush=True)
 
     config = config_from_args(args)
+    if args.ray_gpus < 0:
+        raise UsageError("--ray-gpus must be >= 0")
     try:
-        records = run_benchmark(config, args.out, resume=args.resume, replay_from=args.replay, say=say)
+        records = run_benchmark(config, args.out, resume=args.resume, replay_from=args.replay, say=say,
+                                ray_address=args.ray, ray_gpus=args.ray_gpus)
     except RuntimeError as exc:
         command.error(str(exc))
         return command.EXIT_FAILED

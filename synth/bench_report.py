@@ -22,7 +22,7 @@ import numpy as np
 
 METRICS = ("train_accuracy", "test_accuracy", "test_weighted_accuracy", "normalized_return", "calls", "tokens",
            "cost", "fits", "fit_seconds", "wall_seconds")
-CSV_FIELDS = ("env", "method", "seed", "budget", "discrete", "has_program", "train_accuracy", "test_accuracy",
+CSV_FIELDS = ("env", "method", "seed", "budget", "value", "discrete", "has_program", "train_accuracy", "test_accuracy",
               "train_weighted_accuracy", "test_weighted_accuracy", "train_strict_accuracy", "test_strict_accuracy",
               "normalized_return", "model_return", "random_return", "oracle_return", "plan_seeds", "planner", "calls",
               "failed_calls", "tokens", "prompt_tokens", "completion_tokens", "cost", "http_requests", "stop_reason",
@@ -88,8 +88,8 @@ def markdown(records: list[dict], config: dict | None = None) -> str:
     lines = []
     if config:
         seeds = len(config.get("seeds", ()))
-        llm = (f"budget {config.get('budget')} calls, model {config.get('model')}" if config.get("model")
-               else "no LLM")
+        llm = (f"budget {config.get('budget')} calls, model {config.get('model')}, "
+               f"search value {config.get('value', 'paper')}" if config.get("model") else "no LLM")
         lines += [f"{seeds} seed(s), {llm}; planning over {config.get('plan_seeds')} seeds.", ""]
     lines += ["Test accuracy / normalized return (mean±SE over seeds; train accuracy in results.csv)", "",
               "| env | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
@@ -192,3 +192,11 @@ def write_plots(records: list[dict], out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out / "accuracy_vs_calls.png", dpi=110)
     plt.close(fig)
+
+
+def describe(record: dict) -> str:
+    norm = record.get("normalized_return")
+    norm_text = "N/A" if norm is None else f"{norm:.2f}"
+    return (f"train acc {record['train_accuracy']:.3f}, test acc {record['test_accuracy']:.3f}, "
+            f"normalized return {norm_text}, {record['calls']} calls, {record['tokens']} tokens, "
+            f"{record['wall_seconds']:.1f} s")

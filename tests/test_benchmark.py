@@ -10,11 +10,14 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from cwm_jax import envs
-from synth.bench import BenchConfig, UsageError, parse_method, resolve_envs, run_benchmark
+from synth import bench
+from synth.bench import BenchConfig, UsageError, parse_method, run_benchmark
+from synth.bench_cli import resolve_envs
 from synth.bench_report import write_results
 from synth.testing.llm_server import LLMTestServer
 from synth.testing.scripted_llm import bench_responder
@@ -120,6 +123,123 @@ def test_replay_reproduces_the_benchmark_without_requests(small, server, tmp_pat
         for key in ("env", "method", "calls", "has_program", "train_accuracy", "test_accuracy"):
             assert old[key] == new[key], (old["env"], old["method"], key)
         assert new["http_requests"] == 0 and new["tokens"] == 0  # replayed answers spend nothing
+
+
+# Wall-clock of each phase: not a record of what a task did.
+TIMES = {"synth_seconds", "score_seconds", "plan_seconds", "wall_seconds", "fit_seconds"}
+
+
+@pytest.fixture(scope="module")
+def on_ray(small, server, tmp_path_factory):
+    """The small benchmark again, its tasks as Ray tasks on a local Ray instance (`--ray local`),
+    2 at a time (the machine's 2 CPUs; concurrency is no part of a record)."""
+    pytest.importorskip("ray")
+    out, config, _, _ = small
+    config = dataclasses.replace(config, concurrency=2)
+    ray_out = tmp_path_factory.mktemp("ray")
+    # Random and oracle returns are the benchmark's own cache (baselines/): the Ray tasks plan only their models.
+    shutil.copytree(out / "baselines", ray_out / "baselines")
+    server.reset_counts()
+    said: list[str] = []
+    with pytest.MonkeyPatch.context() as patch:
+        def not_here(*args, **kwargs):
+            raise AssertionError("a task ran in the driver, not in a Ray worker")
+
+        patch.setattr(bench, "run_task", not_here)  # the workers import their own synth.bench
+        records = run_benchmark(config, ray_out, ray_address="local", say=said.append)
+    return ray_out, config, records, server.requests_total, said
+
+
+def test_ray_backend_gives_the_local_table(small, on_ray):
+    out, config, records, _ = small
+    ray_out, _, on_ray_records, requests, said = on_ray
+    assert requests == 3 + 3 + 1 + 1 and any(line.startswith("  ray.init('local')") for line in said)
+    assert "  2 Ray task(s) in flight, 1 LLM call(s) each at most" in said
+    assert len(on_ray_records) == len(records)
+    for local, remote in zip(records, on_ray_records):
+        assert {k: v for k, v in remote.items() if k not in TIMES} == {k: v for k, v in local.items() if k not in TIMES}
+    per_env = [write_results(r, d, config=config.to_json(), plots=False).split("\n\nAverages")[0]
+               for r, d in ((records, out), (on_ray_records, ray_out))]
+    assert per_env[0] == per_env[1] and "| Catch | 1.00 / 1.00 | 1.00 / 1.00 |" in per_env[1]
+    assert json.loads((ray_out / "results.json").read_text()) == on_ray_records
+
+
+def test_ray_resume_repeats_no_finished_task_and_no_answered_call(on_ray, server, tmp_path):
+    ray_out, config, records, _, _ = on_ray
+    copy = tmp_path / "ray"
+    shutil.copytree(ray_out, copy)
+    finished = copy / "tasks" / "CartPole" / "gif-mcts_no-fit" / "seed0" / "record.json"
+    finished.write_text(json.dumps(dict(json.loads(finished.read_text()), marker="not rerun")))
+    killed = copy / "tasks" / "CartPole" / "zero-shot_no-fit" / "seed0"
+    (killed / "record.json").unlink()
+    (killed / "summary.json").unlink()
+    server.reset_counts()
+    resumed = _by_task(run_benchmark(config, copy, resume=True, ray_address="local", say=lambda text: None))
+    assert server.requests_total == 0
+    assert resumed["CartPole", GIF].get("marker") == "not rerun"
+    again, before = resumed["CartPole", ZERO_SHOT], _by_task(records)["CartPole", ZERO_SHOT]
+    same = set(before) - TIMES - {"http_requests"}  # the resumed session sent none: its cache answered
+    assert {k: again[k] for k in same} == {k: before[k] for k in same} and again["http_requests"] == 0
+
+
+def test_cli_ray_local_writes_the_table(tmp_path):
+    """`--ray local` from the script in experiments/ (whose directory Ray would put on the workers' path,
+    where experiments/synth.py hides the synth package), run from another directory."""
+    pytest.importorskip("ray")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "benchmark.py"), "--envs", "Catch", "--methods", "reference",
+         "--plan-seeds", "0", "--no-plots", "--ray", "local", "--out", str(tmp_path / "b")],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "ray.init('local')" in proc.stdout and "| Catch | 1.00 / N/A |" in proc.stdout
+
+
+def test_ray_missing_is_one_line_naming_the_extra(tmp_path, monkeypatch, capsys):
+    """Without ray installed (blocked here), --ray is a usage error before anything is written."""
+    from cwm_jax import cli
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    status = cli.main(["bench", "--envs", "Catch", "--methods", "reference", "--ray", "local",
+                       "--out", str(tmp_path / "b")])
+    assert status == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        'error: --ray needs the ray package, which is not installed: pip install "cwm-jax[ray]"']
+    assert not (tmp_path / "b").exists()
+
+
+def test_value_is_forwarded_to_synthesize_and_recorded(tmp_path, monkeypatch):
+    """--value strict reaches each task's search, its record and results.md; an older benchmark.json
+    without the field resumes as value paper."""
+    import synth.run
+
+    seen = []
+
+    def synthesize(env, **kwargs):  # no program found: nothing to score or plan
+        seen.append(kwargs.get("value"))
+        usage = dict.fromkeys(("calls", "failed_calls", "tokens", "prompt_tokens", "completion_tokens",
+                               "http_requests", "fits"), 0)
+        summary = dict(usage, cost=0.0, fit_seconds=0.0, stop_reason="budget", wall_seconds=0.1)
+        return SimpleNamespace(best_program=None, summary=summary)
+
+    monkeypatch.setattr(synth.run, "synthesize", synthesize)
+    config = BenchConfig(envs=("gymnax/Catch",), methods=(parse_method("zero-shot --no-fit"),), seeds=(0,),
+                         model="m", base_url="http://127.0.0.1:9/v1", value="strict", plan_seeds=0,
+                         sandbox_workers=1, devices=1)
+    [record] = run_benchmark(config, tmp_path, say=lambda text: None)
+    assert seen == ["strict"] and record["value"] == "strict"
+    assert "search value strict" in write_results([record], tmp_path, config=config.to_json(), plots=False)
+    assert json.loads((tmp_path / "benchmark.json").read_text())["value"] == "strict"
+    with pytest.raises(UsageError, match="--value must be one of paper, strict"):
+        run_benchmark(dataclasses.replace(config, value="best"), tmp_path / "x", say=lambda text: None)
+    # A benchmark written before --value existed: resumed with the default, not refused.
+    old = tmp_path / "old"
+    paper = dataclasses.replace(config, value="paper")
+    run_benchmark(paper, old, say=lambda text: None)
+    recorded = json.loads((old / "benchmark.json").read_text())
+    del recorded["value"]
+    (old / "benchmark.json").write_text(json.dumps(recorded))
+    assert run_benchmark(paper, old, resume=True, say=lambda text: None)[0]["value"] == "paper"
+    assert seen == ["strict", "paper"]  # the finished task was not run again
 
 
 def test_bad_method_and_flag_are_named():
