@@ -137,19 +137,3 @@ def test_configs_validate_and_keywords_build_or_replace_them():
         planners.CEMConfig(action_dim=1, action_low=1.0, action_high=-1.0)
     with pytest.raises(ValueError, match="CEMConfig: discount"):
         planners.make_cem_planner(drift_model, action_dim=1, action_low=-1.0, action_high=1.0, discount=0.0 - 1)
-
-
-# --------------------------------------------------------------------------- docs/planning.md
-
-
-def test_planning_docs_snippets_run_as_written():
-    import re
-    from pathlib import Path
-
-    text = (Path(__file__).resolve().parents[1] / "docs" / "planning.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
-    assert blocks
-    namespace: dict = {"__name__": "planning_md"}  # the blocks follow on from each other
-    for index, block in enumerate(blocks):
-        exec(compile(block, f"docs/planning.md python block {index + 1}", "exec"), namespace)  # our own docs
-    assert namespace["actions"].shape == (4,) and callable(namespace["run"])
