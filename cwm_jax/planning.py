@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cwm_jax.errors import UsageError
@@ -164,7 +165,6 @@ def sims_per_real_step(settings) -> int:
 
 def evaluate(spec, policy, keys, label: str, say, *, mesh=None) -> Evaluation:
     """Compiles, then runs one jitted, vmapped episode per key (split over `mesh`'s devices if given)."""
-    import jax
     import numpy as np
 
     import planners
@@ -174,14 +174,29 @@ def evaluate(spec, policy, keys, label: str, say, *, mesh=None) -> Evaluation:
         env, params, policy, obs_fn=spec.flatten_obs, action_fn=spec.to_gymnax_action, mesh=mesh
     )
     say(f"  {label}: compiling (one jitted, vmapped episode function; takes a few seconds) ...")
-    start = time.perf_counter()
-    compiled = run.lower(keys).compile()
-    compile_seconds = time.perf_counter() - start
-    say(f"  {label}: compiled in {compile_seconds:.1f} s; running {keys.shape[0]} episodes ...")
-    start = time.perf_counter()
-    result = jax.block_until_ready(compiled(keys))
-    run_seconds = time.perf_counter() - start
+    result, compile_seconds, run_seconds = compile_then_run(
+        run, keys,
+        on_compiled=lambda seconds: say(f"  {label}: compiled in {seconds:.1f} s; running {keys.shape[0]} episodes ..."),
+    )
     returns = np.asarray(result.episode_return, np.float64)
     lengths = np.asarray(result.length)
     say(f"  {label}: done in {run_seconds:.1f} s, mean return {returns.mean():.1f}")
     return Evaluation(label, returns, lengths, compile_seconds, run_seconds)
+
+
+def compile_then_run(jitted, *args, on_compiled: Callable[[float], None] = lambda seconds: None):
+    """Compiles `jitted` (a `jax.jit` function) for `args`, then runs it once, timing each apart.
+
+    Returns:
+      (output, compile_seconds, run_seconds); `on_compiled(compile_seconds)` is
+      called in between (to report progress).
+    """
+    import jax
+
+    start = time.perf_counter()
+    compiled = jitted.lower(*args).compile()
+    compile_seconds = time.perf_counter() - start
+    on_compiled(compile_seconds)
+    start = time.perf_counter()
+    output = jax.block_until_ready(compiled(*args))
+    return output, compile_seconds, time.perf_counter() - start

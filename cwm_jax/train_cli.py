@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 from cwm_jax import command
 from cwm_jax.errors import UsageError
 from cwm_jax.models import load_model
+from cwm_jax.planning import compile_then_run
 from cwm_jax.report import write_learning_curve
 
 # Per-env PPO settings (planners.ppo.PPOConfig fields); see docs/rl.md.
@@ -106,13 +106,9 @@ def train(args: argparse.Namespace, say=print) -> dict[str, Any]:
                                             eval_fn=lambda p, k: real_episode(p, k).episode_return)))
     keys = planners.seed_keys(args.seeds, args.seed)
     say(f"PPO: {args.seeds} seeds x {config.model_steps:,} model steps; compiling ...")
-    start = time.perf_counter()
-    compiled = train.lower(keys).compile()
-    compile_seconds = time.perf_counter() - start
-    say(f"compiled in {compile_seconds:.1f} s; training ...")
-    start = time.perf_counter()
-    out = jax.block_until_ready(compiled(keys))
-    seconds = time.perf_counter() - start
+    out, compile_seconds, seconds = compile_then_run(
+        train, keys, on_compiled=lambda compile_s: say(f"compiled in {compile_s:.1f} s; training ...")
+    )
 
     final = jax.jit(jax.vmap(real_episode))(out.params, jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys))
     returns = np.asarray(final.episode_return, np.float64)
