@@ -41,7 +41,7 @@ from cwm_jax import envs
 from cwm_jax.errors import UsageError
 from synth import bench_ray
 from synth.bench_report import describe
-from synth.tree import VALUE_METRICS
+from synth.node import VALUE_METRICS
 
 REFERENCE = "reference"
 FIT_ONLY = "fit-only"
@@ -129,7 +129,7 @@ class BenchConfig:
     api_key: str | None = dataclasses.field(default=None, repr=False)
     timeout: float = 120.0
     description: str = "full"
-    value: str = "paper"  # the search value of the synthesis methods, a key of synth.tree.VALUE_METRICS
+    value: str = "paper"  # the search value of the synthesis methods, a key of synth.node.VALUE_METRICS
     temperature: float | None = 1.0
     max_tokens: int | None = 1500
     prices: tuple[float, float] | None = None
