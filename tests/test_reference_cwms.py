@@ -5,6 +5,10 @@ reward term) and must score below 1.0 with a counterexample that names the
 component it broke.
 """
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from cwm_jax import accuracy, data, envs, loader, reference
@@ -81,3 +85,20 @@ def test_mutant_scores_below_one_and_names_the_component(env, label, old, new, c
     assert report.accuracy < 1.0
     failures = accuracy.counterexamples(report, split, k=len(report.failures))
     assert any(component in example.failed for example in failures)
+
+
+def test_a_fresh_interpreter_loads_the_reference_that_calls_into_c_code_that_imports():
+    # jax's and numpy's C code imports through the builtins of the Python frame on top, the CWM's:
+    # Pendulum's jnp.arctan2 failed with "import of 'numpy' is not allowed" in a fresh process.
+    code = "from cwm_jax import loader\nloader.load_reference('gymnax/Pendulum')\n"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert run.returncode == 0, run.stderr
+
+
+def test_an_import_statement_of_the_cwm_is_still_refused_at_run_time():
+    namespace = loader._namespace()  # what the validator would have stopped first
+    with pytest.raises(ImportError, match="import of 'os' is not allowed"):
+        exec(compile("import os", loader.FILENAME, "exec"), namespace)
+    exec(compile("import math", loader.FILENAME, "exec"), namespace)
+    assert namespace["math"].pi > 3
