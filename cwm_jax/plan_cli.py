@@ -87,7 +87,7 @@ def plan(args: argparse.Namespace, say=say) -> dict[str, Any]:
     spec = envs.env_spec(args.env)
     settings = settings_for(spec, args)
     other = OPTIONS_OF["cem" if settings["planner"] == "mcts" else "mcts"]
-    given = [name for name in other if getattr(args, name, None) not in (None, False)]
+    given = [name for name in other if getattr(args, name, None) is not None and getattr(args, name) is not False]
     if given:
         flag = "--" + given[0].replace("_", "-")
         owner = "CEM" if settings["planner"] == "mcts" else "MCTS"

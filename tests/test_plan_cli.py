@@ -102,6 +102,7 @@ def test_small_run_writes_json_and_plot(tmp_path):
         (["--rollout-depth", "0"], "--rollout-depth 0 leaves MCTS without leaf values"),
         (["--horizon", "5"], "--horizon is a CEM option; CartPole plans with MCTS"),
         (["--env", "gymnax/Pendulum", "--simulations", "5"], "--simulations is a MCTS option; Pendulum plans with CEM"),
+        (["--env", "gymnax/Pendulum", "--rollout-depth", "0"], "--rollout-depth is a MCTS option; Pendulum plans"),
     ],
 )
 def test_meaningless_settings_exit_2_with_one_line(capsys, argv, reason):
