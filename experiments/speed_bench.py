@@ -32,12 +32,13 @@ import json, sys, time
 import jax, numpy as np
 import planners
 from cwm_jax import envs, load_reference
-from cwm_jax.planning import CEM_DEFAULTS, MCTS_DEFAULTS, evaluate, make_policy
+from cwm_jax.planning import CEM_DEFAULTS, DEFAULT_DISCOUNT, MCTS_DEFAULTS, evaluate, make_policy
 
 env_id, seeds, devices = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 spec = envs.env_spec(env_id)
-settings = dict(MCTS_DEFAULTS if spec.discrete else CEM_DEFAULTS, planner="mcts" if spec.discrete else "cem",
-                discount=0.99, open_loop=False)
+planner = "mcts" if spec.discrete else "cem"
+settings = dict(MCTS_DEFAULTS if spec.discrete else CEM_DEFAULTS, planner=planner,
+                discount=DEFAULT_DISCOUNT[planner], open_loop=False)
 mesh = planners.seed_mesh(devices) if devices > 1 else None
 keys = planners.seed_keys(seeds)
 ev = evaluate(spec, make_policy(spec, load_reference(spec), settings), keys, "model", lambda t: None, mesh=mesh)
