@@ -140,11 +140,12 @@ def _check(args) -> int:
     from cwm_jax import envs, sandbox
 
     spec = envs.env_spec(args.env)
+    tolerance = command.tolerance_from(args)
     result = sandbox.score_file(args.model, spec, split=args.split, counterexamples=args.counterexamples,
-                                tolerance=command.tolerance_from(args))
+                                tolerance=tolerance)
     if args.json:
         payload = {"valid": result.valid, "error": result.error, "env": spec.id, "split": args.split,
-                   "tolerance": command.tolerance_from(args)._asdict()}
+                   "tolerance": tolerance._asdict()}
         keys = ("accuracy", "strict_accuracy", "state_accuracy", "reward_accuracy", "done_accuracy",
                 "weighted_accuracy", "n_transitions")
         payload.update({k: (result.summary or {}).get(k) for k in keys})

@@ -41,6 +41,14 @@ def _matplotlib_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "matplotlib"
 
 
+def _ready(selector: selectors.BaseSelector, deadline: float) -> bool:
+    """Waits for the selector's one descriptor until `deadline`: True when it is ready; TimeoutError past it."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError
+    return bool(selector.select(remaining))
+
+
 class WorkerDied(Exception):
     """The worker's pipe closed: it exited or was killed."""
 
@@ -136,10 +144,7 @@ class Worker:
         with selectors.DefaultSelector() as selector:
             selector.register(fd, selectors.EVENT_WRITE)
             while view:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError
-                if not selector.select(remaining):
+                if not _ready(selector, deadline):
                     continue
                 try:
                     written = os.write(fd, view)
@@ -168,10 +173,7 @@ class Worker:
                     return message
                 if len(self._buffer) > MAX_MESSAGE_BYTES:
                     raise WorkerDied("reply too large")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError
-                if not selector.select(remaining):
+                if not _ready(selector, deadline):
                     continue
                 try:
                     chunk = os.read(fd, 1 << 20)
