@@ -26,7 +26,8 @@ def load_model(spec: EnvSpec, model: str, *, say=print) -> tuple[StepFn, str]:
     Raises UsageError for a name that is not a .py path, CWMError (clear
     message) for a missing, unreadable or rejected model file.
     """
-    from cwm_jax import loader, sandbox
+    from cwm_jax import sandbox
+    from cwm_jax.validate import loader
 
     if model == "reference":
         return loader.load_reference(spec), f"reference CWM of {spec.name} (cwm_jax/reference/{spec.reference}.py)"

@@ -4,7 +4,7 @@
 needs (MCTS for discrete actions, CEM for continuous ones) with its action
 space taken from the spec; `planner_config` gives the config alone.
 
-Used by `cwm-jax plan` (cwm_jax/plan_cli.py) and the benchmark (`synth/bench.py`). Every
+Used by `cwm-jax plan` (cwm_jax/commands/plan.py) and the benchmark (`synth/bench/runner.py`). Every
 evaluation is one jitted, vmapped call over the seeds; pass `mesh`
 (`planners.seed_mesh()`) to split the seeds over several devices.
 """

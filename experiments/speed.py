@@ -96,7 +96,7 @@ def cmd_plan(args) -> int:
 
     import planners
     from cwm_jax import envs
-    from cwm_jax.loader import load_reference
+    from cwm_jax.validate.loader import load_reference
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import python_mcts
@@ -218,7 +218,7 @@ def _cem_section(args, batches, say) -> dict | None:
     """CEM on Pendulum: reference CWM vs oracle, when Pendulum is registered."""
     import planners
     from cwm_jax import envs
-    from cwm_jax.loader import load_reference
+    from cwm_jax.validate.loader import load_reference
 
     if "gymnax/Pendulum" not in envs.names():
         say("\nCEM on Pendulum: skipped (Pendulum is not registered)")

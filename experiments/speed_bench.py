@@ -69,7 +69,7 @@ def eval_throughput(args) -> None:
 
 
 def concurrency_wallclock(args) -> None:
-    from synth.bench import BenchConfig, parse_method, run_benchmark
+    from synth.bench.runner import BenchConfig, parse_method, run_benchmark
     from synth.testing.llm_server import LLMTestServer
     from synth.testing.scripted_llm import bench_responder
 

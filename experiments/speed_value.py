@@ -47,7 +47,7 @@ def run(args) -> dict:
     import jax
 
     from cwm_jax import envs
-    from cwm_jax.loader import load_reference
+    from cwm_jax.validate.loader import load_reference
     from cwm_jax.errors import UsageError
     from cwm_jax.models import learned_value
     from cwm_jax.planning import MCTS_DEFAULTS

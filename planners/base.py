@@ -4,7 +4,7 @@ Every planner plans with ONE kind of model, a deterministic transition function
 
     step(state, action) -> (next_state, reward, done)
 
-on a single (unbatched) state: a Code World Model loaded by `cwm_jax.loader`,
+on a single (unbatched) state: a Code World Model loaded by `cwm_jax.validate.loader`,
 `EnvSpec.oracle_step` (the true gymnax dynamics behind the same signature), or
 any jittable function of yours. The planners vmap it themselves.
 

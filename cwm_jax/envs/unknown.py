@@ -4,7 +4,7 @@ Each variant runs gymnax's own dynamics with several EnvParams moved by 20%
 or more from the textbook values, to values that are not round numbers. Its
 description names the constants that exist but not their values, so a CWM
 has to learn them from the recorded transitions (by hand, or with
-`cwm_jax.fit`). Heuristic policies, reset distributions, spaces and the
+`cwm_jax.fit.fitting`). Heuristic policies, reset distributions, spaces and the
 reference CWM module (the textbook constants) are those of the default env;
 everything that runs the real environment reads `gymnax_params` through
 `EnvSpec.make_gymnax`, and transitions are cached under the variant's name.

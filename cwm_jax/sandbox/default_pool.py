@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cwm_jax import envs
-from cwm_jax.accuracy import Tolerance
+from cwm_jax.score.accuracy import Tolerance
 from cwm_jax.errors import CWMLoadError
-from cwm_jax.fit import FitReport
+from cwm_jax.fit.fitting import FitReport
 from cwm_jax.sandbox.pool import Sandbox, static_rejection
-from cwm_jax.scoring import ScoreResult, rejected
+from cwm_jax.score.scoring import ScoreResult, rejected
 
 _DEFAULT: Sandbox | None = None
 _DEFAULT_LOCK = threading.Lock()

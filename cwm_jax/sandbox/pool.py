@@ -16,9 +16,11 @@ import time
 import weakref
 from collections.abc import Iterable, Sequence
 
-from cwm_jax import accuracy, envs, validator
+from cwm_jax import envs
+from cwm_jax.score import accuracy
+from cwm_jax.validate import validator
 from cwm_jax.errors import CWMError
-from cwm_jax.fit import FitReport
+from cwm_jax.fit.fitting import FitReport
 from cwm_jax.sandbox.isolation import GiB, ISOLATIONS, default_memory_limit, namespace_prefix
 from cwm_jax.sandbox.messages import (
     SandboxClosedError,
@@ -29,7 +31,7 @@ from cwm_jax.sandbox.messages import (
     timeout_message,
 )
 from cwm_jax.sandbox.process import Worker, WorkerDied, result_from_dict
-from cwm_jax.scoring import ScoreResult, checked_tolerance, rejected
+from cwm_jax.score.scoring import ScoreResult, checked_tolerance, rejected
 
 DEFAULT_TIMEOUT_S = 60.0
 """Wall-clock limit for one candidate: load, trace, compile and score."""
@@ -175,12 +177,12 @@ class Sandbox:
         Args:
           source: CWM module text (untrusted).
           env: environment id or spec.
-          splits: splits to score on, as in `cwm_jax.scoring.score_source`.
+          splits: splits to score on, as in `cwm_jax.score.scoring.score_source`.
           counterexamples: failing transitions to format for the LLM.
           timeout_s: wall-clock limit for load + compile + score (default: the
             Sandbox's); past it the worker is killed and replaced.
           tolerance: how close a predicted state and reward must be to count
-            as right (`cwm_jax.accuracy.Tolerance`; every field finite, >= 0).
+            as right (`cwm_jax.score.accuracy.Tolerance`; every field finite, >= 0).
 
         Returns:
           The ScoreResult; `seconds` is the wall time of the validation here
@@ -213,7 +215,7 @@ class Sandbox:
     def fit(self, source: str, env: str | envs.EnvSpec, *, timeout_s: float | None = None) -> FitReport:
         """Validates `source` here, then fits its numeric constants to the train split in a worker.
 
-        See `cwm_jax.fit`. The worker scores the program on the train and test
+        See `cwm_jax.fit.fitting`. The worker scores the program on the train and test
         splits before and after the fit, and returns the input unchanged
         unless the fitted program scores higher on train.
 
@@ -224,7 +226,7 @@ class Sandbox:
             DEFAULT_FIT_TIMEOUT_S); past it the worker is killed and replaced.
 
         Returns:
-          A FitReport (`cwm_jax.fit.FitReport`); `program` is the input when
+          A FitReport (`cwm_jax.fit.fitting.FitReport`); `program` is the input when
           it is invalid, when the fit failed or timed out, or when nothing
           improved.
 
@@ -400,7 +402,7 @@ def _env_id(env: str | envs.EnvSpec) -> str:
 
 
 def _check_splits(splits: Sequence[str]) -> tuple[str, ...]:
-    from cwm_jax import data
+    from cwm_jax.data import transitions as data
 
     if isinstance(splits, str):
         splits = (splits,)

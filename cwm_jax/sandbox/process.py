@@ -25,7 +25,7 @@ from pathlib import Path
 from cwm_jax import envs
 from cwm_jax.sandbox.isolation import MiB, drop_uid, worker_command, worker_environment
 from cwm_jax.sandbox.messages import MEMORY_PATTERN, SandboxError, signal_name
-from cwm_jax.scoring import ScoreResult
+from cwm_jax.score.scoring import ScoreResult
 
 MAX_MESSAGE_BYTES = 64 * MiB
 MAX_STDERR_LOG_BYTES = 4 * MiB
@@ -120,7 +120,7 @@ class Worker:
 
     def provide_splits(self, env_id: str, splits: Iterable[str]) -> None:
         """Copies the cached splits the worker will read into its private cache (missing ones it collects)."""
-        from cwm_jax import data
+        from cwm_jax.data import transitions as data
 
         spec = envs.env_spec(env_id)
         for split in splits:

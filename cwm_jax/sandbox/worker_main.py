@@ -30,9 +30,14 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 
-from cwm_jax import accuracy, data, envs, fit, loader, reference, scoring
+from cwm_jax import envs, reference
+from cwm_jax.score import accuracy
+from cwm_jax.data import transitions as data
+from cwm_jax.fit import fitting as fit
+from cwm_jax.validate import loader
+from cwm_jax.score import scoring
 from cwm_jax.sandbox.messages import MEMORY_PATTERN
-from cwm_jax.scoring import ScoreResult
+from cwm_jax.score.scoring import ScoreResult
 
 
 def vm_bytes() -> int:

@@ -1,0 +1,127 @@
+"""Validate, load and score CWM source in the current process.
+
+This is what a sandbox worker runs for each candidate; call it directly only
+for trusted code (the hand-written references, tests).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from cwm_jax import envs
+from cwm_jax.score import accuracy
+from cwm_jax.data import transitions as data
+from cwm_jax.validate import loader
+from cwm_jax.envs import EnvSpec
+from cwm_jax.errors import CWMError
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoreResult:
+    """The outcome of scoring one candidate program.
+
+    Attributes:
+      valid: the program passed validation and the contract checks.
+      error: the rejection message (fit for an LLM's Fix prompt), or None.
+      error_kind: "syntax", "validation", "load", "contract", "runtime",
+        "resource", or from the sandbox "timeout", "memory", "crash".
+      error_line: line of the program the error points at, if any.
+      summaries: split name -> AccuracyReport.summary() for each scored split.
+      counterexamples: the first failing transitions of the first split,
+        formatted for an LLM ('' if none failed).
+      seconds: wall-clock time spent.
+    """
+
+    valid: bool
+    error: str | None = None
+    error_kind: str | None = None
+    error_line: int | None = None
+    summaries: dict[str, dict] = dataclasses.field(default_factory=dict)
+    counterexamples: str = ""
+    seconds: float = 0.0
+
+    @property
+    def summary(self) -> dict | None:
+        """Summary of the first scored split."""
+        return next(iter(self.summaries.values()), None)
+
+    @property
+    def value(self) -> float:
+        """Accuracy on the first scored split; 0 for invalid programs."""
+        return float(self.summary["accuracy"]) if self.valid and self.summary else 0.0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def checked_tolerance(tolerance: accuracy.Tolerance) -> accuracy.Tolerance:
+    """`tolerance` if every field is a finite number >= 0; a ValueError naming the bad field otherwise.
+
+    A negative tolerance would reject every prediction and a NaN or infinite
+    one accept any: both give a silently wrong score.
+    """
+    if not isinstance(tolerance, accuracy.Tolerance):
+        raise ValueError(f"tolerance must be a cwm_jax.score.accuracy.Tolerance, got {type(tolerance).__name__}")
+    for name, value in tolerance._asdict().items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"tolerance {name} must be a finite number >= 0, got {value!r}")
+    return accuracy.Tolerance(*(float(v) for v in tolerance))
+
+
+def rejected(error: CWMError, seconds: float = 0.0) -> ScoreResult:
+    return ScoreResult(
+        valid=False, error=str(error), error_kind=error.kind, error_line=error.line, seconds=seconds
+    )
+
+
+def score_source(
+    source: str,
+    env: str | EnvSpec,
+    *,
+    splits: tuple[str, ...] = ("train",),
+    counterexamples: int = 1,
+    tolerance: accuracy.Tolerance = accuracy.Tolerance(),
+    load_split: Callable[[EnvSpec, str], data.Transitions] | None = None,
+) -> ScoreResult:
+    """Loads `source` as a CWM and scores it on the given splits in one call.
+
+    The splits are concatenated so that checking all of them is a single
+    jitted, vmapped call (one compile per program). `load_split(spec, split)`
+    gives their transitions: `data.load_split` by default; a sandbox worker
+    passes its in-memory cache (`cwm_jax.sandbox.worker_main.SplitCache`).
+    """
+    start = time.perf_counter()
+    spec = envs.env_spec(env)
+    try:
+        step = loader.load_cwm(source, spec)
+    except CWMError as exc:
+        return rejected(exc, time.perf_counter() - start)
+    load_split = load_split or data.load_split
+    parts = [load_split(spec, split) for split in splits]
+    merged = data.Transitions(*(np.concatenate(fields) for fields in zip(*parts)))
+    try:
+        report = accuracy.check(step, merged, tolerance=tolerance)
+    except Exception as exc:  # noqa: BLE001 - untrusted code may fail while compiling or running
+        error = loader.CWMRuntimeError(f"`step` failed while scoring: {type(exc).__name__}: {exc}"[:600])
+        return rejected(error, time.perf_counter() - start)
+    summaries, examples, offset = {}, "", 0
+    for split, part in zip(splits, parts):
+        index = np.arange(offset, offset + len(part))
+        offset += len(part)
+        split_report = accuracy.report_from_comparison(
+            part,
+            (report.state_element_ok[index], report.reward_ok[index], report.done_ok[index],
+             report.pred_next_state[index], report.pred_reward[index], report.pred_done[index]),
+        )
+        summaries[split] = split_report.summary()
+        if not examples and counterexamples > 0:
+            examples = accuracy.format_counterexamples(
+                accuracy.counterexamples(split_report, part, counterexamples)
+            )
+    return ScoreResult(valid=True, summaries=summaries, counterexamples=examples,
+                       seconds=time.perf_counter() - start)
