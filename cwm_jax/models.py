@@ -12,6 +12,8 @@ from typing import Any
 from cwm_jax.envs import EnvSpec, StepFn
 from cwm_jax.errors import CWMError, UsageError
 
+__all__ = ["learned_value", "load_model"]
+
 
 def load_model(spec: EnvSpec, model: str, *, say=print) -> tuple[StepFn, str]:
     """(step_fn, description) for `--model reference|oracle|PATH.py`.

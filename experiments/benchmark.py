@@ -1,4 +1,4 @@
-"""The benchmark tables: `cwm-jax bench` (cwm_jax/commands/bench.py over synth/bench/runner.py).
+"""The benchmark tables: `cwm-jax bench` (cwm_jax/commands/bench.py over synth/bench/).
 
     python experiments/benchmark.py --methods reference --seeds 1
 """

@@ -25,6 +25,26 @@ from typing import Any, NamedTuple, TypeVar
 import jax
 import jax.numpy as jnp
 
+__all__ = [
+    "Action",
+    "ActionMaskFn",
+    "ActionSequenceFn",
+    "Agent",
+    "Config",
+    "PlanFn",
+    "PriorFn",
+    "State",
+    "StepFn",
+    "ValueFn",
+    "as_agent",
+    "build_config",
+    "call_step",
+    "check_num_actions",
+    "model_num_actions",
+    "select_tree",
+    "unbatched",
+]
+
 State = Any  # a pytree; for CWMs a float32 array [obs_dim]
 Action = jax.Array  # int32 [] (discrete) or float32 [action_dim] (continuous)
 

@@ -34,6 +34,8 @@ import jax.numpy as jnp
 
 from planners.base import PlanFn
 
+__all__ = ["EnvStep", "EnvStepFn", "ResetFn", "Transition", "env_functions", "identity", "rollout"]
+
 
 class EnvStep(NamedTuple):
     """One real environment step (unbatched).

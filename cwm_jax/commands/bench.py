@@ -1,4 +1,4 @@
-"""The benchmark: methods x environments x seeds -> the paper's tables (synth/bench/runner.py).
+"""The benchmark: methods x environments x seeds -> the paper's tables (synth/bench/).
 
     cwm-jax bench --methods reference --seeds 1          # offline upper bound
     cwm-jax bench --envs discrete --methods gif-mcts,worldcoder --seeds 3 \\
@@ -25,7 +25,11 @@ from pathlib import Path
 from cwm_jax import envs
 from cwm_jax.commands import common as command
 from cwm_jax.errors import UsageError
-from synth.bench.runner import BenchConfig, parse_method
+from cwm_jax.commands.planner_options import add_planner_arguments, check_options, given_options
+from synth.bench.config import BenchConfig
+from synth.bench.methods import METHOD_KINDS, parse_method
+
+__all__ = ["ENV_GROUPS", "add_arguments", "all_envs", "config_from_args", "resolve_envs", "run"]
 
 ENV_GROUPS = ("all", "discrete", "continuous", "unknown")
 
@@ -50,9 +54,6 @@ def resolve_envs(names: Sequence[str]) -> tuple[str, ...]:
     return tuple(chosen)
 
 
-PLAN_OPTIONS = ("simulations", "rollout_depth", "num_rollouts", "horizon", "iterations", "samples", "elites")
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `cwm-jax bench` (and `python experiments/benchmark.py`)."""
     parser.description = __doc__
@@ -61,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated env ids, or all|discrete|continuous (the default envs) or unknown "
                              "(the -unknown variants) (default: all)")
     parser.add_argument("--methods", default="gif-mcts,worldcoder,zero-shot",
-                        help="comma-separated: gif-mcts, worldcoder, zero-shot, reference, fit-only, with variant "
+                        help=f"comma-separated: {', '.join(METHOD_KINDS)}, with variant "
                              "flags such as 'gif-mcts --no-fix' or 'gif-mcts --no-fit' (the synthesis methods fit "
                              "constants unless --no-fit) (default: gif-mcts,worldcoder,zero-shot)")
     parser.add_argument("--seeds", type=int, default=1, help="search seeds per env and method (default: 1)")
@@ -91,8 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plan-seeds", type=int, default=16,
                         help="planning episodes per policy, one per seed (default: 16; 0: no planning)")
     parser.add_argument("--devices", type=int, help="devices to split the planning seeds over (default: all)")
-    for name in PLAN_OPTIONS:
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, help="planner setting, as in cwm-jax plan")
+    add_planner_arguments(parser, planner=False)  # as in cwm-jax plan; each env reads its planner's options
     parser.add_argument("--ray", metavar="ADDRESS",
                         help="run the tasks as Ray tasks: local (a Ray instance on this machine), auto (the cluster "
                              "`ray start` made) or ray://HOST:10001; every node must see --out at the same path "
@@ -121,9 +121,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     methods = tuple(parse_method(m) for m in args.methods.split(",") if m.strip())
     if not methods:
         raise UsageError("--methods is empty")
-    plan = {k: getattr(args, k) for k in PLAN_OPTIONS if getattr(args, k) is not None}
-    if any(v < (0 if k == "rollout_depth" else 1) for k, v in plan.items()):
-        raise UsageError("planner settings must be positive")
+    plan = given_options(args)
+    check_options(plan)
     return BenchConfig(
         envs=resolve_envs([e.strip() for e in args.envs.split(",") if e.strip()]), methods=methods,
         seeds=tuple(range(args.seeds)), budget=args.budget, model=args.model, base_url=args.base_url,
@@ -135,7 +134,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
 
 def run(args: argparse.Namespace) -> int:
     """`cwm-jax bench`; the exit status (cwm_jax/commands/common.py). Finished tasks are kept whatever happens."""
-    from synth.bench.runner import run_benchmark
+    from synth.bench.benchmark import run_benchmark
     from synth.bench.report import write_results
 
     def say(text: str) -> None:

@@ -16,7 +16,6 @@ The rule (README, "The `cwm-jax` command"): a subcommand returns
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +26,20 @@ from cwm_jax.errors import CWMError, UsageError
 
 if TYPE_CHECKING:
     from cwm_jax.score.accuracy import Tolerance
+
+__all__ = [
+    "EXIT_ENDPOINT",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "ArgumentParser",
+    "add_tolerance_argument",
+    "check_writable",
+    "error",
+    "run_guarded",
+    "tolerance_from",
+]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -72,7 +85,7 @@ def check_writable(*paths: str | None) -> None:
 
 
 def add_tolerance_argument(parser: argparse.ArgumentParser, *, note: str = "") -> None:
-    """`--tolerance TOL`, read back with `tolerance_from(args)` (synth and check share it)."""
+    """`--tolerance TOL`, read back with `tolerance_from(args)` (synth, check and fit share it)."""
     parser.add_argument("--tolerance", type=float, metavar="TOL",
                         help="how close a predicted state and reward must be to count as right: "
                              "|pred - true| <= TOL + TOL * |true| (rtol = atol = TOL for state and reward; "
@@ -85,6 +98,7 @@ def tolerance_from(args: argparse.Namespace) -> Tolerance:
 
     if args.tolerance is None:
         return Tolerance()
-    if not (math.isfinite(args.tolerance) and args.tolerance >= 0):
-        raise UsageError(f"--tolerance must be a finite number >= 0, got {args.tolerance}")
-    return Tolerance(*[args.tolerance] * 4)
+    try:
+        return Tolerance.uniform(args.tolerance)
+    except ValueError:
+        raise UsageError(f"--tolerance must be a finite number >= 0, got {args.tolerance}") from None

@@ -27,6 +27,8 @@ from pathlib import Path
 from cwm_jax.commands import common as command
 from cwm_jax.errors import CWMError, UsageError
 
+__all__ = ["HELP", "build_parser", "main", "parse_args", "script"]
+
 HELP = {
     "plan": "plan with a CWM in the real env; compare with random and the oracle",
     "synth": "synthesise a CWM with an LLM (GIF-MCTS or a baseline)",
@@ -135,6 +137,7 @@ def _fit_arguments(fit: argparse.ArgumentParser) -> None:
     fit.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     fit.add_argument("--timeout", type=float, default=None, metavar="S",
                      help="wall-clock limit of the fit in seconds (default: 300)")
+    command.add_tolerance_argument(fit, note="; the fit maximises accuracy at this tolerance")
 
 
 def _check(args) -> int:
@@ -180,6 +183,7 @@ def _fit(args) -> int:
     spec = envs.env_spec(args.env)
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError(f"--timeout must be positive, got {args.timeout}")
+    tolerance = command.tolerance_from(args)
     command.check_writable(args.out)
     from cwm_jax.validate.loader import read_cwm_file
 
@@ -197,7 +201,7 @@ def _fit(args) -> int:
                                   args=("fitting in the sandbox (worker start, compile, fit)", stop))
         ticker.start()
         try:
-            report = sandbox.fit_source(source, spec, timeout_s=args.timeout)
+            report = sandbox.fit_source(source, spec, timeout_s=args.timeout, tolerance=tolerance)
         finally:
             stop.set()
     if report.valid and args.out:
@@ -207,7 +211,7 @@ def _fit(args) -> int:
             raise UsageError(f"cannot write {args.out!r}: {exc}") from None
     if args.json:
         payload = report.to_dict()
-        payload.update(env=spec.id, out=args.out if report.valid else None)
+        payload.update(env=spec.id, out=args.out if report.valid else None, tolerance=tolerance._asdict())
         print(json.dumps(payload))
     elif not report.valid:
         print(f"rejected: {report.error}", file=sys.stderr)

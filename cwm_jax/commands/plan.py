@@ -12,23 +12,27 @@ Every evaluation is ONE jitted, vmapped call over the seeds.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 from pathlib import Path
 from typing import Any
 
 from cwm_jax.commands import common as command
+from cwm_jax.commands.planner_options import add_planner_arguments, config_from_args
+from cwm_jax.commands.report import summary_table, write_plot
 from cwm_jax.errors import UsageError
 from cwm_jax.models import learned_value, load_model
-from cwm_jax.planning import CEM_DEFAULTS, MCTS_DEFAULTS, evaluate, make_policy, settings_for, sims_per_real_step
-from cwm_jax.commands.report import summary_table, write_plot
+from cwm_jax.planning import (
+    PLANNERS,
+    evaluate,
+    evaluate_baselines,
+    make_planner,
+    normalized_return,
+    planner_of,
+    settings_record,
+)
 
-# Options that only one planner reads: giving one to the other planner is a usage error.
-OPTIONS_OF = {
-    "mcts": ("policy", "simulations", "rollout_depth", "num_rollouts", "value"),
-    "cem": ("horizon", "iterations", "samples", "elites", "open_loop"),
-}
+__all__ = ["DESCRIPTION", "add_arguments", "plan", "run"]
 
 DESCRIPTION = "Plan with a CWM in the real gymnax environment and compare with random and oracle."
 
@@ -41,18 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="reference",
         help="'reference' (the env's hand-written CWM, default), 'oracle' (true dynamics) or PATH.py",
     )
-    parser.add_argument("--planner", choices=["mcts", "cem"], help="default: mcts (discrete), cem (continuous)")
-    parser.add_argument("--policy", choices=["muzero", "gumbel"], help=f"MCTS policy (default {MCTS_DEFAULTS['policy']})")
-    parser.add_argument("--simulations", type=int, help=f"MCTS simulations per step (default {MCTS_DEFAULTS['simulations']})")
-    parser.add_argument("--rollout-depth", type=int, help=f"MCTS random rollout length (default {MCTS_DEFAULTS['rollout_depth']})")
-    parser.add_argument("--num-rollouts", type=int, help=f"MCTS rollouts averaged per leaf (default {MCTS_DEFAULTS['num_rollouts']})")
-    parser.add_argument("--horizon", type=int, help=f"CEM plan length (default {CEM_DEFAULTS['horizon']})")
-    parser.add_argument("--iterations", type=int, help=f"CEM iterations (default {CEM_DEFAULTS['iterations']})")
-    parser.add_argument("--samples", type=int, help=f"CEM samples per iteration (default {CEM_DEFAULTS['samples']})")
-    parser.add_argument("--elites", type=int, help=f"CEM elites (default {CEM_DEFAULTS['elites']})")
-    parser.add_argument("--open-loop", action="store_true", help="CEM: execute the whole plan before replanning (the paper)")
-    parser.add_argument("--discount", type=float,
-                        help="per-step discount in (0, 1] (default: 0.99 for MCTS, 1.0 for CEM, as in the paper)")
+    add_planner_arguments(parser)
     parser.add_argument("--value", nargs="+", metavar="rollouts|learned PATH",
                         help="MCTS leaf value: random rollouts (default) or a `cwm-jax train --save` file (value + prior)")
     parser.add_argument("--seeds", type=int, default=16, help="episodes, one per seed (default 16)")
@@ -78,30 +71,18 @@ def plan(args: argparse.Namespace, say=say) -> dict[str, Any]:
 
     if args.seeds < 1:
         raise UsageError(f"--seeds must be >= 1, got {args.seeds}")
-    for name in ("simulations", "rollout_depth", "num_rollouts", "horizon", "iterations", "samples", "elites"):
-        value = getattr(args, name)
-        if value is not None and value < (0 if name == "rollout_depth" else 1):
-            raise UsageError(f"--{name.replace('_', '-')} must be positive, got {value}")
-    if args.discount is not None and not 0.0 < args.discount <= 1.0:
-        raise UsageError(f"--discount must be in (0, 1], got {args.discount}")
     spec = envs.env_spec(args.env)
-    settings = settings_for(spec, args)
-    other = OPTIONS_OF["cem" if settings["planner"] == "mcts" else "mcts"]
-    given = [name for name in other if getattr(args, name, None) is not None and getattr(args, name) is not False]
-    if given:
-        flag = "--" + given[0].replace("_", "-")
-        owner = "CEM" if settings["planner"] == "mcts" else "MCTS"
-        raise UsageError(f"{flag} is a {owner} option; {spec.name} plans with {settings['planner'].upper()}")
-    if settings["planner"] == "cem" and settings["elites"] > settings["samples"]:
-        raise UsageError("--elites must not exceed --samples")
+    config = config_from_args(spec, args)
+    entry = planner_of(config)
     learned_leaves = bool(args.value) and args.value[0] == "learned"
-    if settings["planner"] == "mcts" and settings["rollout_depth"] == 0 and not learned_leaves:
+    if args.value and not entry.leaf_functions:
+        raise UsageError(f"--value is a {next(p.label for p in PLANNERS.values() if p.leaf_functions)} option; "
+                         f"{spec.name} plans with {entry.label}")
+    if entry.leaf_functions and config.rollout_depth == 0 and not learned_leaves:
         raise UsageError("--rollout-depth 0 leaves MCTS without leaf values; give a depth >= 1 or --value learned PATH")
 
     learned = learned_value(spec, args.value)
-    if learned and settings["planner"] != "mcts":
-        raise UsageError("--value learned needs --planner mcts")
-    settings["value"] = " ".join(args.value) if learned else "rollouts"
+    settings = {**settings_record(config), "value": " ".join(args.value) if learned else "rollouts"}
     say(f"environment: {spec.name} ({spec.gymnax_id}); loading model {args.model!r} ...")
     step_fn, model_desc = load_model(spec, args.model, say=say)
     say(f"model: {model_desc}")
@@ -111,19 +92,16 @@ def plan(args: argparse.Namespace, say=say) -> dict[str, Any]:
     import planners
 
     keys = planners.seed_keys(args.seeds, args.seed)
-    say(f"planning with {settings['planner'].upper()} over {args.seeds} seeds (compilation takes seconds per policy):")
-    model = evaluate(spec, make_policy(spec, step_fn, settings, learned), keys, "model", say)
-    random = evaluate(spec, planners.random_policy(spec.random_action), keys, "random", say)
-    if args.model == "oracle":
-        oracle = dataclasses.replace(model, label="oracle")
-    else:
-        oracle = evaluate(spec, make_policy(spec, spec.oracle_step, settings, learned), keys, "oracle", say)
-    model.label, random.label, oracle.label = "model", "random", "oracle"
+    say(f"planning with {entry.label} over {args.seeds} seeds (compilation takes seconds per policy):")
+    model = evaluate(spec, make_planner(spec, step_fn, config, **learned), keys, "model", say)
+    baselines = evaluate_baselines(spec, config, keys, say, oracle=model if args.model == "oracle" else None,
+                                   **learned)
+    random, oracle = baselines.random, baselines.oracle
 
-    norm = planners.normalized_return(model.mean, random.mean, oracle.mean)
-    sims = sims_per_real_step(settings) * float(model.lengths.sum())
+    norm = normalized_return(model.mean, random.mean, oracle.mean)
+    sims = entry.work_per_step(config) * float(model.lengths.sum())
     sims_per_s = sims / model.run_seconds if model.run_seconds > 0 else math.inf
-    say(summary_table(spec, model_desc, settings, model, random, oracle, norm, sims_per_s))
+    say(summary_table(spec, model_desc, config, settings["value"], model, random, oracle, norm, sims_per_s))
 
     record = {
         "env": spec.id,

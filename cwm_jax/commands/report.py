@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
+__all__ = ["summary_table", "write_learning_curve", "write_plot"]
 
-def summary_table(spec, model_desc, settings, model, random, oracle, norm, sims_per_s) -> str:
-    """The table `cwm-jax plan` prints: model, random and oracle returns, timings, normalized return."""
+
+def summary_table(spec, model_desc, config, value, model, random, oracle, norm, sims_per_s) -> str:
+    """The table `cwm-jax plan` prints: model, random and oracle returns, timings, normalized return.
+
+    `config` is the planner's config; `value` the leaf value of MCTS ("rollouts" or the `--value` given).
+    """
+    from cwm_jax.planning import planner_of
+
     def row(name, ev):
         return f"  {name:<8} {ev.mean:>10.1f} ± {ev.std:<8.1f} {ev.compile_seconds:>9.1f} {ev.run_seconds:>8.1f}"
 
     norm_text = "N/A (the oracle does not beat random)" if norm is None else f"{norm:.3f}"
-    planner = settings["planner"]
-    if planner == "mcts":
-        leaf = (
-            f"random rollouts <= {settings['rollout_depth']} steps x {settings['num_rollouts']}"
-            if settings.get("value", "rollouts") == "rollouts"
-            else f"value and prior: {settings['value']}"
-        )
-        how = f"MCTS ({settings['policy']}), {settings['simulations']} simulations, {leaf}"
-        unit = "simulations/s"
-    else:
-        how = (
-            f"CEM ({'open loop' if settings['open_loop'] else 'replanning every step'}), horizon "
-            f"{settings['horizon']}, {settings['iterations']} iterations, {settings['samples']} samples, "
-            f"{settings['elites']} elites"
-        )
-        unit = "sampled sequences/s"
-    how += f", discount {settings['discount']}"
+    entry = planner_of(config)
+    how = f"{entry.describe(config, value)}, discount {config.discount}"
+    unit = entry.unit
     n = len(model.returns)
     lines = [
         "",

@@ -25,16 +25,18 @@ from cwm_jax.commands import common as command
 from cwm_jax.commands.common import EXIT_ENDPOINT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, error
 from cwm_jax.errors import UsageError
 
+__all__ = ["ablations_of", "add_arguments", "run"]
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `cwm-jax synth` (and `python experiments/synth.py`)."""
     from cwm_jax.envs import DESCRIPTION_LEVELS
-    from synth.search.run import METHODS
+    from synth.search.methods import SEARCH_METHODS
 
     parser.description = __doc__
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--env", required=True, help="environment id, e.g. gymnax/CartPole")
-    parser.add_argument("--method", default="gif-mcts", choices=METHODS, help="search method (default: gif-mcts)")
+    parser.add_argument("--method", default="gif-mcts", choices=list(SEARCH_METHODS), help="search method (default: gif-mcts)")
     parser.add_argument("--budget", type=int, default=50, help="LLM calls (default: 50)")
     parser.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL or OpenAI)")
     parser.add_argument("--model", required=True, help="model name as the server knows it")
@@ -71,8 +73,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cost-limit", type=float, help="stop once this many dollars were spent (needs --prices)")
     parser.add_argument("--prices", type=float, nargs=2, metavar=("IN", "OUT"),
                         help="dollars per million prompt and completion tokens, to count cost")
-    parser.add_argument("--no-fix", action="store_true", help="GIF-MCTS ablation without the fix action")
-    parser.add_argument("--no-improve", action="store_true", help="GIF-MCTS ablation without the improve action")
+    for method in SEARCH_METHODS.values():
+        for flag, meaning in method.ablations.items():
+            parser.add_argument(flag, action="store_true", help=f"{method.name} ablation: {meaning}")
+
+
+def ablations_of(args: argparse.Namespace) -> tuple[str, ...]:
+    """The ablation flags given (`SearchMethod.ablations`); UsageError for one the chosen method does not have."""
+    from synth.search.methods import SEARCH_METHODS
+
+    given = tuple(flag for method in SEARCH_METHODS.values() for flag in method.ablations
+                  if getattr(args, flag[2:].replace("-", "_")))
+    for flag in given:
+        if flag not in SEARCH_METHODS[args.method].ablations:
+            raise UsageError(f"{flag} is an ablation of another method, not of {args.method}")
+    return given
 
 
 def _validate(args: argparse.Namespace) -> None:
@@ -85,6 +100,7 @@ def _validate(args: argparse.Namespace) -> None:
     if args.top_p is not None and not 0 < args.top_p <= 1:
         raise UsageError("--top-p must be in (0, 1]")
     command.tolerance_from(args)
+    ablations_of(args)
     if args.cost_limit is not None and args.prices is None:
         raise UsageError("--cost-limit needs --prices IN OUT (dollars per million tokens)")
 
@@ -96,13 +112,14 @@ def run(args: argparse.Namespace) -> int:
 
     from cwm_jax import envs
     from synth.llm.budget import Budget, Prices
-    from synth.search.harness import Sampling
+    from synth.search.protocol import Sampling
     from synth.llm.client import LLMConfig, LLMError, LLMModelNotFound, LLMUnavailable
     from cwm_jax.sandbox import Sandbox
     from synth.search.run import SynthesisInterrupted, check_resumed_tolerance, synthesize
 
+    spec = envs.env_spec(args.env)
     try:
-        envs.env_spec(args.env).description_for(args.description)
+        spec.description_for(args.description)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     out = Path(args.out)
@@ -114,8 +131,6 @@ def run(args: argparse.Namespace) -> int:
             check_resumed_tolerance(out, tolerance)
         except ValueError as exc:
             raise UsageError(f"{exc} (--tolerance)") from None
-    actions = tuple(a for a, off in (("generate", False), ("improve", args.no_improve), ("fix", args.no_fix))
-                    if not off)
     prices = Prices(*args.prices) if args.prices else None
     config = LLMConfig(model=args.model, base_url=args.base_url, api_key=args.api_key, timeout=args.timeout,
                        prices=prices)
@@ -133,17 +148,17 @@ def run(args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
-        with Sandbox(warm_envs=[args.env]) as box:
+        with Sandbox(warm_envs=[spec]) as box:
             # The real fitter: Sandbox.fit runs in the sandbox worker, where untrusted code runs.
             fitter = None if args.no_fit else box.fit
             print("fit step: " + ("off (--no-fit)" if args.no_fit else "on (constants fitted in the sandbox)")
                   + f"; description level: {args.description}", flush=True)
             result = synthesize(
-                args.env, method=args.method, budget=args.budget, llm=config, out_dir=out,
+                spec, method=args.method, budget=args.budget, llm=config, out_dir=out,
                 concurrency=args.concurrency, resume=args.resume, seed=args.seed,
                 sampling=Sampling(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
                                   prefill=args.prefill),
-                actions=actions, limits=limits, on_node=on_node, sandbox=box, value=args.value,
+                ablations=ablations_of(args), limits=limits, on_node=on_node, sandbox=box, value=args.value,
                 paper_faithful=args.paper_faithful, fitter=fitter, cache=args.cache, description=args.description,
                 tolerance=tolerance)
     except SynthesisInterrupted as exc:

@@ -27,6 +27,8 @@ from cwm_jax.models import load_model
 from cwm_jax.planning import compile_then_run
 from cwm_jax.commands.report import write_learning_curve
 
+__all__ = ["PRESETS", "add_arguments", "run", "train", "training_env"]
+
 # Per-env PPO settings (planners.ppo.PPOConfig fields); see docs/rl.md.
 PRESETS: dict[str, dict[str, Any]] = {
     "CartPole": {"total_timesteps": 500_000},

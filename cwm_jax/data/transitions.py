@@ -18,6 +18,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
@@ -26,6 +27,23 @@ import numpy as np
 
 from cwm_jax import envs
 from cwm_jax.envs import EnvSpec
+
+__all__ = [
+    "FORMAT_VERSION",
+    "HEURISTIC_EPISODES",
+    "MAX_EPISODE_STEPS",
+    "RANDOM_EPISODES",
+    "SPLITS",
+    "SPLIT_SEEDS",
+    "DataError",
+    "Transitions",
+    "cache_dir",
+    "cache_path",
+    "check_splits",
+    "collect",
+    "load_split",
+    "load_split_with_metadata",
+]
 
 SPLITS = ("train", "test")
 SPLIT_SEEDS = {"train": 0, "test": 1}  # disjoint PRNG streams
@@ -146,7 +164,8 @@ def collect(env_id: str | EnvSpec, split: str) -> tuple[Transitions, dict]:
     return data, meta
 
 
-def _cache_path(spec: EnvSpec, split: str) -> Path:
+def cache_path(spec: EnvSpec, split: str) -> Path:
+    """Where the split of `spec` is cached (`cache_dir()`)."""
     return cache_dir() / f"{spec.name}-{split}-v{FORMAT_VERSION}.npz"
 
 
@@ -188,7 +207,7 @@ def load_split_with_metadata(
     spec = envs.env_spec(env_id)
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
-    path = _cache_path(spec, split)
+    path = cache_path(spec, split)
     if path.exists() and not refresh:
         try:
             data, meta = _read(path)
@@ -203,3 +222,16 @@ def load_split_with_metadata(
     except OSError as exc:
         raise DataError(f"cannot write the transition cache {path}: {exc}; set CWM_JAX_CACHE") from None
     return data, meta
+
+
+def check_splits(splits: Sequence[str]) -> tuple[str, ...]:
+    """`splits` as a tuple of known split names; ValueError for an empty list or an unknown name."""
+    if isinstance(splits, str):
+        splits = (splits,)
+    splits = tuple(splits)
+    if not splits:
+        raise ValueError("splits must name at least one split")
+    for split in splits:
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+    return splits

@@ -21,6 +21,16 @@ from cwm_jax.envs.mountain_car_continuous import SPEC as MOUNTAIN_CAR_CONTINUOUS
 from cwm_jax.envs.pendulum import SPEC as PENDULUM
 from cwm_jax.envs.spec import EnvSpec
 
+__all__ = [
+    "ACROBOT_UNKNOWN",
+    "CARTPOLE_UNKNOWN",
+    "MOUNTAIN_CAR_CONTINUOUS_UNKNOWN",
+    "MOUNTAIN_CAR_UNKNOWN",
+    "PENDULUM_UNKNOWN",
+    "UNKNOWN_NOTE",
+    "UNKNOWN_SPECS",
+]
+
 UNKNOWN_NOTE = (
     "Their values differ from the textbook ones and are\nnot given: infer them from the recorded transitions."
 )

@@ -16,6 +16,18 @@ import numpy as np
 
 from cwm_jax.validate import loader
 
+__all__ = [
+    "MATH_CONSTANTS",
+    "PARAMS_NAME",
+    "Constant",
+    "find_constants",
+    "format_value",
+    "parametrised_code",
+    "step_factory",
+    "traceable",
+    "write_back",
+]
+
 PARAMS_NAME = "__fit_params__"  # a name no CWM can use (the validator forbids leading underscores)
 MATH_CONSTANTS = {"pi": math.pi, "e": math.e, "tau": math.tau}
 
@@ -145,7 +157,7 @@ def step_factory(code) -> Callable:
     import jax.numpy as jnp
 
     def make_step(params):
-        namespace = loader._namespace()
+        namespace = loader.restricted_namespace()
         namespace[PARAMS_NAME] = params
         exec(code, namespace)  # noqa: S102 - validated program, restricted namespace, sandbox worker
         user_step = namespace["step"]

@@ -42,6 +42,7 @@ import numpy as np
 from cwm_jax import envs
 from cwm_jax.data import transitions as data
 from cwm_jax.score import scoring
+from cwm_jax.score.accuracy import Tolerance
 from cwm_jax.validate import validator
 from cwm_jax.envs import EnvSpec
 from cwm_jax.errors import CWMError
@@ -54,6 +55,8 @@ from cwm_jax.fit.constants import (
     traceable,
     write_back,
 )
+
+__all__ = ["Accuracies", "FitReport", "fit_source", "fit_values"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,7 +158,8 @@ def _improves(after: dict, before: dict) -> bool:
 
 
 def fit_values(tree: ast.Module, constants: list[Constant], spec: EnvSpec, train: data.Transitions,
-               expected_strict: int, settings, log: Callable[[str], None]) -> tuple[list[Constant], np.ndarray, dict]:
+               expected_strict: int, settings, log: Callable[[str], None],
+               tolerance: Tolerance = Tolerance()) -> tuple[list[Constant], np.ndarray, dict]:
     """Fitted float32 values [P] of `constants` (those that can be parameters) and stage seconds.
 
     `expected_strict` (transitions the program as written gets right) checks
@@ -170,7 +174,7 @@ def fit_values(tree: ast.Module, constants: list[Constant], spec: EnvSpec, train
         if not subset:
             return [], np.zeros((0,), np.float32), stages
         problem = opt.Problem(step_factory(parametrised_code(tree, subset)),
-                              np.array([c.value for c in subset], np.float32), train)
+                              np.array([c.value for c in subset], np.float32), train, tolerance)
         current = problem.evaluate(problem.initial)[0]
         if current.strict == expected_strict:
             break
@@ -216,7 +220,8 @@ def fit_values(tree: ast.Module, constants: list[Constant], spec: EnvSpec, train
 
 
 def fit_source(source: str, env: str | EnvSpec, *, settings=None, log: Callable[[str], None] | None = None,
-               load_split: Callable[[EnvSpec, str], data.Transitions] | None = None) -> FitReport:
+               load_split: Callable[[EnvSpec, str], data.Transitions] | None = None,
+               tolerance: Tolerance = Tolerance()) -> FitReport:
     """Fits the constants of CWM `source` to the train split of `env` (runs the program: sandbox only).
 
     Args:
@@ -226,6 +231,8 @@ def fit_source(source: str, env: str | EnvSpec, *, settings=None, log: Callable[
       log: called with one line per stage (progress for a user).
       load_split: where the train and test transitions come from, as in
         `scoring.score_source` (default `data.load_split`).
+      tolerance: what counts as right, in the accuracy the fit maximises and
+        in the scores before and after it.
 
     Returns:
       A FitReport; `program` never scores lower than `source` on the train split.
@@ -238,7 +245,8 @@ def fit_source(source: str, env: str | EnvSpec, *, settings=None, log: Callable[
     spec = envs.env_spec(env)
     load_split = load_split or data.load_split
     clock = time.perf_counter()
-    before = scoring.score_source(source, spec, splits=("train", "test"), counterexamples=0, load_split=load_split)
+    before = scoring.score_source(source, spec, splits=("train", "test"), counterexamples=0, load_split=load_split,
+                                  tolerance=tolerance)
     stages = {"score": time.perf_counter() - clock}
     if not before.valid:
         return FitReport(valid=False, program=source, error=before.error, error_kind=before.error_kind,
@@ -260,14 +268,15 @@ def fit_source(source: str, env: str | EnvSpec, *, settings=None, log: Callable[
         return unchanged(constants)
     train = load_split(spec, "train")
     expected = int(round(before.summaries["train"]["strict_accuracy"] * len(train)))
-    constants, values, fit_stages = fit_values(tree, constants, spec, train, expected, settings, log)
+    constants, values, fit_stages = fit_values(tree, constants, spec, train, expected, settings, log, tolerance)
     stages.update(fit_stages)
     changes = {c.name: float(v) for c, v in zip(constants, values) if np.float32(v) != np.float32(c.value)}
     if not changes:
         return unchanged(constants)
     program = write_back(source, constants, changes)
     clock = time.perf_counter()
-    after = scoring.score_source(program, spec, splits=("train", "test"), counterexamples=0, load_split=load_split)
+    after = scoring.score_source(program, spec, splits=("train", "test"), counterexamples=0, load_split=load_split,
+                                 tolerance=tolerance)
     stages["score"] += time.perf_counter() - clock
     if not after.valid or not _improves(after.summaries["train"], before.summaries["train"]):
         log("the fitted program does not score higher on train; keeping the input")

@@ -21,6 +21,18 @@ import optimistix as optx
 from cwm_jax.score import accuracy
 from cwm_jax.data.transitions import Transitions
 
+__all__ = [
+    "GRID_LOG_RANGE",
+    "GRID_POINTS",
+    "INT_GRID_RANGE",
+    "NONFINITE_RESIDUAL",
+    "FitSettings",
+    "Key",
+    "Problem",
+    "gradient_fit",
+    "search_constant",
+]
+
 GRID_POINTS = 41
 GRID_LOG_RANGE = 0.7  # the 1-D search looks at value * exp([-0.7, 0.7]): about x0.5 to x2
 INT_GRID_RANGE = 20  # integer constants: value - 20 ... value + 20
@@ -67,10 +79,13 @@ class Problem:
       make_step: params float32 [P] -> CWM step.
       initial: float32 [P], the constants as written.
       train: the transitions to fit.
+      tolerance: what counts as right in the accuracy key the search maximises.
     """
 
-    def __init__(self, make_step: Callable, initial: np.ndarray, train: Transitions):
+    def __init__(self, make_step: Callable, initial: np.ndarray, train: Transitions,
+                 tolerance: accuracy.Tolerance = accuracy.Tolerance()):
         self.make_step = make_step
+        self.tolerance = tolerance
         self.initial = np.asarray(initial, np.float32)
         self.data = tuple(jnp.asarray(x) for x in (train.state, train.action, train.next_state, train.reward,
                                                    train.done))
@@ -88,9 +103,9 @@ class Problem:
         return jnp.where(jnp.isfinite(res), res, NONFINITE_RESIDUAL)
 
     def _key(self, params: jax.Array):
-        element_ok, reward_ok, done_ok, *_ = accuracy.compare(self.make_step(params), accuracy.Tolerance(),
-                                                              *self.data)
-        state_ok = element_ok.all(axis=1)
+        comparison = accuracy.compare(self.make_step(params), self.tolerance, *self.data)
+        reward_ok, done_ok = comparison.reward_ok, comparison.done_ok
+        state_ok = comparison.element_ok.all(axis=1)
         strict = (state_ok & reward_ok & done_ok).sum()
         return strict, state_ok.sum() + reward_ok.sum() + done_ok.sum(), (state_ok & reward_ok).sum()
 

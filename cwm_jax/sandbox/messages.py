@@ -11,6 +11,17 @@ import signal
 
 from cwm_jax.sandbox.isolation import GiB
 
+__all__ = [
+    "MEMORY_PATTERN",
+    "SandboxClosedError",
+    "SandboxError",
+    "crash_message",
+    "fit_timeout_message",
+    "memory_message",
+    "signal_name",
+    "timeout_message",
+]
+
 
 class SandboxError(RuntimeError):
     """The sandbox itself failed (a worker could not start or warm up), not a candidate."""

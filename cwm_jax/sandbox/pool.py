@@ -17,9 +17,9 @@ import weakref
 from collections.abc import Iterable, Sequence
 
 from cwm_jax import envs
+from cwm_jax.data.transitions import check_splits
 from cwm_jax.score import accuracy
-from cwm_jax.validate import validator
-from cwm_jax.errors import CWMError
+from cwm_jax.validate.validator import static_rejection
 from cwm_jax.fit.fitting import FitReport
 from cwm_jax.sandbox.isolation import GiB, ISOLATIONS, default_memory_limit, namespace_prefix
 from cwm_jax.sandbox.messages import (
@@ -31,7 +31,12 @@ from cwm_jax.sandbox.messages import (
     timeout_message,
 )
 from cwm_jax.sandbox.process import Worker, WorkerDied, result_from_dict
-from cwm_jax.score.scoring import ScoreResult, checked_tolerance, rejected
+from cwm_jax.score.scoring import ScoreResult, rejected
+
+__all__ = [
+    "DEFAULT_FIT_TIMEOUT_S", "DEFAULT_MAX_TASKS_PER_WORKER", "DEFAULT_STARTUP_TIMEOUT_S", "DEFAULT_TIMEOUT_S",
+    "DEFAULT_WARMUP_TIMEOUT_S", "Sandbox"
+]
 
 DEFAULT_TIMEOUT_S = 60.0
 """Wall-clock limit for one candidate: load, trace, compile and score."""
@@ -71,20 +76,6 @@ class _Pool:
 
 
 _ALL_POOLS: weakref.WeakSet = weakref.WeakSet()
-
-
-
-def static_rejection(source: str) -> CWMError | None:
-    """Tier one, in the caller: the validator's objection to `source`, or None.
-
-    Nothing of the program runs; `validator.validate` is total (it raises only
-    CWMError) and remembers recent verdicts, so asking twice costs one pass.
-    """
-    try:
-        validator.validate(source)
-    except CWMError as exc:
-        return exc
-    return None
 
 
 class Sandbox:
@@ -139,8 +130,8 @@ class Sandbox:
         self.size = int(size)
         self.timeout_s = float(timeout_s)
         self.memory_limit = default_memory_limit() if memory_limit is None else int(memory_limit)
-        self.warm_envs = tuple(_env_id(env) for env in warm_envs)
-        self.warm_splits = tuple(_check_splits(warm_splits))
+        self.warm_envs = tuple(envs.env_spec(env).id for env in warm_envs)
+        self.warm_splits = tuple(check_splits(warm_splits))
         self.startup_timeout_s = float(startup_timeout_s)
         self.warmup_timeout_s = float(warmup_timeout_s)
         self.max_tasks_per_worker = int(max_tasks_per_worker)
@@ -182,7 +173,7 @@ class Sandbox:
           timeout_s: wall-clock limit for load + compile + score (default: the
             Sandbox's); past it the worker is killed and replaced.
           tolerance: how close a predicted state and reward must be to count
-            as right (`cwm_jax.score.accuracy.Tolerance`; every field finite, >= 0).
+            as right (`cwm_jax.score.accuracy.Tolerance`, validated when built).
 
         Returns:
           The ScoreResult; `seconds` is the wall time of the validation here
@@ -197,8 +188,7 @@ class Sandbox:
           envs.UnknownEnvError, ValueError: bad `env`, `splits` or `tolerance`.
         """
         spec = envs.env_spec(env)
-        splits = _check_splits(splits)
-        tolerance = checked_tolerance(tolerance)
+        splits = check_splits(splits)
         limit = self.timeout_s if timeout_s is None else float(timeout_s)
         if limit <= 0:
             raise ValueError("timeout_s must be positive")
@@ -206,13 +196,14 @@ class Sandbox:
         error = static_rejection(source)
         if error is not None:
             return rejected(error, time.perf_counter() - start)
-        message = {"op": "score", "source": source, "env": _env_id(spec), "splits": list(splits),
+        message = {"op": "score", "source": source, "env": spec.id, "splits": list(splits),
                    "counterexamples": int(counterexamples), "tolerance": tolerance._asdict()}
         validated = time.perf_counter() - start
         result = self._run(message, spec, splits, limit)
         return dataclasses.replace(result, seconds=result.seconds + validated)
 
-    def fit(self, source: str, env: str | envs.EnvSpec, *, timeout_s: float | None = None) -> FitReport:
+    def fit(self, source: str, env: str | envs.EnvSpec, *, timeout_s: float | None = None,
+            tolerance: accuracy.Tolerance = accuracy.Tolerance()) -> FitReport:
         """Validates `source` here, then fits its numeric constants to the train split in a worker.
 
         See `cwm_jax.fit.fitting`. The worker scores the program on the train and test
@@ -224,6 +215,8 @@ class Sandbox:
           env: environment id or spec.
           timeout_s: wall-clock limit for the whole fit (default
             DEFAULT_FIT_TIMEOUT_S); past it the worker is killed and replaced.
+          tolerance: what counts as right, in the fit's accuracy search and in
+            the scores before and after it (as in `score`).
 
         Returns:
           A FitReport (`cwm_jax.fit.fitting.FitReport`); `program` is the input when
@@ -242,7 +235,8 @@ class Sandbox:
         error = static_rejection(source)
         if error is not None:
             return FitReport.rejected(source, error, seconds=time.perf_counter() - start)
-        result = self._run({"op": "fit", "source": source, "env": _env_id(spec)}, spec, ("train", "test"), limit)
+        message = {"op": "fit", "source": source, "env": spec.id, "tolerance": tolerance._asdict()}
+        result = self._run(message, spec, ("train", "test"), limit)
         seconds = time.perf_counter() - start
         if "fit" in result.summaries:
             return dataclasses.replace(FitReport.from_dict(result.summaries["fit"]), seconds=seconds)
@@ -379,7 +373,7 @@ class Sandbox:
             self._release(worker, healthy)
 
     def _warm(self, worker: Worker, spec: envs.EnvSpec, splits: Sequence[str]) -> None:
-        env_id = _env_id(spec)
+        env_id = spec.id
         missing = [split for split in splits if (env_id, split) not in worker.warmed]
         if not missing:
             return
@@ -395,24 +389,6 @@ class Sandbox:
             raise SandboxError(f"a sandbox worker failed to load the transitions of {env_id} {missing}: "
                                f"{str(reply.get('error'))[:2000]}")
         worker.warmed.update((env_id, split) for split in missing)
-
-
-def _env_id(env: str | envs.EnvSpec) -> str:
-    return envs.env_spec(env).id
-
-
-def _check_splits(splits: Sequence[str]) -> tuple[str, ...]:
-    from cwm_jax.data import transitions as data
-
-    if isinstance(splits, str):
-        splits = (splits,)
-    splits = tuple(splits)
-    if not splits:
-        raise ValueError("splits must name at least one split")
-    for split in splits:
-        if split not in data.SPLITS:
-            raise ValueError(f"unknown split {split!r}; choose from {', '.join(data.SPLITS)}")
-    return splits
 
 
 def _shutdown_all() -> None:

@@ -27,6 +27,8 @@ from cwm_jax.sandbox.isolation import MiB, drop_uid, worker_command, worker_envi
 from cwm_jax.sandbox.messages import MEMORY_PATTERN, SandboxError, signal_name
 from cwm_jax.score.scoring import ScoreResult
 
+__all__ = ["MAX_MESSAGE_BYTES", "MAX_STDERR_LOG_BYTES", "Worker", "WorkerDied", "result_from_dict"]
+
 MAX_MESSAGE_BYTES = 64 * MiB
 MAX_STDERR_LOG_BYTES = 4 * MiB
 
@@ -124,7 +126,7 @@ class Worker:
 
         spec = envs.env_spec(env_id)
         for split in splits:
-            source = data._cache_path(spec, split)
+            source = data.cache_path(spec, split)
             target = Path(self.cache_dir) / source.relative_to(data.cache_dir().parent)
             if source.is_file() and not target.exists():
                 if not target.parent.is_dir():

@@ -16,8 +16,10 @@ mutant would score 1.0.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,11 +28,51 @@ from cwm_jax.data.transitions import Transitions
 from cwm_jax.envs import StepFn
 
 
-class Tolerance(NamedTuple):
-    state_rtol: float = 1e-5
-    state_atol: float = 1e-5
-    reward_rtol: float = 1e-5
-    reward_atol: float = 1e-5
+__all__ = [
+    "AccuracyReport",
+    "Comparison",
+    "Counterexample",
+    "Tolerance",
+    "check",
+    "compare",
+    "counterexamples",
+    "format_counterexamples",
+    "make_checker",
+    "report_from_comparison",
+]
+
+
+class _ToleranceFields(NamedTuple):
+    state_rtol: float
+    state_atol: float
+    reward_rtol: float
+    reward_atol: float
+
+
+class Tolerance(_ToleranceFields):
+    """How close a predicted state and reward must be to count as right: |pred - true| <= atol + rtol * |true|.
+
+    The one place a tolerance is checked: every field must be a finite number
+    >= 0 (a negative one would reject every prediction, a NaN or infinite one
+    accept any), else ValueError naming the field. `Tolerance.uniform(tol)`
+    sets all four (what `--tolerance TOL` means).
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, state_rtol: float = 1e-5, state_atol: float = 1e-5, reward_rtol: float = 1e-5,
+                reward_atol: float = 1e-5):
+        values = {"state_rtol": state_rtol, "state_atol": state_atol, "reward_rtol": reward_rtol,
+                  "reward_atol": reward_atol}
+        for name, value in values.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"tolerance {name} must be a finite number >= 0, got {value!r}")
+        return super().__new__(cls, *(float(v) for v in values.values()))
+
+    @classmethod
+    def uniform(cls, tolerance: float) -> Tolerance:
+        """rtol = atol = `tolerance` for the state and the reward."""
+        return cls(tolerance, tolerance, tolerance, tolerance)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +131,26 @@ def _close(predicted: jax.Array, expected: jax.Array, rtol: float, atol: float) 
     return jnp.abs(predicted - expected) <= atol + rtol * jnp.abs(expected)
 
 
-def compare(step: StepFn, tolerance: Tolerance, state, action, next_state, reward, done):
+@chex.dataclass(frozen=True)
+class Comparison:
+    """What `compare` found, per transition.
+
+    Attributes:
+      element_ok: bool [N, obs_dim], each next-state element within tolerance.
+      reward_ok: bool [N]; done_ok: bool [N].
+      pred_next_state: float32 [N, obs_dim]; pred_reward: float32 [N];
+      pred_done: bool [N], the CWM's predictions.
+    """
+
+    element_ok: jax.Array
+    reward_ok: jax.Array
+    done_ok: jax.Array
+    pred_next_state: jax.Array
+    pred_reward: jax.Array
+    pred_done: jax.Array
+
+
+def compare(step: StepFn, tolerance: Tolerance, state, action, next_state, reward, done) -> Comparison:
     """Per-transition comparison of `step` against recorded data (traceable).
 
     Args:
@@ -97,16 +158,14 @@ def compare(step: StepFn, tolerance: Tolerance, state, action, next_state, rewar
       tolerance: tolerances for the state and the reward.
       state: float32 [N, obs_dim]; action: [N] or [N, action_dim];
       next_state: float32 [N, obs_dim]; reward: float32 [N]; done: bool [N].
-
-    Returns:
-      (state_element_ok [N, obs_dim], reward_ok [N], done_ok [N],
-       pred_next_state [N, obs_dim], pred_reward [N], pred_done [N]).
     """
     pred_next, pred_reward, pred_done = jax.vmap(step)(state, action)
-    element_ok = _close(pred_next, next_state, tolerance.state_rtol, tolerance.state_atol)
-    reward_ok = _close(pred_reward, reward, tolerance.reward_rtol, tolerance.reward_atol)
-    done_ok = pred_done == done
-    return element_ok, reward_ok, done_ok, pred_next, pred_reward, pred_done
+    return Comparison(
+        element_ok=_close(pred_next, next_state, tolerance.state_rtol, tolerance.state_atol),
+        reward_ok=_close(pred_reward, reward, tolerance.reward_rtol, tolerance.reward_atol),
+        done_ok=pred_done == done,
+        pred_next_state=pred_next, pred_reward=pred_reward, pred_done=pred_done,
+    )
 
 
 def make_checker(step: StepFn, tolerance: Tolerance = Tolerance()):
@@ -123,9 +182,11 @@ def _reward_class_weights(reward: np.ndarray) -> np.ndarray:
     return 1.0 / counts[inverse]
 
 
-def report_from_comparison(data: Transitions, comparison) -> AccuracyReport:
+def report_from_comparison(data: Transitions, comparison: Comparison) -> AccuracyReport:
     """Summary figures from the output of `compare` on `data`."""
-    element_ok, reward_ok, done_ok, pred_next, pred_reward, pred_done = (np.asarray(x) for x in comparison)
+    element_ok, reward_ok, done_ok, pred_next, pred_reward, pred_done = (
+        np.asarray(x) for x in (comparison.element_ok, comparison.reward_ok, comparison.done_ok,
+                                comparison.pred_next_state, comparison.pred_reward, comparison.pred_done))
     n = len(data)
     if n == 0:
         raise ValueError("no transitions to check")

@@ -7,7 +7,6 @@ for trusted code (the hand-written references, tests).
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Callable
 
@@ -19,6 +18,8 @@ from cwm_jax.data import transitions as data
 from cwm_jax.validate import loader
 from cwm_jax.envs import EnvSpec
 from cwm_jax.errors import CWMError
+
+__all__ = ["ScoreResult", "rejected", "score_source"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,20 +58,6 @@ class ScoreResult:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-
-def checked_tolerance(tolerance: accuracy.Tolerance) -> accuracy.Tolerance:
-    """`tolerance` if every field is a finite number >= 0; a ValueError naming the bad field otherwise.
-
-    A negative tolerance would reject every prediction and a NaN or infinite
-    one accept any: both give a silently wrong score.
-    """
-    if not isinstance(tolerance, accuracy.Tolerance):
-        raise ValueError(f"tolerance must be a cwm_jax.score.accuracy.Tolerance, got {type(tolerance).__name__}")
-    for name, value in tolerance._asdict().items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ValueError(f"tolerance {name} must be a finite number >= 0, got {value!r}")
-    return accuracy.Tolerance(*(float(v) for v in tolerance))
 
 
 def rejected(error: CWMError, seconds: float = 0.0) -> ScoreResult:
@@ -113,11 +100,10 @@ def score_source(
     for split, part in zip(splits, parts):
         index = np.arange(offset, offset + len(part))
         offset += len(part)
-        split_report = accuracy.report_from_comparison(
-            part,
-            (report.state_element_ok[index], report.reward_ok[index], report.done_ok[index],
-             report.pred_next_state[index], report.pred_reward[index], report.pred_done[index]),
-        )
+        split_report = accuracy.report_from_comparison(part, accuracy.Comparison(
+            element_ok=report.state_element_ok[index], reward_ok=report.reward_ok[index],
+            done_ok=report.done_ok[index], pred_next_state=report.pred_next_state[index],
+            pred_reward=report.pred_reward[index], pred_done=report.pred_done[index]))
         summaries[split] = split_report.summary()
         if not examples and counterexamples > 0:
             examples = accuracy.format_counterexamples(

@@ -18,6 +18,8 @@ import math
 
 from cwm_jax.validate import contract as C
 
+__all__ = ["INT_LIMIT_BITS", "ConstantChecker", "FoldLimit", "Folder", "Value", "fold_binop", "module_path"]
+
 INT_LIMIT_BITS = 256  # constant folding refuses integers larger than this
 
 _MATH_CONSTANTS = {"pi": math.pi, "e": math.e, "tau": math.tau, "inf": math.inf, "nan": math.nan}

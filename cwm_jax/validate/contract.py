@@ -8,6 +8,40 @@ from __future__ import annotations
 
 from cwm_jax.envs.spec import EnvSpec
 
+__all__ = [
+    "ALLOWED_ARRAY_ATTRIBUTES",
+    "ALLOWED_BUILTINS",
+    "ALLOWED_IMPORTS",
+    "ALLOWED_JAX",
+    "ALLOWED_JAX_NN",
+    "ALLOWED_JNP",
+    "ALLOWED_JNP_LINALG",
+    "ALLOWED_LAX",
+    "ALLOWED_MATH",
+    "DTYPE_NAMES",
+    "FORBIDDEN_JAX_REASONS",
+    "FORBIDDEN_KEYWORDS",
+    "MAX_ARRAY_ELEMENTS",
+    "MAX_AST_DEPTH",
+    "MAX_AST_NODES",
+    "MAX_FORI_LOOP",
+    "MAX_MODULE_ARRAY_OPS",
+    "MAX_MODULE_ELEMENTS",
+    "MAX_OPERATIONS",
+    "MAX_POW_EXPONENT",
+    "MAX_PROBLEMS",
+    "MAX_RANGE",
+    "MAX_REPEAT",
+    "MAX_SOURCE_CHARS",
+    "MAX_STRING",
+    "MAX_UNROLLED",
+    "MODULE_LEVEL_JNP_ARRAY",
+    "MODULE_LEVEL_JNP_ELEMENTWISE",
+    "TYPING_MODULE",
+    "contract_text",
+    "rules_text",
+]
+
 # Imports a CWM may write, as (module, alias) -> what the alias names.
 ALLOWED_IMPORTS: dict[str, str] = {
     "jax": "jax",

@@ -15,6 +15,8 @@ from cwm_jax.validate import rules as R
 from cwm_jax.errors import CWMValidationError
 from cwm_jax.validate.constants import ConstantChecker, Folder, FoldLimit, module_path
 
+__all__ = ["ExpressionChecker"]
+
 
 class ExpressionChecker(ast.NodeVisitor):
     """Checks one expression at a time against the allow-list (`visit`); raises on the first broken rule."""

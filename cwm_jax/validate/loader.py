@@ -37,6 +37,18 @@ from cwm_jax.errors import (
     CWMRuntimeError,
 )
 
+__all__ = [
+    "FILENAME",
+    "PROBE_STATES",
+    "compile_cwm",
+    "load_cwm",
+    "load_cwm_file",
+    "load_reference",
+    "probe_states",
+    "read_cwm_file",
+    "restricted_namespace",
+]
+
 FILENAME = "<cwm>"
 PROBE_STATES = 8
 # Annotations of a CWM are never evaluated: postponed by an explicit flag, and
@@ -71,7 +83,8 @@ def compile_cwm(tree) -> object:
     return compile(tree, FILENAME, "exec", flags=_COMPILE_FLAGS, dont_inherit=True)
 
 
-def _namespace() -> dict:
+def restricted_namespace() -> dict:
+    """The globals a CWM module runs in: the allowed builtins and an `__import__` of the allowed modules only."""
     safe = {name: getattr(builtins, name) for name in contract.ALLOWED_BUILTINS}
     safe["__import__"] = _restricted_import
     return {"__builtins__": safe, "__name__": "cwm"}
@@ -257,7 +270,7 @@ def load_cwm(source: str, env: str | EnvSpec, *, check_finite: bool = True) -> S
     spec = envs.env_spec(env)
     tree = validator.validate(source)
     lines = source.splitlines()
-    namespace = _namespace()
+    namespace = restricted_namespace()
     try:
         exec(compile_cwm(tree), namespace)  # noqa: S102 - validated, restricted namespace
     except Exception as exc:  # noqa: BLE001

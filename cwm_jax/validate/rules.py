@@ -14,6 +14,13 @@ import collections
 from cwm_jax.validate import contract as C
 from cwm_jax.errors import CWMContractError, CWMSyntaxError, CWMValidationError
 
+__all__ = [
+    "ALLOWED_EXPRESSIONS", "DENIED_BUILTINS", "annotation_reason", "bound_names", "check_recursion",
+    "check_step_signature", "check_tree_size", "contract_fail", "expression_reason", "fail", "forbidden_reason",
+    "imported_names", "is_docstring", "is_main_guard", "is_static_length", "module_path_reason", "names_bound_by",
+    "parse", "sequence_names", "statement_reason", "target_names", "without_typing_imports"
+]
+
 # Builtins that do exist in Python but never in a CWM, with the reason shown.
 DENIED_BUILTINS = {
     "open": "file I/O is not allowed; a CWM only computes from (state, action)",

@@ -23,6 +23,8 @@ from cwm_jax.errors import CWMError, CWMValidationError
 from cwm_jax.validate.constants import module_path
 from cwm_jax.validate.expressions import ExpressionChecker
 
+__all__ = ["MAX_SOURCE_CHARS", "static_rejection", "validate"]
+
 MAX_SOURCE_CHARS = C.MAX_SOURCE_CHARS
 _BOM = "\ufeff"
 _CACHE_SIZE = 64
@@ -303,3 +305,16 @@ def validate(source: str) -> ast.Module:
     if isinstance(cached, CWMError):
         raise cached.with_traceback(None)
     return cached
+
+
+def static_rejection(source: str) -> CWMError | None:
+    """Tier one, in the caller: the validator's objection to `source`, or None.
+
+    Nothing of the program runs; `validate` is total (it raises only
+    CWMError) and remembers recent verdicts, so asking twice costs one pass.
+    """
+    try:
+        validate(source)
+    except CWMError as exc:
+        return exc
+    return None

@@ -24,12 +24,13 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cwm_jax.errors import UsageError
 
-if TYPE_CHECKING:  # synth.bench.runner imports this module
-    from synth.bench.runner import BenchConfig, Task
+from synth.bench import runner
+from synth.bench.config import BenchConfig, Task
+
+__all__ = ["INSTALL_HINT", "calls_per_task", "require_ray", "run_on_ray", "run_one", "runtime_env", "tasks_in_flight"]
 
 INSTALL_HINT = 'pip install "cwm-jax[ray]"'
 # The driver's environment that the tasks need, passed through Ray's runtime_env: where the
@@ -62,21 +63,18 @@ def tasks_in_flight(config: BenchConfig) -> int:
 def run_one(task: Task, config: BenchConfig, out: Path, replay: Path | None) -> dict:
     """One task in a Ray worker: its own sandbox and LLM client; returns its record (also in record.json)."""
     from cwm_jax.sandbox import Sandbox
-    from synth.bench import runner as bench
 
     with Sandbox(size=config.sandbox_workers or 1) as box:
-        client = bench.llm_client(dataclasses.replace(config, concurrency=calls_per_task(config)), replay is not None)
-        return bench.run_task(task, bench._Shared(config, out, box, client), replay_from=replay)
+        client = runner.llm_client(dataclasses.replace(config, concurrency=calls_per_task(config)), replay is not None)
+        return runner.run_task(task, runner.TaskResources(config, out, box, client), replay_from=replay)
 
 
 def _for_workers(config: BenchConfig, replay: Path | None) -> BenchConfig:
     """The endpoint and key resolved here, from the options or the driver's OPENAI_* variables:
     a worker on another node has neither the driver's environment nor its shell."""
-    from synth.bench import runner as bench
-
     if not config.needs_llm or replay is not None:
         return config
-    llm = bench._llm_config(config, replay=False)
+    llm = runner.llm_config(config, replay=False)
     return dataclasses.replace(config, base_url=llm.resolved_base_url(), api_key=llm.resolved_api_key())
 
 

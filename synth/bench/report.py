@@ -20,6 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from synth.bench.config import Task
+from synth.bench.methods import parse_method
+
+__all__ = ["averages", "describe", "markdown", "mean_se", "per_env", "write_plots", "write_results"]
+
 METRICS = ("train_accuracy", "test_accuracy", "test_weighted_accuracy", "normalized_return", "calls", "tokens",
            "cost", "fits", "fit_seconds", "wall_seconds")
 CSV_FIELDS = ("env", "method", "seed", "budget", "value", "discrete", "has_program", "train_accuracy", "test_accuracy",
@@ -177,8 +182,6 @@ def write_plots(records: list[dict], out: Path) -> None:
         fig.tight_layout()
         fig.savefig(out / name, dpi=110)
         plt.close(fig)
-    from synth.bench.runner import Task, parse_method
-
     fig, ax = plt.subplots(figsize=(6, 4))
     for record in records:
         task = Task(record["env"], parse_method(record["method"]), record["seed"])

@@ -22,6 +22,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+__all__ = ["Budget", "Ledger", "Prices", "UsageReport", "estimate_tokens"]
+
 
 @dataclass(frozen=True)
 class Prices:

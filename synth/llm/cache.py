@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+__all__ = ["ResponseCache", "StoredResponse", "cache_key", "request_fingerprint"]
+
 _KEY_VERSION = "cwm-jax-llm-cache-v1"
 
 _SCHEMA = """

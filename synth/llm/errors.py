@@ -13,6 +13,23 @@ from collections.abc import Mapping
 
 import openai
 
+__all__ = [
+    "RETRYABLE_STATUS",
+    "BudgetExceeded",
+    "LLMError",
+    "LLMModelNotFound",
+    "LLMRequestRejected",
+    "LLMRetriesExhausted",
+    "LLMUnavailable",
+    "MalformedResponse",
+    "NRejected",
+    "describe",
+    "permanent_error",
+    "retry_after",
+    "says_model_missing",
+    "server_message",
+]
+
 RETRYABLE_STATUS = frozenset({408, 409, 429})  # and every 5xx
 
 

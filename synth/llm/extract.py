@@ -43,6 +43,8 @@ from typing import Literal
 
 from synth.search.node import normalized_program
 
+__all__ = ["Extraction", "Method", "extract_code"]
+
 Method = Literal["fence", "unclosed_fence", "unfenced", "none"]
 
 _PYTHON_TAGS = frozenset({"", "python", "py", "python3", "py3"})

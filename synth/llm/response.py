@@ -17,6 +17,8 @@ from openai.types.chat import ChatCompletion
 from synth.llm.budget import estimate_tokens
 from synth.llm.errors import MalformedResponse
 
+__all__ = ["Completion", "Message", "ParsedResponse", "as_messages", "parse_chat_completion", "split_tokens"]
+
 Message = Mapping[str, Any]
 
 

@@ -15,6 +15,18 @@ from importlib import resources
 from cwm_jax.validate import contract
 from cwm_jax.envs import EnvSpec
 
+__all__ = [
+    "ACTIONS",
+    "PREFILLS",
+    "Messages",
+    "fix",
+    "generate",
+    "improve",
+    "prompt_hash",
+    "template",
+    "with_prefill",
+]
+
 Messages = list[dict[str, str]]
 ACTIONS = ("generate", "improve", "fix")
 

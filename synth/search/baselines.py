@@ -19,8 +19,10 @@ import random
 
 from cwm_jax.envs import EnvSpec
 from synth import prompts
-from synth.search.harness import Request
+from synth.search.protocol import Request
 from synth.search.node import Node, split_node_record
+
+__all__ = ["THOMPSON_C", "BetaPosterior", "WorldCoder", "ZeroShot"]
 
 THOMPSON_C = 5.0
 

@@ -43,7 +43,7 @@ import random
 
 from cwm_jax.envs import EnvSpec
 from synth import prompts
-from synth.search.harness import Request
+from synth.search.protocol import Request
 from synth.search.gif_mcts_values import (
     MAX_FIXES,
     NEW_LINES_PER_GENERATE,
@@ -53,6 +53,8 @@ from synth.search.gif_mcts_values import (
     uct_score,
 )
 from synth.search.node import Node, normalized_program, split_node_record
+
+__all__ = ["ALL_ACTIONS", "GifMcts"]
 
 ALL_ACTIONS = ("generate", "improve", "fix")
 

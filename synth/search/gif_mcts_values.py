@@ -10,6 +10,19 @@ from __future__ import annotations
 import dataclasses
 import math
 
+__all__ = [
+    "MAX_FIXES",
+    "NEW_LINES_PER_GENERATE",
+    "PRIORS",
+    "PRIOR_COUNT",
+    "UCT_C",
+    "UCT_EPSILON",
+    "ActionValueModel",
+    "NodeStats",
+    "buggy_value",
+    "uct_score",
+]
+
 # GIF-MCTS hyperparameters (paper, Tables 4-5).
 NEW_LINES_PER_GENERATE = 2  # L
 UCT_C = 0.1

@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+__all__ = ["VALUE_METRICS", "Node", "normalized_program", "program_diff", "split_node_record"]
+
 # Search values a run can use (`--value`): the key in an accuracy summary.
 VALUE_METRICS = {"paper": "weighted_accuracy", "strict": "strict_accuracy"}
 

@@ -27,16 +27,15 @@ from pathlib import Path
 from cwm_jax import envs
 from cwm_jax.score.accuracy import Tolerance
 from cwm_jax.sandbox import Sandbox
-from cwm_jax.score.scoring import checked_tolerance
-from synth.search.baselines import WorldCoder, ZeroShot
-from synth.search.gif_mcts import ALL_ACTIONS, GifMcts
-from synth.search.harness import Fitter, Harness, Sampling
+from synth.search.harness import Harness
+from synth.search.methods import make_method
+from synth.search.protocol import Fitter, Sampling
 from synth.llm.budget import Budget
 from synth.llm.client import LLMClient, LLMConfig
 from synth.search.tree_page import tree_html
 from synth.search.node import VALUE_METRICS
 
-METHODS = ("gif-mcts", "worldcoder", "zero-shot")
+__all__ = ["SynthesisInterrupted", "SynthesisResult", "check_resumed_tolerance", "synthesize"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,19 +53,8 @@ class SynthesisInterrupted(Exception):
         self.result = result
 
 
-def make_method(name: str, spec: envs.EnvSpec, *, seed: int, actions: tuple[str, ...] = ALL_ACTIONS,
-                paper_faithful: bool = False):
-    if name == "gif-mcts":
-        return GifMcts(spec, seed=seed, actions=actions, paper_faithful=paper_faithful)
-    if name == "worldcoder":
-        return WorldCoder(spec, seed=seed)
-    if name == "zero-shot":
-        return ZeroShot(spec, seed=seed)
-    raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
-
-
 def synthesize(
-    env: str,
+    env: str | envs.EnvSpec,
     *,
     method: str,
     budget: int,
@@ -76,13 +64,13 @@ def synthesize(
     resume: bool = False,
     seed: int = 0,
     sampling: Sampling = Sampling(),
-    actions: tuple[str, ...] = ALL_ACTIONS,
+    ablations: tuple[str, ...] = (),
     limits: Budget | None = None,
     sandbox: Sandbox | None = None,
     on_node: Callable[[Harness, object], None] | None = None,
     value: str = "paper",
     paper_faithful: bool = False,
-    fitter: Callable[[str, envs.EnvSpec], object] | None = None,
+    fitter: Callable[..., object] | None = None,
     cache: str | Path | None = None,
     description: str = "full",
     client: LLMClient | None = None,
@@ -91,8 +79,9 @@ def synthesize(
     """Runs a search and writes its outputs; see the module docstring.
 
     Args:
-      env: environment id.
-      method: "gif-mcts", "worldcoder" or "zero-shot".
+      env: environment id or spec.
+      method: a key of `synth.search.methods.SEARCH_METHODS` ("gif-mcts",
+        "worldcoder", "zero-shot").
       budget: LLM calls.
       llm: endpoint and model (default: those of `client`).
       out_dir: output directory (created).
@@ -100,7 +89,8 @@ def synthesize(
       resume: continue from out_dir/checkpoint.json if it exists.
       seed: seeds the search's random choices.
       sampling: sampling parameters of every call.
-      actions: GIF-MCTS action types (ablations).
+      ablations: flags of the method's ablations, e.g. ("--no-fix",) for
+        GIF-MCTS without the fix action (`SearchMethod.ablations`).
       limits: token and cost limits of this session (the call budget is
         `budget`); a run that reaches one stops cleanly and can be resumed.
       sandbox: scores candidates; a private one is started if None.
@@ -108,7 +98,7 @@ def synthesize(
       value: the search value, "paper" (reward-weighted, per-element credit)
         or "strict" (fraction of transitions entirely right).
       paper_faithful: GIF-MCTS's exact value rule (no plateau detection).
-      fitter: (program source, env spec) -> FitReport; fits the constants of
+      fitter: (program source, env spec, *, tolerance) -> FitReport (`Sandbox.fit`); fits the constants of
         every working program below strict train accuracy 1.0 (a "fit" node,
         no LLM call). None: no fit step, the paper's behaviour.
       cache: the response cache file (default out_dir/cache.sqlite); a shared
@@ -137,19 +127,18 @@ def synthesize(
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if value not in VALUE_METRICS:
         raise ValueError(f"value must be one of {', '.join(VALUE_METRICS)}, got {value!r}")
-    tolerance = checked_tolerance(tolerance)
     if resume:
         check_resumed_tolerance(out, tolerance)
     # The prompts see the description at the chosen level; scoring and fitting use `spec` as it is.
     prompt_spec = dataclasses.replace(spec, description=spec.description_for(description))
-    search = make_method(method, prompt_spec, seed=seed, actions=actions, paper_faithful=paper_faithful)
+    search = make_method(method, prompt_spec, seed=seed, ablations=ablations, paper_faithful=paper_faithful)
     own_sandbox = sandbox is None
     box = sandbox or Sandbox(warm_envs=[spec])
     started = time.perf_counter()
     cache_file = Path(cache) if cache is not None else out / "cache.sqlite"
     client = (client.sharing(cache=cache_file, budget=limits) if client is not None
               else LLMClient(llm, cache=cache_file, budget=limits))
-    fit: Fitter | None = (lambda source: fitter(source, spec)) if fitter is not None else None
+    fit: Fitter | None = (lambda source: fitter(source, spec, tolerance=tolerance)) if fitter is not None else None
     interrupted = False
     try:
         harness = Harness(

@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 from synth.search.node import Node, program_diff
 
+__all__ = ["best_path", "tree_html"]
+
 _COLORS = {"root": "#555", "generate": "#1f77b4", "improve": "#2ca02c", "fix": "#d62728", "fit": "#9467bd"}
 
 

@@ -36,6 +36,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
+__all__ = ["Fault", "FaultKind", "LLMTestServer", "NMode", "Responder", "default_responder"]
+
 Responder = Callable[[dict[str, Any]], str | list[str]]
 NMode = Literal["native", "one", "reject"]
 

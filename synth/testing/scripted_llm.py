@@ -13,6 +13,18 @@ from __future__ import annotations
 
 from cwm_jax import reference
 
+__all__ = [
+    "BUGGY",
+    "CORRECT",
+    "FIX_PROMPT",
+    "IMPROVE_PROMPT",
+    "WRONG",
+    "answer",
+    "bench_responder",
+    "responder",
+    "textbook_responder",
+]
+
 CORRECT = reference.source("CartPole")
 WRONG = CORRECT.replace("GRAVITY = 9.8", "GRAVITY = 9.81")
 BUGGY = CORRECT.replace(

@@ -77,7 +77,7 @@ def test_every_subcommand_exits_2_with_one_line(cwm_jax_command, capsys, tmp_pat
         (["--seeds", "many"], "argument --seeds: invalid int value: 'many'"),
         (["--simulations", "0"], "--simulations must be positive, got 0"),
         (["--rollout-depth", "-1"], "--rollout-depth must be positive, got -1"),
-        (["--env", "gymnax/Pendulum", "--samples", "10", "--elites", "20"], "--elites must not exceed --samples"),
+        (["--env", "gymnax/Pendulum", "--samples", "10", "--elites", "20"], "need 1 <= --elites <= --samples"),
         (["--env", "gymnax/Pendulum", "--planner", "mcts"], "continuous actions"),
         (["--planner", "cem"], "discrete actions: use --planner mcts"),
         (["--model", "model.txt"], "--model must be 'reference', 'oracle' or a path to a .py file"),

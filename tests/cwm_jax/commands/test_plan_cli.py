@@ -120,17 +120,14 @@ def first_action_model(state, action):
 
 
 def test_cem_uses_the_discount_it_records():
-    from types import SimpleNamespace
-
     from cwm_jax import envs
-    from cwm_jax.planning import make_policy, settings_for
+    from cwm_jax.planning import config_from_options, make_planner, settings_record
 
     spec = envs.env_spec("gymnax/Pendulum")
-    args = dict(planner=None, open_loop=False, horizon=3, iterations=3, samples=64, elites=8)
-    assert settings_for(spec, SimpleNamespace(discount=None, **args))["discount"] == 1.0  # the paper's CEM
-    settings = settings_for(spec, SimpleNamespace(discount=0.1, **args))
-    assert settings["discount"] == 0.1
-    first_action = jax.jit(make_policy(spec, first_action_model, settings))(jax.random.key(0), jnp.zeros(3))[0]
+    options = dict(horizon=3, iterations=3, samples=64, elites=8)
+    assert config_from_options(spec, options).discount == 1.0  # the paper's CEM
+    config = config_from_options(spec, dict(options, discount=0.1))
+    assert settings_record(config)["discount"] == 0.1
+    first_action = jax.jit(make_planner(spec, first_action_model, config))(jax.random.key(0), jnp.zeros(3))[0]
     assert first_action > 1.5, "CEM planned undiscounted (it would choose a_0 near -2)"
-    mcts = settings_for(envs.env_spec("gymnax/CartPole"), SimpleNamespace(planner=None, open_loop=False, discount=None))
-    assert mcts["discount"] == 0.99
+    assert config_from_options(envs.env_spec("gymnax/CartPole"), {}).discount == 0.99

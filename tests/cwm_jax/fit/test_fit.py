@@ -202,7 +202,7 @@ def test_data_oracle_and_cwm_env_use_the_variant_params():
     variant, default = envs.env_spec(CARTPOLE_UNKNOWN), envs.env_spec(CARTPOLE)
     split, meta = data.load_split_with_metadata(variant, "train")
     assert meta["gymnax_params"]["gravity"] == 11.37
-    assert data._cache_path(variant, "train") != data._cache_path(default, "train")
+    assert data.cache_path(variant, "train") != data.cache_path(default, "train")
     batch = split.take(np.arange(64))
     oracle = jax.jit(jax.vmap(variant.oracle_step))(batch.state, batch.action)
     np.testing.assert_allclose(np.asarray(oracle[0]), batch.next_state, rtol=1e-6, atol=1e-6)

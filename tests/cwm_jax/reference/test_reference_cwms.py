@@ -100,7 +100,7 @@ def test_a_fresh_interpreter_loads_the_reference_that_calls_into_c_code_that_imp
 
 
 def test_an_import_statement_of_the_cwm_is_still_refused_at_run_time():
-    namespace = loader._namespace()  # what the validator would have stopped first
+    namespace = loader.restricted_namespace()  # what the validator would have stopped first
     with pytest.raises(ImportError, match="import of 'os' is not allowed"):
         exec(compile("import os", loader.FILENAME, "exec"), namespace)
     exec(compile("import math", loader.FILENAME, "exec"), namespace)

@@ -86,8 +86,9 @@ def test_weighted_accuracy_weights_reward_classes():
         next_state=np.zeros((n, 1), np.float32), reward=np.array([0, 0, 0, 1], np.float32),
         done=np.zeros(n, bool), episode=np.zeros(n, np.int32),
     )
-    wrong_rare_reward = (np.ones((n, 1), bool), np.array([True, True, True, False]), np.ones(n, bool),
-                         split.next_state, np.zeros(n, np.float32), np.zeros(n, bool))
+    wrong_rare_reward = accuracy.Comparison(
+        element_ok=np.ones((n, 1), bool), reward_ok=np.array([True, True, True, False]), done_ok=np.ones(n, bool),
+        pred_next_state=split.next_state, pred_reward=np.zeros(n, np.float32), pred_done=np.zeros(n, bool))
     report = accuracy.report_from_comparison(split, wrong_rare_reward)
     assert report.accuracy == pytest.approx((3 * 1 + 2 / 3) / 4)
     # The rare class carries half of the weight: (1 + 2/3) / 2.

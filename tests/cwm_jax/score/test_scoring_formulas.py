@@ -32,7 +32,8 @@ def test_weighted_metric_scores_terminal_transitions_on_reward_and_done_only():
     reward_ok = np.array([True, True, True, False, True])
     done_ok = np.array([True, False, True, True, False])
     pred_done = np.array(recorded_done) == done_ok  # row 4 predicts "not done"
-    comparison = (element_ok, reward_ok, done_ok, split.next_state, split.reward, pred_done)
+    comparison = accuracy.Comparison(element_ok=element_ok, reward_ok=reward_ok, done_ok=done_ok,
+                                    pred_next_state=split.next_state, pred_reward=split.reward, pred_done=pred_done)
     report = accuracy.report_from_comparison(split, comparison)
     # Paper score per transition:
     #   non-terminal: (mean of element_ok + reward_ok + done_ok) / 3
@@ -60,7 +61,9 @@ def test_weighted_metric_gives_state_credit_per_element():
     split = _transitions(np.zeros((2, 4)), np.zeros((2, 4)), [0, 1], [False, True])
     element_ok = np.array([[True, True, True, False], [True, True, True, True]])
     ones = np.ones(2, bool)
-    report = accuracy.report_from_comparison(split, (element_ok, ones, ones, split.next_state, split.reward, ~ones))
+    report = accuracy.report_from_comparison(split, accuracy.Comparison(
+        element_ok=element_ok, reward_ok=ones, done_ok=ones, pred_next_state=split.next_state, pred_reward=split.reward,
+        pred_done=~ones))
     # Row 0: (3/4 + 1 + 1) / 3 = 11/12; row 1: 1. Equal weights: (11/12 + 1) / 2 = 23/24.
     assert report.weighted_accuracy == pytest.approx(23 / 24, abs=1e-12)
     # Eq. 2: row 0 (0 + 1 + 1) / 3 = 2/3, row 1: 1 -> 5/6.
@@ -170,12 +173,15 @@ def test_vectors_print_floats_to_7_digits_and_integers_exactly():
 
 def test_an_empty_split_is_an_error_and_reports_are_frozen():
     empty = _transitions(np.zeros((0, 2)), np.zeros((0, 2)), [], [])
-    nothing = (np.zeros((0, 2), bool), np.zeros(0, bool), np.zeros(0, bool), empty.next_state, empty.reward,
-               empty.done)
+    nothing = accuracy.Comparison(element_ok=np.zeros((0, 2), bool), reward_ok=np.zeros(0, bool),
+                                  done_ok=np.zeros(0, bool), pred_next_state=empty.next_state,
+                                  pred_reward=empty.reward, pred_done=empty.done)
     with pytest.raises(ValueError, match="no transitions"):
         accuracy.report_from_comparison(empty, nothing)
     split = _transitions(np.zeros((1, 1)), np.zeros((1, 1)), [0], [False])
     ones = np.ones(1, bool)
-    report = accuracy.report_from_comparison(split, (ones[:, None], ones, ones, split.next_state, split.reward, ~ones))
+    report = accuracy.report_from_comparison(split, accuracy.Comparison(
+        element_ok=ones[:, None], reward_ok=ones, done_ok=ones, pred_next_state=split.next_state,
+        pred_reward=split.reward, pred_done=~ones))
     with pytest.raises(dataclasses.FrozenInstanceError):
         report.accuracy = 0.0

@@ -1,4 +1,4 @@
-"""The benchmark (synth/bench/runner.py) against the scripted model on loopback, and sharded planning."""
+"""The benchmark (synth/bench/) against the scripted model on loopback, and sharded planning."""
 
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ import pytest
 
 from cwm_jax import envs
 from synth.bench import runner as bench
-from synth.bench.runner import BenchConfig, UsageError, parse_method, run_benchmark
+from cwm_jax.errors import UsageError
+from synth.bench.benchmark import run_benchmark
+from synth.bench.config import BenchConfig
+from synth.bench.methods import parse_method
 from cwm_jax.commands.bench import resolve_envs
 from synth.bench.report import write_results
 from synth.testing.llm_server import LLMTestServer

@@ -63,7 +63,7 @@ def test_gif_mcts_climbs_to_one_with_feedback(server, sandbox, tmp_path):
 
 
 def test_no_fix_ablation_fails_where_full_search_succeeds(server, sandbox, tmp_path):
-    result = _run(server, sandbox, tmp_path, budget=6, actions=("generate", "improve"))
+    result = _run(server, sandbox, tmp_path, budget=6, ablations=("--no-fix",))
     assert result.summary["train_accuracy"] is None and result.best_program is None
     assert not (tmp_path / "best.py").exists()
     assert result.summary["calls"] == 6

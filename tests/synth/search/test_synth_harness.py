@@ -13,7 +13,8 @@ from cwm_jax import envs
 from cwm_jax.score.scoring import ScoreResult
 from synth.search.baselines import WorldCoder, ZeroShot
 from synth.search.gif_mcts import GifMcts
-from synth.search.harness import Harness, Sampling
+from synth.search.harness import Harness
+from synth.search.protocol import Sampling
 from synth.llm.client import Completion, LLMClient, LLMConfig
 from synth.testing.llm_server import LLMTestServer
 

@@ -26,7 +26,8 @@ from synth.search.gif_mcts_values import (
     buggy_value,
     uct_score,
 )
-from synth.search.harness import Harness, Request
+from synth.search.harness import Harness
+from synth.search.protocol import Request
 from synth.search.node import Node
 
 SPEC = envs.env_spec("gymnax/CartPole")
