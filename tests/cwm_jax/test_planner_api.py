@@ -137,3 +137,22 @@ def test_configs_validate_and_keywords_build_or_replace_them():
         planners.CEMConfig(action_dim=1, action_low=1.0, action_high=-1.0)
     with pytest.raises(ValueError, match="CEMConfig: discount"):
         planners.make_cem_planner(drift_model, action_dim=1, action_low=-1.0, action_high=1.0, discount=0.0 - 1)
+
+
+def test_library_and_command_share_the_planner_defaults():
+    """One set of defaults (issue 25): `make_planner(spec, step)` plans as `cwm-jax plan` does."""
+    from cwm_jax.commands import main as cli
+    from cwm_jax.commands.planner_options import config_from_args
+    from cwm_jax.planning import PLANNERS, make_planner, planner_config, planner_of
+
+    for env in ("gymnax/CartPole", "gymnax/Pendulum"):
+        spec = envs.env_spec(env)
+        args = cli.parse_args(["plan", "--env", env])
+        config = planner_config(spec)
+        assert config_from_args(spec, args) == config
+        entry = planner_of(config)
+        assert {field: getattr(config, field) for field in entry.defaults} == dict(entry.defaults)
+    assert PLANNERS["mcts"].defaults["num_rollouts"] == 32  # the tuned leaf value, not the paper's single rollout
+    with pytest.raises(ValueError, match="num_simulations: not a field of CEMConfig"):
+        make_planner(envs.env_spec("gymnax/Pendulum"), lambda s, a: (s, 0.0, False), num_simulations=4)
+

@@ -150,6 +150,18 @@ def test_cli_fit_gravity_981_json_and_out(box, monkeypatch, tmp_path, capsys):
     assert out.read_text() == payload["program"]
 
 
+def test_cli_fit_tolerance_reaches_the_fit(box, monkeypatch, tmp_path, capsys):
+    """At --tolerance 1e-3 gravity 9.81 predicts every transition right (about 7e-5 off): nothing to fit.
+    (At the default 1e-5 it is refitted to 9.8, the test above.)"""
+    monkeypatch.setattr(default_pool, "default_sandbox", lambda: box)
+    model = tmp_path / "model.py"
+    model.write_text(reference.source(CARTPOLE).replace("GRAVITY = 9.8", "GRAVITY = 9.81"))
+    assert cli.main(["fit", str(model), "--env", CARTPOLE, "--json", "--tolerance", "1e-3"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["tolerance"] == {"state_rtol": 1e-3, "state_atol": 1e-3, "reward_rtol": 1e-3, "reward_atol": 1e-3}
+    assert payload["before"]["train_strict_accuracy"] == 1.0 and payload["exact"] and payload["changed"] == []
+
+
 def test_cli_fit_bad_input(tmp_path, capsys):
     bad = tmp_path / "bad.py"
     bad.write_text("import os\n\ndef step(state, action):\n    return state, 1.0, False\n")
