@@ -51,13 +51,14 @@ def score_source(
     counterexamples: int = 1,
     timeout_s: float | None = None,
     tolerance: Tolerance = Tolerance(),
+    export: bool = False,
 ) -> ScoreResult:
     """`Sandbox.score` on the process-wide default sandbox (started only for programs that validate)."""
     error = static_rejection(source)
     if error is not None:
         return rejected(error)
     return default_sandbox().score(source, env, splits=splits, counterexamples=counterexamples, timeout_s=timeout_s,
-                                   tolerance=tolerance)
+                                   tolerance=tolerance, export=export)
 
 
 def score_file(

@@ -295,4 +295,5 @@ def result_from_dict(payload) -> ScoreResult:
     fields["summaries"] = dict(fields.get("summaries") or {})
     fields["counterexamples"] = str(fields.get("counterexamples") or "")
     fields["seconds"] = float(fields.get("seconds") or 0.0)
+    fields["artifact"] = str(fields.get("artifact") or "")
     return ScoreResult(**fields)
