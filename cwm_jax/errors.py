@@ -29,6 +29,19 @@ class CWMError(Exception):
         return text
 
 
+def detached(error: CWMError) -> CWMError:
+    """`error` (and the problems it lists) without traceback, context or cause.
+
+    A rejection that is kept (a problem list, the validator's cache) must not
+    keep alive the frames it was raised from, nor the values they hold (a
+    huge constant the validator refused to fold).
+    """
+    for e in (error, *getattr(error, "problems", ())):
+        e.__traceback__ = e.__context__ = e.__cause__ = None
+        e.__suppress_context__ = True
+    return error
+
+
 class CWMSyntaxError(CWMError):
     """The source is not valid Python."""
 

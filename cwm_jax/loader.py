@@ -27,6 +27,7 @@ import numpy as np
 
 from cwm_jax import contract, envs, reference, validator
 from cwm_jax.envs import EnvSpec, StepFn
+from cwm_jax.text import source_lines, strip_bom
 from cwm_jax.errors import (
     CWMContractError,
     CWMError,
@@ -85,7 +86,7 @@ def _program_line(exc: BaseException) -> int | None:
 
 
 def _first_lines(text: str, limit: int = 400) -> str:
-    text = " ".join(line.strip() for line in str(text).strip().splitlines()[:3])
+    text = " ".join(line.strip() for line in source_lines(str(text).strip())[:3])
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -254,7 +255,7 @@ def load_cwm(source: str, env: str | EnvSpec, *, check_finite: bool = True) -> S
     """
     spec = envs.env_spec(env)
     tree = validator.validate(source)
-    lines = source.splitlines()
+    lines = source_lines(strip_bom(source))
     namespace = _namespace()
     try:
         exec(compile_cwm(tree), namespace)  # noqa: S102 - validated, restricted namespace
