@@ -11,6 +11,14 @@ class UsageError(Exception):
     """Bad command-line or configuration input (not a CWM's fault): one line, exit status 2."""
 
 
+class SandboxError(RuntimeError):
+    """The sandbox itself failed (a worker could not start or warm up), not a candidate.
+
+    Defined here (re-exported by `cwm_jax.sandbox`) so that the command line
+    can report it without importing the sandbox.
+    """
+
+
 class CWMError(Exception):
     """A CWM was rejected. `str(e)` is the full message, with its line."""
 

@@ -305,8 +305,17 @@ def read_cwm_file(path: str | Path) -> str:
     path = Path(path)
     if not path.is_file():
         raise CWMLoadError(f"model file {str(path)!r} does not exist or is not a file")
+    limit = 4 * contract.MAX_SOURCE_CHARS  # bytes: UTF-8 takes at most 4 per character
+    too_large = CWMLoadError(f"model file {str(path)!r} is larger than {limit} bytes; a CWM is a short module "
+                             f"(at most {contract.MAX_SOURCE_CHARS} characters)")
     try:
-        return path.read_text(encoding="utf-8")
+        if path.stat().st_size > limit:  # checked before anything is read
+            raise too_large
+        with path.open("rb") as file:
+            data = file.read(limit + 1)  # bounded even if the file grew since
+        if len(data) > limit:
+            raise too_large
+        return data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CWMLoadError(f"cannot read model file {str(path)!r}: {exc}") from None
 
