@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import collections
+import copy
 
 from cwm_jax import contract as C
 from cwm_jax import validator_rules as R
@@ -303,5 +304,5 @@ def validate(source: str) -> ast.Module:
     else:
         _cache.move_to_end(key)
     if isinstance(cached, CWMError):
-        raise cached.with_traceback(None)
+        raise copy.copy(cached)  # a copy: raising the cached one would keep the caller's frames in the cache
     return cached
