@@ -202,8 +202,9 @@ def test_line_numbers_quotes_and_fit_write_back_agree_with_the_parser():
     "<think>" * 150_000,
     "x:" + "b" * 1_000_000 + "!",
     "```python\n" + " " * 1_000_000 + "`" * 10 + "x\n",
-    "-" * 3000,
-], ids=["fence-tag", "think", "annotation", "dedent", "deep-unary"])
+    "-" * 3000 + "1",
+    "x = " + "~" * 100_000 + "1",
+], ids=["fence-tag", "think", "annotation", "dedent", "deep-unary", "parser-memory"])
 def test_extraction_is_linear_and_total(answer):
     start = time.perf_counter()
     extract_code(answer)
