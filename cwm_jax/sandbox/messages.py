@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import signal
 
+from cwm_jax.errors import SandboxError
 from cwm_jax.sandbox.isolation import GiB
 
 __all__ = [
@@ -21,10 +22,6 @@ __all__ = [
     "signal_name",
     "timeout_message",
 ]
-
-
-class SandboxError(RuntimeError):
-    """The sandbox itself failed (a worker could not start or warm up), not a candidate."""
 
 
 class SandboxClosedError(SandboxError):

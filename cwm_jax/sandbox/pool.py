@@ -9,9 +9,7 @@ on (`messages`), replacing the worker.
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
-import threading
 import time
 import weakref
 from collections.abc import Iterable, Sequence
@@ -30,7 +28,7 @@ from cwm_jax.sandbox.messages import (
     memory_message,
     timeout_message,
 )
-from cwm_jax.sandbox.process import Worker, WorkerDied, result_from_dict
+from cwm_jax.sandbox.process import Worker, WorkerDied, WorkerSet, result_from_dict, stop_at_exit
 from cwm_jax.score.scoring import ScoreResult, rejected
 
 __all__ = [
@@ -53,29 +51,6 @@ DEFAULT_WARMUP_TIMEOUT_S = 600.0
 DEFAULT_MAX_TASKS_PER_WORKER = 500
 """A worker is replaced after this many candidates, bounding slow leaks (jit caches)."""
 
-
-class _Pool:
-    """The state the finalizer needs; holds no reference to the Sandbox."""
-
-    def __init__(self):
-        self.lock = threading.Condition()
-        self.idle: list[Worker] = []
-        self.busy: set[Worker] = set()
-        self.closed = False
-
-    def shutdown(self) -> None:
-        with self.lock:
-            self.closed = True
-            idle, busy = list(self.idle), list(self.busy)
-            self.idle.clear()
-            self.lock.notify_all()
-        for worker in idle:
-            worker.stop()
-        for worker in busy:  # their threads see EOF and raise SandboxClosedError
-            worker.kill()
-
-
-_ALL_POOLS: weakref.WeakSet = weakref.WeakSet()
 
 
 class Sandbox:
@@ -142,10 +117,10 @@ class Sandbox:
             raise SandboxError("isolation='namespaces' needs util-linux `unshare` and unprivileged user "
                                "namespaces, which this system does not allow; use isolation='process'")
         self.isolation = "namespaces" if self._namespaces else "process"
-        self._pool = _Pool()
+        self._pool = WorkerSet()
         self._count = 0  # workers alive or starting (idle + busy)
         self._finalizer = weakref.finalize(self, self._pool.shutdown)
-        _ALL_POOLS.add(self._pool)
+        stop_at_exit(self._pool)
         with self._pool.lock:
             for _ in range(self.size):  # start them now: JAX imports while the caller does other work
                 self._pool.idle.append(self._spawn())
@@ -162,6 +137,7 @@ class Sandbox:
         counterexamples: int = 1,
         timeout_s: float | None = None,
         tolerance: accuracy.Tolerance = accuracy.Tolerance(),
+        export: bool = False,
     ) -> ScoreResult:
         """Validates `source` here, then loads and scores it in a worker.
 
@@ -174,6 +150,8 @@ class Sandbox:
             Sandbox's); past it the worker is killed and replaced.
           tolerance: how close a predicted state and reward must be to count
             as right (`cwm_jax.score.accuracy.Tolerance`, validated when built).
+          export: also return the scored artifact (`ScoreResult.artifact`,
+            `cwm_jax.sandbox.artifact`): what a caller runs instead of the program.
 
         Returns:
           The ScoreResult; `seconds` is the wall time of the validation here
@@ -197,7 +175,7 @@ class Sandbox:
         if error is not None:
             return rejected(error, time.perf_counter() - start)
         message = {"op": "score", "source": source, "env": spec.id, "splits": list(splits),
-                   "counterexamples": int(counterexamples), "tolerance": tolerance._asdict()}
+                   "counterexamples": int(counterexamples), "tolerance": tolerance._asdict(), "export": bool(export)}
         validated = time.perf_counter() - start
         result = self._run(message, spec, splits, limit)
         return dataclasses.replace(result, seconds=result.seconds + validated)
@@ -389,11 +367,3 @@ class Sandbox:
             raise SandboxError(f"a sandbox worker failed to load the transitions of {env_id} {missing}: "
                                f"{str(reply.get('error'))[:2000]}")
         worker.warmed.update((env_id, split) for split in missing)
-
-
-def _shutdown_all() -> None:
-    for pool in list(_ALL_POOLS):
-        pool.shutdown()
-
-
-atexit.register(_shutdown_all)

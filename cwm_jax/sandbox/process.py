@@ -10,6 +10,7 @@ ScoreResult, field by field. The other end is `cwm_jax.sandbox.worker_main`.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import json
 import os
@@ -18,7 +19,9 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
+import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -27,7 +30,9 @@ from cwm_jax.sandbox.isolation import MiB, drop_uid, worker_command, worker_envi
 from cwm_jax.sandbox.messages import MEMORY_PATTERN, SandboxError, signal_name
 from cwm_jax.score.scoring import ScoreResult
 
-__all__ = ["MAX_MESSAGE_BYTES", "MAX_STDERR_LOG_BYTES", "Worker", "WorkerDied", "result_from_dict"]
+__all__ = [
+    "MAX_MESSAGE_BYTES", "MAX_STDERR_LOG_BYTES", "Worker", "WorkerDied", "WorkerSet", "result_from_dict", "stop_at_exit"
+]
 
 MAX_MESSAGE_BYTES = 64 * MiB
 MAX_STDERR_LOG_BYTES = 4 * MiB
@@ -297,4 +302,42 @@ def result_from_dict(payload) -> ScoreResult:
     fields["summaries"] = dict(fields.get("summaries") or {})
     fields["counterexamples"] = str(fields.get("counterexamples") or "")
     fields["seconds"] = float(fields.get("seconds") or 0.0)
+    fields["artifact"] = str(fields.get("artifact") or "")
     return ScoreResult(**fields)
+
+
+class WorkerSet:
+    """The workers of one `Sandbox`, idle and busy: the state its finalizer needs (no reference to the Sandbox)."""
+
+    def __init__(self):
+        self.lock = threading.Condition()
+        self.idle: list[Worker] = []
+        self.busy: set[Worker] = set()
+        self.closed = False
+
+    def shutdown(self) -> None:
+        with self.lock:
+            self.closed = True
+            idle, busy = list(self.idle), list(self.busy)
+            self.idle.clear()
+            self.lock.notify_all()
+        for worker in idle:
+            worker.stop()
+        for worker in busy:  # their threads see EOF and raise SandboxClosedError
+            worker.kill()
+
+
+_ALL_SETS: weakref.WeakSet = weakref.WeakSet()  # every live WorkerSet, shut down at interpreter exit
+
+
+def stop_at_exit(workers: WorkerSet) -> None:
+    """Shuts `workers` down when the interpreter exits (if nothing closed them before)."""
+    _ALL_SETS.add(workers)
+
+
+def _shutdown_all() -> None:
+    for workers in list(_ALL_SETS):
+        workers.shutdown()
+
+
+atexit.register(_shutdown_all)

@@ -93,7 +93,7 @@ def test_mutant_scores_below_one_and_names_the_component(env, label, old, new, c
 def test_a_fresh_interpreter_loads_the_reference_that_calls_into_c_code_that_imports():
     # jax's and numpy's C code imports through the builtins of the Python frame on top, the CWM's:
     # Pendulum's jnp.arctan2 failed with "import of 'numpy' is not allowed" in a fresh process.
-    code = "from cwm_jax import loader\nloader.load_reference('gymnax/Pendulum')\n"
+    code = "from cwm_jax.validate import loader\nloader.load_reference('gymnax/Pendulum')\n"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                          cwd=Path(__file__).resolve().parents[3])
     assert run.returncode == 0, run.stderr
