@@ -19,10 +19,50 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "ActorCritic", "entropy", "load", "log_prob", "network_for", "sample", "save"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "ActorCritic",
+    "entropy",
+    "load",
+    "log_prob",
+    "network_for",
+    "orthogonal",
+    "sample",
+    "save",
+]
 
 FORMAT = "cwm-jax-ppo"
 FORMAT_VERSION = 1
+
+
+def orthogonal(scale: float) -> Callable[..., jax.Array]:
+    """An orthogonal initializer for `nn.Dense` kernels `[in, out]`, without LAPACK.
+
+    Same distribution as `nn.initializers.orthogonal(scale)` (Haar: Gram-Schmidt
+    of a Gaussian matrix is its QR with a positive diagonal), computed with
+    plain jax.numpy. jax's own is a LAPACK QR custom call; inside
+    `jax.jit(jax.vmap(train))` XLA's CPU runtime runs it batched on its
+    intra-op thread pool, and on a 2-core machine that deadlocked training
+    (docs/testing.md, "the train hang").
+    """
+
+    def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
+        n_in, n_out = shape
+        rows, cols = max(n_in, n_out), min(n_in, n_out)
+        gaussian = jax.random.normal(key, (rows, cols), dtype)
+
+        def orthonormalize(j, q):  # classical Gram-Schmidt, applied twice for float32 accuracy
+            v = gaussian[:, j]
+            earlier = jnp.arange(cols) < j
+            for _ in range(2):
+                v = v - q @ jnp.where(earlier, q.T @ v, 0.0)
+            return q.at[:, j].set(v / jnp.linalg.norm(v))
+
+        q = jax.lax.fori_loop(0, cols, orthonormalize, jnp.zeros_like(gaussian))
+        return scale * (q if n_in >= n_out else q.T)
+
+    return init
 
 
 class ActorCritic(nn.Module):
@@ -41,8 +81,8 @@ class ActorCritic(nn.Module):
     def __call__(self, obs):
         def mlp(x, out, scale):
             for width in self.hidden:
-                x = nn.tanh(nn.Dense(width, kernel_init=nn.initializers.orthogonal(math.sqrt(2)))(x))
-            return nn.Dense(out, kernel_init=nn.initializers.orthogonal(scale))(x)
+                x = nn.tanh(nn.Dense(width, kernel_init=orthogonal(math.sqrt(2)))(x))
+            return nn.Dense(out, kernel_init=orthogonal(scale))(x)
 
         policy = mlp(obs, self.num_outputs, 0.01)
         value = mlp(obs, 1, 1.0)[..., 0]

@@ -16,6 +16,7 @@ from cwm_jax.gymnax_env import CWMEnv
 from cwm_jax.validate.loader import load_reference
 from cwm_jax.models import learned_value
 from planners import ppo
+from planners.ppo_network import orthogonal
 
 # 300 updates of 4 envs x 16 steps on a 16-unit network: a few seconds.
 TINY = ppo.PPOConfig(
@@ -61,6 +62,23 @@ def test_training_inside_the_cwm_beats_random_in_the_real_env(cartpole, trained)
     # It learned in the model too: later episodes in the CWM last longer than the first ones.
     model = np.asarray(out.model_return)
     assert model[:, -1].mean() > model[:, 0].mean() + 20, model
+
+
+@pytest.mark.parametrize("shape", [(4, 16), (16, 16), (16, 2), (16, 1)])
+def test_orthogonal_init_is_orthonormal_and_scaled(shape):
+    kernel = np.asarray(orthogonal(0.5)(jax.random.key(3), shape))
+    assert kernel.shape == shape
+    small = min(shape)
+    gram = kernel @ kernel.T if shape[0] < shape[1] else kernel.T @ kernel  # [small, small]
+    np.testing.assert_allclose(gram, 0.25 * np.eye(small), atol=1e-5)
+
+
+def test_training_compiles_without_lapack(cartpole):
+    """jax's orthogonal init (a LAPACK QR), batched over seeds, deadlocked train on 2 cores."""
+    _, env = cartpole
+    train = jax.jit(jax.vmap(ppo.make_train(env, env.default_params, TINY)))
+    hlo = train.lower(planners.seed_keys(2)).as_text()
+    assert "custom_call" not in hlo or "lapack" not in hlo
 
 
 def test_gae_stops_at_episode_ends():
