@@ -32,6 +32,7 @@ from planners.base import (
     check_num_actions,
     unbatched,
 )
+from planners.mctx_policies import run_policy
 from planners.rollout import make_rollout_value, uniform_discrete_actions, zero_value
 
 __all__ = [
@@ -289,7 +290,6 @@ def make_mcts_search(
         action_mask_fn=action_mask_fn,
         tie_break_noise=tie_break_noise,
     )
-    qtransform = {} if config.qtransform is None else {"qtransform": config.qtransform}
 
     def search(key: jax.Array, states) -> mctx.PolicyOutput:
         batch = jax.tree.leaves(states)[0].shape[0]
@@ -303,32 +303,7 @@ def make_mcts_search(
         invalid_actions = None
         if action_mask_fn is not None:
             invalid_actions = ~jax.vmap(action_mask_fn)(states)
-        if config.policy == "muzero":
-            return mctx.muzero_policy(
-                None,
-                search_key,
-                root,
-                recurrent_fn,
-                config.num_simulations,
-                invalid_actions=invalid_actions,
-                max_depth=config.max_depth,
-                dirichlet_fraction=config.dirichlet_fraction,
-                pb_c_init=config.pb_c_init,
-                temperature=config.temperature,
-                **qtransform,
-            )
-        return mctx.gumbel_muzero_policy(
-            None,
-            search_key,
-            root,
-            recurrent_fn,
-            config.num_simulations,
-            invalid_actions=invalid_actions,
-            max_depth=config.max_depth,
-            max_num_considered_actions=config.max_num_considered_actions,
-            gumbel_scale=config.gumbel_scale,
-            **qtransform,
-        )
+        return run_policy(config, search_key, root, recurrent_fn, invalid_actions)
 
     return search
 

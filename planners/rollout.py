@@ -44,13 +44,19 @@ def uniform_box_actions(action_dim: int, low, high) -> ActionSequenceFn:
 
 
 def _latched_step(step_fn: StepFn, discount: float, carry: _ReturnCarry, action, active) -> _ReturnCarry:
-    """One rollout step that changes nothing where `active` is False (bool [])."""
+    """One rollout step that changes nothing where `active` is False (bool []).
+
+    The return is `where(active, ret + weight * r, ret)`: the same expression
+    as the early-exit loop's `ret + weight * r`, so that XLA compiles it the
+    same way (a `ret + where(active, weight * r, 0)` can round differently
+    where the unlatched sum is contracted into a fused multiply-add).
+    """
     next_s, r, d = call_step(step_fn, carry.state, action)
     return _ReturnCarry(
         t=carry.t + active.astype(jnp.int32),
         state=select_tree(active, next_s, carry.state),
         done=carry.done | (active & d),
-        ret=carry.ret + jnp.where(active, carry.weight * r, 0.0),
+        ret=jnp.where(active, carry.ret + carry.weight * r, carry.ret),
         weight=jnp.where(active, carry.weight * discount, carry.weight),
     )
 
@@ -80,10 +86,12 @@ def rollout_return(
         False the loop always runs T steps (a `lax.scan` with a done latch).
       unroll: model steps per loop iteration (>= 1). The loop runs
         ceil(T / unroll) (scan) or ceil(steps / unroll) (while) sequential
-        iterations, each `unroll` latched steps; the return is the same.
-        Fewer iterations cut the per-iteration cost of a loop (a kernel
-        launch and a predicate read on a GPU), for up to `unroll - 1` model
-        steps computed and discarded past the end.
+        iterations. Fewer iterations cut the per-iteration cost of a loop (a
+        kernel launch and a predicate read on a GPU), for up to `unroll - 1`
+        model steps computed and discarded past the end. The while loop's
+        return is the same bit for bit (each iteration is `unroll` latched
+        steps); the scan's (`lax.scan(unroll=...)`) may differ in the last
+        bit of float32, as XLA fuses the unrolled body differently.
 
     Returns:
       float32 [].
@@ -103,7 +111,14 @@ def rollout_return(
     if not early_exit:
 
         def scan_body(carry: _ReturnCarry, action):
-            return latched(carry, action, ~carry.done), None
+            next_s, r, d = call_step(step_fn, carry.state, action)
+            return _ReturnCarry(
+                t=carry.t + 1,
+                state=select_tree(carry.done, carry.state, next_s),
+                done=carry.done | d,
+                ret=carry.ret + jnp.where(carry.done, 0.0, carry.weight * r),
+                weight=carry.weight * discount,
+            ), None
 
         final, _ = jax.lax.scan(scan_body, init, actions, unroll=max(1, min(unroll, horizon)))
         return final.ret
