@@ -330,6 +330,8 @@ COMMANDS: list[Callable] = [
     module_command("fit-search", "speed_fit_search", "GIF-MCTS with and without fit on the unknown-constants envs"),
     module_command("value", "speed_value", "MCTS: random-rollout leaf values vs a learned value and prior"),
     module_command("evaluate", "speed_evaluate", "planners.evaluate: 1st call (compiles) vs 2nd call (reuses it)"),
+    module_command("batch", "speed_batch", "evaluate and rollout loops at thousands of seeds"),
+    module_command("returns", "speed_returns", "MCTS variants: mean return over seeds and time per decision"),
 ]
 
 

@@ -48,8 +48,12 @@ __all__ = [
     "rollout_unroll",
 ]
 
-# Default `MCTSConfig.rollout_unroll` per JAX backend (PLACEHOLDER: set from measurements).
-ROLLOUT_UNROLL = {"cpu": 1, "gpu": 1}
+# Default `MCTSConfig.rollout_unroll` per JAX backend (`jax.default_backend()`).
+# cpu: 1, measured (docs/planning.md: unroll 2-8 won 10% at batch 16 and lost
+# up to 20% at batches 1 and 256). gpu: 8, NOT measured (no GPU was lent): a
+# GPU pays a launch and a predicate read per loop iteration, which unrolling
+# divides; `speed.py plan --scaling` on a GPU compares it with 1.
+ROLLOUT_UNROLL = {"cpu": 1, "gpu": 8}
 
 # Logit of an illegal action inside the tree (mctx issue #29).
 INVALID_LOGIT = -1e9
