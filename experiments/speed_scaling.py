@@ -15,8 +15,9 @@ Per (variant, batch): compile seconds apart, then the fastest of `--repeats`
 calls of `--steps` real steps (plan + env.step, auto-reset; the median is
 recorded too): seconds per decision, simulations per second, microseconds per
 simulation-batch.
-Per variant, at the compare batches, the sequential loop iterations of one
-decision from reset states: the simulation `fori_loop` (25), mctx's
+At the compare batches (on a CPU; `--iterations` elsewhere: the counts do
+not depend on the backend), the sequential loop iterations of one decision
+from reset states: the simulation `fori_loop` (25), mctx's
 `simulate` and `backward` while loops (each runs as long as the deepest row:
 read exactly from the tree's node depths), and the rollout loops (the longest
 row per leaf, re-measured from the tree's leaf states with fresh keys: an
@@ -25,13 +26,16 @@ one decision at batch 16: the number of `while` loops, those with a trip count
 XLA knows, and the instructions in their bodies (on a GPU each body
 instruction is roughly one kernel launch per iteration).
 
-Every point is written to the JSON as soon as it is measured, and no new
-point starts once `--budget-s` has passed, so a short GPU lease always
-returns what it measured.
+Points run in the order a short lease needs most: rollouts and learned at
+the compare batches, then at the other batches, then the other unroll, then
+the HLO counts. Every point is written to the JSON as soon as it is
+measured, and no new point starts once `--budget-s` has passed, so a short
+GPU lease always returns what it measured.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import time
@@ -178,11 +182,12 @@ def run(args) -> dict:
                                discount=DISCOUNT)
     default_unroll = rollout_unroll(base)
     other = 8 if default_unroll == 1 else 1
-    variants = {
-        "rollouts": ({"config": base}, batches, True, default_unroll),
-        f"rollouts-u{other}": ({"config": base, "rollout_unroll": other}, compare, True, other),
-        "learned": ({"config": base, **_learned(spec)}, batches, False, default_unroll),
+    variants = {  # name: (planner arguments, leaf values from rollouts, rollout_unroll)
+        "rollouts": ({"config": base}, True, default_unroll),
+        f"rollouts-u{other}": ({"config": base, "rollout_unroll": other}, True, other),
+        "learned": ({"config": base, **_learned(spec)}, False, default_unroll),
     }
+    iterations = backend == "cpu" if args.iterations is None else args.iterations
     record = {
         "device": str(jax.devices()[0]), "backend": backend, "jax": jax.__version__,
         "settings": {"env": spec.id, "policy": "muzero", "simulations": SIMS, "rollout_depth": DEPTH,
@@ -200,31 +205,40 @@ def run(args) -> dict:
           f"default rollout_unroll {default_unroll}; batches {batches}", flush=True)
     env, env_params = spec.make_gymnax()
     reset = jax.jit(jax.vmap(lambda k: spec.flatten_obs(env.reset_env(k, env_params)[0])))
-    for name, (kwargs, sizes, rollouts, unroll) in variants.items():
-        search = planners.make_mcts_search(step_fn, **kwargs)
-        plan = planners.make_mcts_planner(step_fn, **kwargs)
-        hlo_states = reset(jax.random.split(jax.random.key(0), 16))
-        text = jax.jit(search).lower(jax.random.key(0), hlo_states).compile().as_text()
-        record["hlo"][name] = hlo_loops(text)
-        for batch in sizes:
-            if time.perf_counter() - start > args.budget_s:
-                record["skipped"].append(f"{name}@{batch}")
-                continue
-            out = measure(spec, plan, batch=batch, steps=steps, repeats=repeats)
-            record["points"][name][str(batch)] = out
-            line = (f"  {name:<12} batch {batch:>6}: compile {out['compile_seconds']:5.1f} s, "
-                    f"{out['s_per_decision'] * 1e3:9.2f} ms/decision, {out['sims_per_s']:>13,.0f} sims/s")
-            if batch in compare:
-                states = reset(jax.random.split(jax.random.key(3), batch))
-                its = sequential_iterations(search, step_fn, states, rollouts=rollouts, unroll=unroll)
-                record["iterations"][name][str(batch)] = its
-                line += (f"; loop iterations/decision {its['total']} (simulate {its['simulate']}, "
-                         f"backward {its['backward']}, rollout {its['rollout']})")
-            print(line, flush=True)
-            save()
-        hlo = record["hlo"][name]
+    built = {name: (planners.make_mcts_search(step_fn, **kw), planners.make_mcts_planner(step_fn, **kw))
+             for name, (kw, _, _) in variants.items()}
+    # The order a short lease needs most: the compare batches, then the rest, then the other unroll.
+    alt = f"rollouts-u{other}"
+    order = [(n, b) for b in compare for n in ("rollouts", "learned")]
+    order += [(n, b) for b in batches if b not in compare for n in ("rollouts", "learned")]
+    order += [(alt, b) for b in compare]
+    for name, batch in order:
+        if time.perf_counter() - start > args.budget_s:
+            record["skipped"].append(f"{name}@{batch}")
+            continue
+        search, plan = built[name]
+        _, rollouts, unroll = variants[name]
+        out = measure(spec, plan, batch=batch, steps=steps, repeats=repeats)
+        record["points"][name][str(batch)] = out
+        line = (f"  {name:<12} batch {batch:>6}: compile {out['compile_seconds']:5.1f} s, "
+                f"{out['s_per_decision'] * 1e3:9.2f} ms/decision, {out['sims_per_s']:>13,.0f} sims/s")
+        if iterations and batch in compare:
+            states = reset(jax.random.split(jax.random.key(3), batch))
+            its = sequential_iterations(search, step_fn, states, rollouts=rollouts, unroll=unroll)
+            record["iterations"][name][str(batch)] = its
+            line += (f"; loop iterations/decision {its['total']} (simulate {its['simulate']}, "
+                     f"backward {its['backward']}, rollout {its['rollout']})")
+        print(line, flush=True)
+        save()
+    for name, (search, _) in built.items():
+        if time.perf_counter() - start > args.budget_s:
+            record["skipped"].append(f"hlo:{name}")
+            continue
+        text = jax.jit(search).lower(jax.random.key(0), reset(jax.random.split(jax.random.key(0), 16))).compile()
+        hlo = record["hlo"][name] = hlo_loops(text.as_text())
         print(f"  {name:<12} HLO (batch 16): {hlo['while_loops']} while loops ({hlo['known_trip_count']} with a "
               f"known trip count), largest bodies {hlo['body_instructions'][:6]} instructions", flush=True)
+        save()
     record["elapsed_s"] = time.perf_counter() - start
     if record["skipped"]:
         print(f"  skipped (past --budget-s {args.budget_s}): {', '.join(record['skipped'])}", flush=True)
@@ -258,6 +272,9 @@ def add_arguments(p) -> None:
     p.add_argument("--compare-batches", default=COMPARE_BATCHES,
                    help=f"--scaling: batches for the other rollout_unroll and the loop counts (default {COMPARE_BATCHES})")
     p.add_argument("--repeats", type=int, default=5, help="--scaling: timed calls per point, fastest taken (default 5)")
+    p.add_argument("--iterations", action=argparse.BooleanOptionalAction, default=None,
+                   help="--scaling: count loop iterations at the compare batches (default: on a CPU only; "
+                        "the counts do not depend on the backend)")
     p.add_argument("--budget-s", type=float, default=240.0,
                    help="--scaling: start no new point after this many seconds (default 240)")
 
