@@ -48,14 +48,21 @@ CPU_BATCHES = "1,4,16,64,256,1024,4096"
 ACCEL_BATCHES = "1,4,16,64,256,1024,4096,16384"
 COMPARE_BATCHES = "1,16,256,4096"
 _TRIVIAL = ("parameter", "get-tuple-element", "tuple", "constant", "bitcast")
+_RNG = re.compile(r"jit\(_(threefry\w*|uniform|randint|gumbel|normal\w*|gamma|dirichlet|exponential)\)")
 
 
 def hlo_loops(text: str) -> dict:
     """Loop statistics of a compiled HLO module's text (`compiled.as_text()`).
 
-    Returns {"while_loops", "known_trip_count", "body_instructions" (per loop,
-    non-trivial instructions of its body computation, nested loops counted in
-    their own body), "total_instructions"}.
+    Returns:
+      {"while_loops": count, "rng_loops": those inside a jax.random function
+       (on a CPU, threefry is lowered as a 5-round loop), "known_trip_count":
+       loops with a trip count XLA knows, "model_loops": [{"trip_count": int
+       or None, "body_instructions": int}] for the other loops (the
+       simulation loop, mctx's simulate and backward, the rollouts), largest
+       body first, "total_instructions"}. Body instructions are the
+       non-trivial instructions of the body computation; a nested loop's are
+       counted in its own body.
     """
     bodies: dict[str, int] = {}
     name = None
@@ -68,11 +75,23 @@ def hlo_loops(text: str) -> dict:
         op = re.match(r"^\s+(?:ROOT\s+)?%[\w.\-]+\s=\s(?:\(.*?\)|\S+)\s([a-z][\w\-]*)\(", line)
         if name and op and op.group(1) not in _TRIVIAL:
             bodies[name] += 1
-    loops = re.findall(r"\swhile\(.*?body=%?([\w.\-]+)(.*)$", text, flags=re.M)
+    loops = []
+    for line in re.findall(r"^.*\swhile\(.*$", text, flags=re.M):
+        body = re.search(r"body=%?([\w.\-]+)", line)
+        trips = re.search(r'known_trip_count":\{"n":"(\d+)"', line)
+        op_name = re.search(r'op_name="([^"]*)"', line)
+        loops.append({
+            "trip_count": int(trips.group(1)) if trips else None,
+            "body_instructions": bodies.get(body.group(1), 0) if body else 0,
+            "rng": bool(op_name and _RNG.search(op_name.group(1))),
+        })
+    model = sorted(({k: v for k, v in loop.items() if k != "rng"} for loop in loops if not loop["rng"]),
+                   key=lambda loop: -loop["body_instructions"])
     return {
         "while_loops": len(loops),
-        "known_trip_count": sum("known_trip_count" in rest for _, rest in loops),
-        "body_instructions": sorted((bodies.get(body, 0) for body, _ in loops), reverse=True),
+        "rng_loops": sum(loop["rng"] for loop in loops),
+        "known_trip_count": sum(loop["trip_count"] is not None for loop in loops),
+        "model_loops": model,
         "total_instructions": sum(bodies.values()),
     }
 
@@ -236,8 +255,10 @@ def run(args) -> dict:
             continue
         text = jax.jit(search).lower(jax.random.key(0), reset(jax.random.split(jax.random.key(0), 16))).compile()
         hlo = record["hlo"][name] = hlo_loops(text.as_text())
-        print(f"  {name:<12} HLO (batch 16): {hlo['while_loops']} while loops ({hlo['known_trip_count']} with a "
-              f"known trip count), largest bodies {hlo['body_instructions'][:6]} instructions", flush=True)
+        loops = ", ".join(f"{loop['body_instructions']} ({loop['trip_count'] or '?'} iterations)"
+                          for loop in hlo["model_loops"])
+        print(f"  {name:<12} HLO (batch 16): {hlo['while_loops']} while loops, {hlo['rng_loops']} of them in "
+              f"jax.random; the others' body instructions (trip count): {loops}", flush=True)
         save()
     record["elapsed_s"] = time.perf_counter() - start
     if record["skipped"]:
