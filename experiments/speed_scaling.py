@@ -22,9 +22,10 @@ from reset states: the simulation `fori_loop` (25), mctx's
 read exactly from the tree's node depths), and the rollout loops (the longest
 row per leaf, re-measured from the tree's leaf states with fresh keys: an
 estimate with the search's own distribution). And, from the compiled HLO of
-one decision at batch 16: the number of `while` loops, those with a trip count
-XLA knows, and the instructions in their bodies (on a GPU each body
-instruction is roughly one kernel launch per iteration).
+one decision at batch 16: the number of `while` loops, those inside
+jax.random (threefry is a rolled loop on CPU only), and for the search's own
+loops the trip count when XLA knows it and the instructions in their bodies
+(on a GPU each body instruction is roughly one kernel launch per iteration).
 
 Points run in the order a short lease needs most: rollouts and learned at
 the compare batches, then at the other batches, then the other unroll, then
