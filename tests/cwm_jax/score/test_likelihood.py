@@ -1,0 +1,109 @@
+"""Likelihood scoring of CWMs with chance (docs/chance.md) on SlipperyGrid's held-out split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cwm_jax import envs, reference
+from cwm_jax.data.transitions import load_split
+from cwm_jax.envs import slippery_grid
+from cwm_jax.score import likelihood, scoring
+from cwm_jax.validate import chance
+
+GRID = "gymnax/SlipperyGrid"
+
+# The best deterministic model: the ice never slides (the most likely outcome, always).
+DETERMINISTIC = '''\
+import jax.numpy as jnp
+
+
+def step(state, action):
+    row = jnp.round(state[0]).astype(jnp.int32)
+    col = jnp.round(state[1]).astype(jnp.int32)
+    a = jnp.asarray(action, jnp.int32)
+    row = jnp.clip(row + jnp.array([-1, 0, 1, 0])[a], 0, 3)
+    col = jnp.clip(col + jnp.array([0, 1, 0, -1])[a], 0, 5)
+    cliff = (row == 3) & (col >= 1) & (col <= 4)
+    goal = (row == 3) & (col == 5)
+    reward = jnp.where(cliff, -1.0, jnp.where(goal, 1.0, 0.0)).astype(jnp.float32)
+    next_state = jnp.stack([jnp.where(cliff, 3, row), jnp.where(cliff, 0, col)]).astype(jnp.float32)
+    return next_state, reward, goal
+'''
+
+
+def wrong_probabilities(slip: float = 0.25) -> str:
+    return reference.source(GRID).replace("SLIP = 0.1", f"SLIP = {slip}")
+
+
+@pytest.fixture(scope="module")
+def test_split():
+    return load_split(GRID, "test")
+
+
+@pytest.fixture(scope="module")
+def reports(test_split):
+    spec = envs.env_spec(GRID)
+    models = {
+        "true": chance.ChanceModel(*slippery_grid.TRUE_MODEL),
+        "reference": chance.load_chance_cwm(reference.source(GRID), spec),
+        "wrong": chance.load_chance_cwm(wrong_probabilities(), spec),
+        "deterministic": chance.load_chance_cwm(DETERMINISTIC, spec),
+    }
+    return {name: likelihood.likelihood(model, test_split) for name, model in models.items()}
+
+
+def paired_gap(better, worse) -> tuple[float, float]:
+    """Mean per-transition log-likelihood gap (floored) and its standard error."""
+    floor = np.log(likelihood.PROBABILITY_FLOOR)
+    gap = np.maximum(better.log_prob, floor) - np.maximum(worse.log_prob, floor)
+    return float(gap.mean()), float(gap.std() / np.sqrt(len(gap)))
+
+
+def test_the_reference_is_as_likely_as_the_true_environment(reports):
+    ref, true = reports["reference"], reports["true"]
+    gap, sem = paired_gap(true, ref)
+    assert abs(gap) <= 2 * sem + 1e-6
+    assert ref.summary()["support_accuracy"] == 1.0
+    assert ref.summary()["calibration_error"] < 0.02
+    # and both match the entropy of the recorded outcomes: about 80% as chosen, 20% slid
+    assert -0.75 < ref.summary()["log_likelihood"] < -0.45
+
+
+@pytest.mark.parametrize("worse", ["wrong", "deterministic"])
+def test_wrong_probabilities_and_a_deterministic_model_score_clearly_lower(reports, worse):
+    gap, sem = paired_gap(reports["reference"], reports[worse])
+    assert gap > 5 * sem and gap > 0.1
+    assert reports[worse].summary()[likelihood.LIKELIHOOD_VALUE] < reports["reference"].summary()[
+        likelihood.LIKELIHOOD_VALUE] - 0.05
+    assert reports[worse].summary()["calibration_error"] > 0.1
+
+
+def test_support_accuracy_counts_the_transitions_a_model_calls_impossible(reports, test_split):
+    summary = reports["deterministic"].summary()
+    slid = 1.0 - summary["support_accuracy"]
+    assert 0.1 < slid < 0.3 and summary["n_unsupported"] == round(slid * len(test_split))
+    assert summary["raw_log_likelihood"] == -np.inf and np.isfinite(summary["log_likelihood"])
+
+
+def test_the_search_value_ranks_by_likelihood_where_exact_match_cannot(test_split):
+    """Exact match gives the deterministic program and the reference the same accuracy (the reference's most
+    likely outcome is the deterministic move); the likelihood value separates them."""
+
+    def score(source):
+        return scoring.score_source(source, GRID, splits=("test",), load_split=lambda spec, split: test_split)
+
+    ref, det, wrong = score(reference.source(GRID)), score(DETERMINISTIC), score(wrong_probabilities())
+    assert ref.valid and det.valid and wrong.valid
+    assert ref.summary["accuracy"] == det.summary["accuracy"] < 1.0
+    assert ref.value > wrong.value > det.value
+    assert det.value == det.summary[likelihood.LIKELIHOOD_VALUE]
+    assert "impossible under the model" in det.counterexamples and "outcome 0 (probability 1)" in det.counterexamples
+
+
+def test_the_calibration_table_is_the_reliability_diagram(reports):
+    predicted, observed, weight, ece = likelihood.calibration_table(reports["reference"])
+    used = weight > 0
+    assert set(np.round(predicted[used], 2)) <= {0.1, 0.8, 0.9, 0.2, 1.0}
+    np.testing.assert_allclose(observed[used], predicted[used], atol=0.05)
+    assert ece == pytest.approx(reports["reference"].summary()["calibration_error"])
