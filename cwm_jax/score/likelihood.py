@@ -165,16 +165,26 @@ def score_model(model: ChanceModel, splits, parts, *, tolerance: accuracy.Tolera
                 counterexamples: int = 1) -> tuple[dict, str]:
     """(split -> summary, counterexample text) of a chance model on each split's transitions.
 
-    A summary holds the likelihood figures (`LikelihoodReport.summary`) and,
-    for comparison, the paper's accuracy figures of the most likely outcome.
-    The counterexamples are the first unsupported transitions, else the first
-    transitions the most likely outcome gets wrong.
+    One compiled call over all splits together. A summary holds the
+    likelihood figures (`LikelihoodReport.summary`) and, for comparison, the
+    paper's accuracy figures of the most likely outcome. The counterexamples
+    are the first unsupported transitions, else the first transitions the
+    most likely outcome gets wrong.
     """
-    summaries, examples = {}, ""
     step = mode_step(model)
+
+    def run(*fields):
+        return transition_log_probs(model, tolerance, *fields), accuracy.compare(step, tolerance, *fields)
+
+    merged = Transitions(*(np.concatenate(fields) for fields in zip(*parts)))
+    out, comparison = jax.jit(run)(merged.state, merged.action, merged.next_state, merged.reward, merged.done)
+    out, comparison = jax.tree.map(np.asarray, out), jax.tree.map(np.asarray, comparison)
+    summaries, examples, offset = {}, "", 0
     for split, part in zip(splits, parts):
-        report = likelihood(model, part, tolerance=tolerance)
-        paper = accuracy.check(step, part, tolerance=tolerance)
+        index = slice(offset, offset + len(part))
+        offset += len(part)
+        report = LikelihoodReport(**{name: value[index] for name, value in out.items()})
+        paper = accuracy.report_from_comparison(part, jax.tree.map(lambda x: x[index], comparison))
         summaries[split] = {**paper.summary(), **report.summary()}
         if not examples and counterexamples > 0:
             examples = format_unsupported(report, part, counterexamples) or accuracy.format_counterexamples(

@@ -1,0 +1,66 @@
+"""The maximum-likelihood fit of a CWM with chance (cwm_jax.fit.likelihood_fit through fitting.fit_source)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cwm_jax import reference
+from cwm_jax.data.transitions import load_split
+from cwm_jax.envs import slippery_grid
+from cwm_jax.fit import fitting
+from cwm_jax.score import likelihood
+from cwm_jax.validate import chance
+
+GRID = "gymnax/SlipperyGrid"
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return {split: load_split(GRID, split) for split in ("train", "test")}
+
+
+def fit(source, splits):
+    return fitting.fit_source(source, GRID, load_split=lambda spec, split: splits[split])
+
+
+def probabilities(source: str) -> np.ndarray:
+    model = chance.load_chance_cwm(source, GRID, check_finite=False)
+    return np.exp(np.asarray(model.chance_log_probs(model.afterstate(np.zeros(2, np.float32), np.int32(1)))))
+
+
+def maximum_likelihood(train) -> np.ndarray:
+    """The train split's maximum-likelihood outcome probabilities, by EM on which outcomes match each transition."""
+    hit = likelihood.likelihood(chance.ChanceModel(*slippery_grid.TRUE_MODEL), train).hit.astype(float)  # [N, 3]
+    p = np.full(3, 1 / 3)
+    for _ in range(500):
+        responsibility = hit * p / (hit * p).sum(axis=1, keepdims=True)
+        p = responsibility.mean(axis=0)
+    return p
+
+
+def test_the_fit_repairs_wrong_probabilities_written_as_three_constants(splits):
+    source = reference.source(GRID).replace("SLIP = 0.1", "P_AS_CHOSEN = 0.5\nP_CCW = 0.3\nP_CW = 0.2").replace(
+        "[1.0 - 2.0 * SLIP, SLIP, SLIP]", "[P_AS_CHOSEN, P_CCW, P_CW]")
+    report = fit(source, splits)
+    assert report.valid and {c["name"] for c in report.changed} >= {"P_CCW", "P_CW"}
+    fitted = probabilities(report.program)
+    np.testing.assert_allclose(fitted, maximum_likelihood(splits["train"]), atol=0.005)
+    # Three free probabilities from about 2,000 transitions: within 3 standard errors (~0.009) of the truth.
+    truth = np.array([1 - 2 * slippery_grid.SLIP, slippery_grid.SLIP, slippery_grid.SLIP])
+    np.testing.assert_allclose(fitted, truth, atol=0.03)
+    assert report.likelihood["test_after"] > report.likelihood["test_before"] + 0.1
+    assert report.likelihood["train_after"] > report.likelihood["train_before"]
+
+
+def test_the_fit_reaches_the_maximum_likelihood_and_never_lowers_held_out_likelihood(splits):
+    wrong = fit(reference.source(GRID).replace("SLIP = 0.1", "SLIP = 0.25"), splits)
+    (changed,) = wrong.changed
+    # the train split's maximum-likelihood estimate: slid moves / moves whose slides are told apart
+    assert abs(changed["new"] - slippery_grid.SLIP) < 0.02
+    # The reference's SLIP (the truth) is more likely on test than the train estimate: the fit keeps it.
+    kept = fit(reference.source(GRID), splits)
+    assert kept.program == reference.source(GRID) and not kept.changed
+    assert kept.likelihood["test_after"] == kept.likelihood["test_before"]
+    assert kept.likelihood["test_before"] > wrong.likelihood["test_after"]
+    assert likelihood.LIKELIHOOD_VALUE  # the figures above are the summaries' floored means
