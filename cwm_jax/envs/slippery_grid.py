@@ -38,6 +38,7 @@ __all__ = [
     "TRUE_MODEL",
     "afterstate",
     "chance_log_probs",
+    "distance_value",
     "heuristic_policy",
     "outcome",
     "state_from_obs",
@@ -47,7 +48,7 @@ ROWS = 4
 COLUMNS = 6
 START = (3, 0)
 GOAL = (3, 5)
-SLIP = 0.1  # probability of sliding to each perpendicular direction
+SLIP = 0.2  # probability of sliding to each perpendicular direction
 NUM_ACTIONS = 4
 NUM_OUTCOMES = 3  # moved as chosen, slid counter-clockwise, slid clockwise
 EPSILON = 0.1
@@ -144,6 +145,18 @@ def heuristic_policy(key: jax.Array, obs: jax.Array) -> jax.Array:
     row, col = _int(obs[0]), _int(obs[1])
     greedy = jnp.where(col == COLUMNS - 1, 2, jnp.where(row >= 2, 0, 1))
     return epsilon_greedy(key, greedy, NUM_ACTIONS, EPSILON)
+
+
+def distance_value(state: jax.Array, discount: float = 0.99) -> jax.Array:
+    """float32 []: discount**(steps to the goal on the shortest path around the cliff, ignoring the ice).
+
+    A leaf value that knows the map but not the chance: the same for every
+    model a planner is given (`experiments/chance.py`).
+    """
+    row, col = _int(state[0]), _int(state[1])
+    walk = jnp.minimum(row, ROWS - 2)
+    steps = jnp.where(col == GOAL[1], GOAL[0] - row, (row - walk) + (GOAL[1] - col) + (GOAL[0] - walk))
+    return jnp.asarray(discount, jnp.float32) ** steps.astype(jnp.float32)
 
 
 @functools.cache

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 ROWS = 4
 COLUMNS = 6
-SLIP = 0.1
+SLIP = 0.2
 
 
 def afterstate(state, action):

@@ -40,7 +40,7 @@ def maximum_likelihood(train) -> np.ndarray:
 
 
 def test_the_fit_repairs_wrong_probabilities_written_as_three_constants(splits):
-    source = reference.source(GRID).replace("SLIP = 0.1", "P_AS_CHOSEN = 0.5\nP_CCW = 0.3\nP_CW = 0.2").replace(
+    source = reference.source(GRID).replace(f"SLIP = {slippery_grid.SLIP}", "P_AS_CHOSEN = 0.8\nP_CCW = 0.05\nP_CW = 0.3").replace(
         "[1.0 - 2.0 * SLIP, SLIP, SLIP]", "[P_AS_CHOSEN, P_CCW, P_CW]")
     report = fit(source, splits)
     assert report.valid and {c["name"] for c in report.changed} >= {"P_CCW", "P_CW"}
@@ -54,7 +54,7 @@ def test_the_fit_repairs_wrong_probabilities_written_as_three_constants(splits):
 
 
 def test_the_fit_reaches_the_maximum_likelihood_and_never_lowers_held_out_likelihood(splits):
-    wrong = fit(reference.source(GRID).replace("SLIP = 0.1", "SLIP = 0.25"), splits)
+    wrong = fit(reference.source(GRID).replace(f"SLIP = {slippery_grid.SLIP}", "SLIP = 0.05"), splits)
     (changed,) = wrong.changed
     # the train split's maximum-likelihood estimate: slid moves / moves whose slides are told apart
     assert abs(changed["new"] - slippery_grid.SLIP) < 0.02

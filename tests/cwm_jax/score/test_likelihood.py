@@ -32,8 +32,8 @@ def step(state, action):
 '''
 
 
-def wrong_probabilities(slip: float = 0.25) -> str:
-    return reference.source(GRID).replace("SLIP = 0.1", f"SLIP = {slip}")
+def wrong_probabilities(slip: float = 0.05) -> str:
+    return reference.source(GRID).replace(f"SLIP = {slippery_grid.SLIP}", f"SLIP = {slip}")
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +66,8 @@ def test_the_reference_is_as_likely_as_the_true_environment(reports):
     assert abs(gap) <= 2 * sem + 1e-6
     assert ref.summary()["support_accuracy"] == 1.0
     assert ref.summary()["calibration_error"] < 0.02
-    # and both match the entropy of the recorded outcomes: about 80% as chosen, 20% slid
-    assert -0.75 < ref.summary()["log_likelihood"] < -0.45
+    # about the entropy of the recorded outcomes (60% as chosen, 20% each slide; walls merge some outcomes)
+    assert -1.0 < ref.summary()["log_likelihood"] < -0.7
 
 
 @pytest.mark.parametrize("worse", ["wrong", "deterministic"])
@@ -82,7 +82,7 @@ def test_wrong_probabilities_and_a_deterministic_model_score_clearly_lower(repor
 def test_support_accuracy_counts_the_transitions_a_model_calls_impossible(reports, test_split):
     summary = reports["deterministic"].summary()
     slid = 1.0 - summary["support_accuracy"]
-    assert 0.1 < slid < 0.3 and summary["n_unsupported"] == round(slid * len(test_split))
+    assert 0.25 < slid < 0.5 and summary["n_unsupported"] == round(slid * len(test_split))
     assert summary["raw_log_likelihood"] == -np.inf and np.isfinite(summary["log_likelihood"])
 
 
@@ -104,6 +104,6 @@ def test_the_search_value_ranks_by_likelihood_where_exact_match_cannot(test_spli
 def test_the_calibration_table_is_the_reliability_diagram(reports):
     predicted, observed, weight, ece = likelihood.calibration_table(reports["reference"])
     used = weight > 0
-    assert set(np.round(predicted[used], 2)) <= {0.1, 0.8, 0.9, 0.2, 1.0}
+    assert set(np.round(predicted[used], 2)) <= {0.2, 0.4, 0.6, 0.8, 1.0}
     np.testing.assert_allclose(observed[used], predicted[used], atol=0.05)
     assert ece == pytest.approx(reports["reference"].summary()["calibration_error"])
