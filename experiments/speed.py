@@ -320,6 +320,7 @@ COMMANDS: list[Callable] = [
     module_command("fit-search", "speed_fit_search", "GIF-MCTS with and without fit on the unknown-constants envs"),
     module_command("value", "speed_value", "MCTS: random-rollout leaf values vs a learned value and prior"),
     module_command("evaluate", "speed_evaluate", "planners.evaluate: 1st call (compiles) vs 2nd call (reuses it)"),
+    module_command("chance", "speed_chance", "stochastic vs deterministic MCTS on SlipperyGrid: simulations/s"),
 ]
 
 
