@@ -29,23 +29,6 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 GRID = "gymnax/SlipperyGrid"
 WRONG_SLIP = 0.05
 
-# The best deterministic model of SlipperyGrid: every move as chosen.
-DETERMINISTIC = '''\
-import jax.numpy as jnp
-
-
-def step(state, action):
-    row = jnp.round(state[0]).astype(jnp.int32)
-    col = jnp.round(state[1]).astype(jnp.int32)
-    a = jnp.asarray(action, jnp.int32)
-    row = jnp.clip(row + jnp.array([-1, 0, 1, 0])[a], 0, 3)
-    col = jnp.clip(col + jnp.array([0, 1, 0, -1])[a], 0, 5)
-    cliff = (row == 3) & (col >= 1) & (col <= 4)
-    goal = (row == 3) & (col == 5)
-    reward = jnp.where(cliff, -1.0, jnp.where(goal, 1.0, 0.0)).astype(jnp.float32)
-    next_state = jnp.stack([jnp.where(cliff, 3, row), jnp.where(cliff, 0, col)]).astype(jnp.float32)
-    return next_state, reward, goal
-'''
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,7 +64,7 @@ def main(argv=None) -> int:
         "reference CWM": chance.load_chance_cwm(reference.source(spec), spec),
         f"wrong (slide {WRONG_SLIP})": chance.load_chance_cwm(wrong_source, spec),
         f"fitted (slide {change['new']:.4f})": chance.load_chance_cwm(fitted.program, spec),
-        "deterministic": chance.load_chance_cwm(DETERMINISTIC, spec),
+        "deterministic": chance.load_chance_cwm(reference.deterministic_source(GRID), spec),
     }
     figures = {"fit": {"slip_before": WRONG_SLIP, "slip_after": change["new"], "slip_true": slippery_grid.SLIP},
                "likelihood": {}, "planning": {}}

@@ -34,7 +34,6 @@ def run(args) -> None:
     import jax
 
     import planners
-    from chance import DETERMINISTIC
     from cwm_jax import envs, reference
     from cwm_jax.envs import slippery_grid
     from cwm_jax.validate import chance
@@ -51,8 +50,8 @@ def run(args) -> None:
             chance.ChanceModel(*slippery_grid.TRUE_MODEL), num_actions=4, num_simulations=sims,
             rollout_depth=depth, num_rollouts=1),
         "deterministic MCTS, deterministic CWM": planners.make_mcts_planner(
-            chance.mode_step(chance.load_chance_cwm(DETERMINISTIC, spec)), num_actions=4, num_simulations=sims,
-            rollout_depth=depth, num_rollouts=1),
+            chance.mode_step(chance.load_chance_cwm(reference.deterministic_source(spec), spec)), num_actions=4,
+            num_simulations=sims, rollout_depth=depth, num_rollouts=1),
     }
     print(f"{jax.devices()[0].platform}, {sims} simulations per real step, rollouts of {depth} steps")
     print(f"  {'planner':<40} {'batch':>5} {'compile s':>9} {'sims/s':>10} {'ms/real step':>12}")

@@ -141,6 +141,10 @@ def _fit_arguments(fit: argparse.ArgumentParser) -> None:
     command.add_tolerance_argument(fit, note="; the fit maximises accuracy at this tolerance")
 
 
+# Scored by likelihood (a stochastic environment or a CWM with chance; docs/chance.md).
+LIKELIHOOD_KEYS = ("log_likelihood", "support_accuracy", "calibration_error", "likelihood_value")
+
+
 def _check(args) -> int:
     from cwm_jax import envs, sandbox
     from cwm_jax.score.scoring import ScoreResult
@@ -158,6 +162,7 @@ def _check(args) -> int:
         keys = ("accuracy", "strict_accuracy", "state_accuracy", "reward_accuracy", "done_accuracy",
                 "weighted_accuracy", "n_transitions")
         payload.update({k: (result.summary or {}).get(k) for k in keys})
+        payload.update({k: result.summary[k] for k in LIKELIHOOD_KEYS if k in (result.summary or {})})
         print(json.dumps(payload))
     elif not result.valid:
         command.error(f"rejected: {result.error}")
@@ -166,7 +171,7 @@ def _check(args) -> int:
         print(f"{printable(args.model)}: valid CWM for {spec.id}")
         print(f"split {args.split}: {s['n_transitions']} transitions")
         for key in ("accuracy", "strict_accuracy", "state_accuracy", "reward_accuracy", "done_accuracy",
-                    "weighted_accuracy"):
+                    "weighted_accuracy") + tuple(k for k in LIKELIHOOD_KEYS if k in s):
             print(f"  {key:<18} {s[key]:.4f}")
         if result.counterexamples:
             print("\nfirst failing transitions:\n" + printable(result.counterexamples))

@@ -42,7 +42,7 @@ __all__ = [
     "PROBABILITY_FLOOR",
     "LikelihoodReport",
     "calibration_table",
-    "format_unsupported",
+    "format_least_likely",
     "likelihood",
     "score_model",
     "transition_log_probs",
@@ -141,13 +141,15 @@ def calibration_table(report: LikelihoodReport, bins: int = CALIBRATION_BINS):
     return predicted, observed, total, ece
 
 
-def format_unsupported(report: LikelihoodReport, data: Transitions, k: int = 1) -> str:
-    """The first `k` recorded transitions the model gives probability 0, with its outcomes, for an LLM."""
+def format_least_likely(report: LikelihoodReport, data: Transitions, k: int = 1) -> str:
+    """The `k` recorded transitions the model finds least likely (impossible ones first), with its outcomes."""
     blocks = []
-    for i in np.flatnonzero(~np.isfinite(report.log_prob))[:k]:
+    for i in np.argsort(report.log_prob, kind="stable")[:k]:
         action = np.asarray(data.action[i])
-        lines = [f"Transition #{int(i)} is impossible under the model (no outcome with non-zero probability "
-                 "produces it).",
+        p = float(np.exp(report.log_prob[i]))
+        verdict = ("is impossible under the model (no outcome with non-zero probability produces it)" if p == 0
+                   else f"has probability {p:.4g} under the model, the least of all recorded transitions")
+        lines = [f"Transition #{int(i)} {verdict}.",
                  f"  state:  {np.array2string(np.asarray(data.state[i]), precision=7)}",
                  f"  action: {action.tolist() if action.ndim else action.item()}",
                  f"  recorded: next_state {np.array2string(np.asarray(data.next_state[i]), precision=7)}, "
@@ -168,8 +170,7 @@ def score_model(model: ChanceModel, splits, parts, *, tolerance: accuracy.Tolera
     One compiled call over all splits together. A summary holds the
     likelihood figures (`LikelihoodReport.summary`) and, for comparison, the
     paper's accuracy figures of the most likely outcome. The counterexamples
-    are the first unsupported transitions, else the first transitions the
-    most likely outcome gets wrong.
+    are the least likely recorded transitions (impossible ones first).
     """
     step = mode_step(model)
 
@@ -187,6 +188,5 @@ def score_model(model: ChanceModel, splits, parts, *, tolerance: accuracy.Tolera
         paper = accuracy.report_from_comparison(part, jax.tree.map(lambda x: x[index], comparison))
         summaries[split] = {**paper.summary(), **report.summary()}
         if not examples and counterexamples > 0:
-            examples = format_unsupported(report, part, counterexamples) or accuracy.format_counterexamples(
-                accuracy.counterexamples(paper, part, counterexamples))
+            examples = format_least_likely(report, part, counterexamples)
     return summaries, examples

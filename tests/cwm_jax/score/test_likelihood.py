@@ -13,23 +13,6 @@ from cwm_jax.validate import chance
 
 GRID = "gymnax/SlipperyGrid"
 
-# The best deterministic model: the ice never slides (the most likely outcome, always).
-DETERMINISTIC = '''\
-import jax.numpy as jnp
-
-
-def step(state, action):
-    row = jnp.round(state[0]).astype(jnp.int32)
-    col = jnp.round(state[1]).astype(jnp.int32)
-    a = jnp.asarray(action, jnp.int32)
-    row = jnp.clip(row + jnp.array([-1, 0, 1, 0])[a], 0, 3)
-    col = jnp.clip(col + jnp.array([0, 1, 0, -1])[a], 0, 5)
-    cliff = (row == 3) & (col >= 1) & (col <= 4)
-    goal = (row == 3) & (col == 5)
-    reward = jnp.where(cliff, -1.0, jnp.where(goal, 1.0, 0.0)).astype(jnp.float32)
-    next_state = jnp.stack([jnp.where(cliff, 3, row), jnp.where(cliff, 0, col)]).astype(jnp.float32)
-    return next_state, reward, goal
-'''
 
 
 def wrong_probabilities(slip: float = 0.05) -> str:
@@ -48,7 +31,7 @@ def reports(test_split):
         "true": chance.ChanceModel(*slippery_grid.TRUE_MODEL),
         "reference": chance.load_chance_cwm(reference.source(GRID), spec),
         "wrong": chance.load_chance_cwm(wrong_probabilities(), spec),
-        "deterministic": chance.load_chance_cwm(DETERMINISTIC, spec),
+        "deterministic": chance.load_chance_cwm(reference.deterministic_source(GRID), spec),
     }
     return {name: likelihood.likelihood(model, test_split) for name, model in models.items()}
 
@@ -93,12 +76,14 @@ def test_the_search_value_ranks_by_likelihood_where_exact_match_cannot(test_spli
     def score(source):
         return scoring.score_source(source, GRID, splits=("test",), load_split=lambda spec, split: test_split)
 
-    ref, det, wrong = score(reference.source(GRID)), score(DETERMINISTIC), score(wrong_probabilities())
+    ref, wrong = score(reference.source(GRID)), score(wrong_probabilities())
+    det = score(reference.deterministic_source(GRID))
     assert ref.valid and det.valid and wrong.valid
     assert ref.summary["accuracy"] == det.summary["accuracy"] < 1.0
     assert ref.value > wrong.value > det.value
     assert det.value == det.summary[likelihood.LIKELIHOOD_VALUE]
     assert "impossible under the model" in det.counterexamples and "outcome 0 (probability 1)" in det.counterexamples
+    assert "the least of all recorded transitions" in ref.counterexamples
 
 
 def test_the_calibration_table_is_the_reliability_diagram(reports):
