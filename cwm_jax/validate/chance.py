@@ -37,7 +37,6 @@ __all__ = [
     "load_chance_cwm",
     "mode_step",
     "outcome_table",
-    "sample_step",
 ]
 
 
@@ -91,17 +90,6 @@ def outcome_table(model: ChanceModel, state: jax.Array, action: jax.Array) -> Ou
     chances = jnp.arange(model.num_outcomes, dtype=jnp.int32)
     next_state, reward, done = jax.vmap(model.outcome, in_axes=(None, 0))(after, chances)
     return OutcomeTable(next_state, reward, done, log_prob)
-
-
-def sample_step(model: ChanceModel) -> Callable[[jax.Array, jax.Array, jax.Array], tuple]:
-    """(key, state, action) -> (next_state, reward, done), the outcome drawn from the model's probabilities."""
-
-    def step(key, state, action):
-        after = model.afterstate(state, action)
-        chance = jax.random.categorical(key, model.chance_log_probs(after)).astype(jnp.int32)
-        return model.outcome(after, chance)
-
-    return step
 
 
 def mode_step(model: ChanceModel) -> StepFn:

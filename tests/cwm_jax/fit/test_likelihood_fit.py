@@ -39,28 +39,21 @@ def maximum_likelihood(train) -> np.ndarray:
     return p
 
 
-def test_the_fit_repairs_wrong_probabilities_written_as_three_constants(splits):
-    source = reference.source(GRID).replace(f"SLIP = {slippery_grid.SLIP}", "P_AS_CHOSEN = 0.8\nP_CCW = 0.05\nP_CW = 0.3").replace(
-        "[1.0 - 2.0 * SLIP, SLIP, SLIP]", "[P_AS_CHOSEN, P_CCW, P_CW]")
+def test_the_fit_repairs_wrong_probabilities_and_never_lowers_held_out_likelihood(splits):
+    three = "P_AS_CHOSEN = 0.8\nP_CCW = 0.05\nP_CW = 0.3"
+    source = reference.source(GRID).replace(f"SLIP = {slippery_grid.SLIP}", three)
+    source = source.replace("[1.0 - 2.0 * SLIP, SLIP, SLIP]", "[P_AS_CHOSEN, P_CCW, P_CW]")
     report = fit(source, splits)
     assert report.valid and {c["name"] for c in report.changed} >= {"P_CCW", "P_CW"}
     fitted = probabilities(report.program)
     np.testing.assert_allclose(fitted, maximum_likelihood(splits["train"]), atol=0.005)
-    # Three free probabilities from about 2,000 transitions: within 3 standard errors (~0.009) of the truth.
+    # Three free probabilities from about 1,850 transitions: within 3 standard errors (~0.01) of the truth.
     truth = np.array([1 - 2 * slippery_grid.SLIP, slippery_grid.SLIP, slippery_grid.SLIP])
     np.testing.assert_allclose(fitted, truth, atol=0.03)
     assert report.likelihood["test_after"] > report.likelihood["test_before"] + 0.1
     assert report.likelihood["train_after"] > report.likelihood["train_before"]
-
-
-def test_the_fit_reaches_the_maximum_likelihood_and_never_lowers_held_out_likelihood(splits):
-    wrong = fit(reference.source(GRID).replace(f"SLIP = {slippery_grid.SLIP}", "SLIP = 0.05"), splits)
-    (changed,) = wrong.changed
-    # the train split's maximum-likelihood estimate: slid moves / moves whose slides are told apart
-    assert abs(changed["new"] - slippery_grid.SLIP) < 0.02
-    # The reference's SLIP (the truth) is more likely on test than the train estimate: the fit keeps it.
+    # The truth is more likely on test than the train split's estimate, so fitting the reference (whose
+    # train likelihood the estimate would raise) must keep it as written.
     kept = fit(reference.source(GRID), splits)
     assert kept.program == reference.source(GRID) and not kept.changed
-    assert kept.likelihood["test_after"] == kept.likelihood["test_before"]
-    assert kept.likelihood["test_before"] > wrong.likelihood["test_after"]
-    assert likelihood.LIKELIHOOD_VALUE  # the figures above are the summaries' floored means
+    assert kept.likelihood["test_after"] == kept.likelihood["test_before"] > report.likelihood["test_after"]

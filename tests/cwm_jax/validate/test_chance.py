@@ -9,6 +9,7 @@ import pytest
 from cwm_jax import envs, reference
 from cwm_jax.errors import CWMContractError, CWMRuntimeError, CWMValidationError
 from cwm_jax.validate import chance, loader, validator
+from planners.stochastic_mcts import make_sampled_step
 
 GRID = "gymnax/SlipperyGrid"
 
@@ -34,15 +35,14 @@ def test_reference_loads_with_three_outcomes_that_sum_to_one(grid_model):
 
 
 def test_a_deterministic_cwm_is_the_case_of_one_outcome():
-    spec = envs.env_spec("gymnax/Catch")
-    model = chance.load_chance_cwm(reference.source(spec), spec)
-    step = loader.load_reference(spec)
-    state = loader.probe_states(spec)[0]
-    table = chance.outcome_table(model, state, np.int32(2))
+    spec = envs.env_spec(GRID)
+    model = chance.load_chance_cwm(reference.deterministic_source(spec), spec, check_finite=False)
+    state, action = np.array([2.0, 1.0], np.float32), np.int32(1)
+    table = chance.outcome_table(model, state, action)
     assert model.num_outcomes == 1 and table.next_state.shape == (1, spec.obs_dim)
-    np.testing.assert_array_equal(np.asarray(table.next_state[0]), np.asarray(step(state, np.int32(2))[0]))
-    np.testing.assert_array_equal(np.asarray(chance.mode_step(model)(state, np.int32(2))[0]),
-                                  np.asarray(table.next_state[0]))
+    np.testing.assert_array_equal(np.asarray(table.next_state[0]), [2, 2])  # right, never sliding
+    np.testing.assert_array_equal(np.asarray(table.log_prob), [0.0])
+    np.testing.assert_array_equal(np.asarray(chance.mode_step(model)(state, action)[0]), [2, 2])
 
 
 def test_load_cwm_points_a_chance_program_to_the_chance_loader():
@@ -88,5 +88,5 @@ def test_logits_are_normalised_and_sampling_follows_them(grid_model):
     np.testing.assert_allclose(np.exp(np.asarray(model.chance_log_probs(after))), [0.25, 0.75], rtol=1e-5)
     keys = jax.random.split(jax.random.key(0), 4000)
     state = np.zeros(2, np.float32)
-    moved = jax.vmap(lambda k: chance.sample_step(model)(k, state, np.int32(0))[0][0])(keys)
+    moved = jax.vmap(lambda k: make_sampled_step(model)(k, state, np.int32(0))[0][0])(keys)
     assert abs(float(moved.mean()) - 0.75) < 0.03
