@@ -235,6 +235,9 @@ def _fit(args) -> int:
         for label, key in (("train accuracy", "train_accuracy"), ("train strict accuracy", "train_strict_accuracy"),
                            ("test accuracy", "test_accuracy"), ("test strict accuracy", "test_strict_accuracy")):
             print(f"  {label:<22}{getattr(b, key):>8.4f}{getattr(a, key):>8.4f}")
+        for split in ("train", "test") if report.likelihood else ():  # fitted by likelihood (docs/chance.md)
+            print(f"  {split + ' log-likelihood':<22}{report.likelihood[split + '_before']:>8.4f}"
+                  f"{report.likelihood[split + '_after']:>8.4f}")
         for change in report.changed:
             print(f"  {change['name']} {change['old']!r} -> {change['new']!r}")
         if not report.changed:
