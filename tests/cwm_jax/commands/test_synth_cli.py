@@ -174,3 +174,5 @@ def test_synth_and_check_on_a_stochastic_env_score_by_likelihood(monkeypatch, us
     checked = json.loads(capsys.readouterr().out)
     assert checked["likelihood_value"] == pytest.approx(summary["values"]["test"]["paper"])
     assert checked["calibration_error"] < 0.02 and checked["accuracy"] < 0.9
+    assert cli.main(["plan", "--env", GRID, "--seeds", "1"]) == command.EXIT_USAGE  # not built: says so
+    assert "does not plan with chance CWMs yet" in capsys.readouterr().err
