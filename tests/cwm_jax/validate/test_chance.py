@@ -62,6 +62,11 @@ def test_the_validator_checks_the_chance_signatures(source, message):
         validator.validate(source)
 
 
+def test_a_chance_function_is_defined_once():
+    with pytest.raises(CWMValidationError, match="`outcome` is defined again"):
+        validator.validate(HEADER + AFTER + LOGP + OUT + "\n" + OUT)
+
+
 def test_randomness_stays_forbidden_in_a_chance_program():
     source = HEADER.replace("\n\n", "\nimport jax\n\n") + AFTER + LOGP + OUT.replace(
         "chance.astype(jnp.float32)", "jax.random.uniform(jax.random.key(0))")
