@@ -82,6 +82,7 @@ def _metadata(spec: EnvSpec, split: str) -> dict:
         "env": spec.id,
         "gymnax_id": spec.gymnax_id,
         "gymnax_params": dict(spec.gymnax_params),
+        "data_version": spec.data_version,
         "gymnax_version": _gymnax_version(),
         "jax_version": jax.__version__,
         "split": split,
@@ -193,7 +194,8 @@ def load_split_with_metadata(
         try:
             data, meta = _read(path)
             if (meta.get("gymnax_version") == _gymnax_version() and meta.get("format_version") == FORMAT_VERSION
-                    and meta.get("gymnax_params", {}) == dict(spec.gymnax_params)):
+                    and meta.get("gymnax_params", {}) == dict(spec.gymnax_params)
+                    and meta.get("data_version", "") == spec.data_version):
                 return data, meta
         except (OSError, ValueError, KeyError):
             pass  # a corrupt or foreign file: collect again and overwrite it

@@ -51,6 +51,13 @@ class EnvSpec:
       docs_description: the Gymnasium-documentation level of description
         (state, actions, reward, termination; no constants, no integrator
         details), for comparison with the paper; see `description_for`.
+      make_env: () -> (env, params) for an environment that is not one of
+        gymnax's (a generated world, `cwm_jax.envs.novel`); None: `gymnax.make`.
+      reference_source: the reference CWM's text when it is generated rather
+        than a module of `cwm_jax.reference` ("": read `reference`).
+      data_version: identifies the dynamics behind cached transitions beyond
+        `gymnax_params` (a generated world's generator version and digest);
+        a cache file recorded under another one is collected again.
     """
 
     name: str
@@ -68,6 +75,9 @@ class EnvSpec:
     to_gymnax_action: Callable[[jax.Array], jax.Array] | None = None
     gymnax_params: tuple[tuple[str, float], ...] = ()
     docs_description: str = ""
+    make_env: Callable[[], tuple[Any, Any]] | None = None
+    reference_source: str = ""
+    data_version: str = ""
 
     @property
     def discrete(self) -> bool:
@@ -131,6 +141,8 @@ class EnvSpec:
 
     def make_gymnax(self):
         """(env, params) from gymnax: its default params with `gymnax_params` applied."""
+        if self.make_env is not None:
+            return self.make_env()
         env, params = _make_gymnax(self.gymnax_id)
         if self.gymnax_params:
             params = params.replace(**dict(self.gymnax_params))
