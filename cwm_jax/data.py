@@ -89,10 +89,16 @@ def _metadata(spec: EnvSpec, split: str) -> dict:
         "seed": SPLIT_SEEDS[split],
         "policy": (
             f"{RANDOM_EPISODES} episodes of uniform random actions + {HEURISTIC_EPISODES} episodes "
-            f"of the environment's heuristic policy (cwm_jax.envs.{spec.reference}.heuristic_policy)"
+            f"of the environment's heuristic policy ({_policy_name(spec)})"
         ),
         "max_episode_steps": MAX_EPISODE_STEPS,
     }
+
+
+def _policy_name(spec: EnvSpec) -> str:
+    if spec.make_env is not None:  # a generated world: its generator's heuristic
+        return f"{spec.id}'s generator, heuristic"
+    return f"cwm_jax.envs.{spec.reference}.heuristic_policy"
 
 
 def _rollout(spec: EnvSpec, key: jax.Array, heuristic: jax.Array):
