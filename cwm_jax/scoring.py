@@ -30,7 +30,11 @@ class ScoreResult:
       error_line: line of the program the error points at, if any.
       summaries: split name -> AccuracyReport.summary() for each scored split.
       counterexamples: the first failing transitions of the first split,
-        formatted for an LLM ('' if none failed).
+        formatted for an LLM ('' if none failed); with feedback "diverse",
+        the first one, others wrong in other ways, and a summary.
+      fingerprint: a digest of which transitions, components and elements of
+        the first split are right (`accuracy.correctness_digest`): equal for
+        programs that agree everywhere the data can tell.
       seconds: wall-clock time spent.
     """
 
@@ -40,6 +44,7 @@ class ScoreResult:
     error_line: int | None = None
     summaries: dict[str, dict] = dataclasses.field(default_factory=dict)
     counterexamples: str = ""
+    fingerprint: str = ""
     seconds: float = 0.0
 
     @property
@@ -54,6 +59,10 @@ class ScoreResult:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+# What a failing program's feedback shows (`score_source(feedback=...)`).
+FEEDBACK = ("first", "diverse")
 
 
 def checked_tolerance(tolerance: accuracy.Tolerance) -> accuracy.Tolerance:
@@ -84,14 +93,22 @@ def score_source(
     counterexamples: int = 1,
     tolerance: accuracy.Tolerance = accuracy.Tolerance(),
     load_split: Callable[[EnvSpec, str], data.Transitions] | None = None,
+    feedback: str = "first",
 ) -> ScoreResult:
     """Loads `source` as a CWM and scores it on the given splits in one call.
+
+    `feedback` chooses the counterexamples: "first" (the paper's: the first
+    `counterexamples` failing transitions) or "diverse" (the first one, then
+    only transitions wrong in another way, up to `counterexamples`, and a
+    summary of which components and elements are wrong how often).
 
     The splits are concatenated so that checking all of them is a single
     jitted, vmapped call (one compile per program). `load_split(spec, split)`
     gives their transitions: `data.load_split` by default; a sandbox worker
     passes its in-memory cache (`cwm_jax.sandbox.worker_main.SplitCache`).
     """
+    if feedback not in FEEDBACK:
+        raise ValueError(f"feedback must be one of {', '.join(FEEDBACK)}, got {feedback!r}")
     start = time.perf_counter()
     spec = envs.env_spec(env)
     try:
@@ -106,7 +123,7 @@ def score_source(
     except Exception as exc:  # noqa: BLE001 - untrusted code may fail while compiling or running
         error = loader.CWMRuntimeError(f"`step` failed while scoring: {type(exc).__name__}: {exc}"[:600])
         return rejected(error, time.perf_counter() - start)
-    summaries, examples, offset = {}, "", 0
+    summaries, examples, fingerprint, offset = {}, "", "", 0
     for split, part in zip(splits, parts):
         index = np.arange(offset, offset + len(part))
         offset += len(part)
@@ -116,9 +133,12 @@ def score_source(
              report.pred_next_state[index], report.pred_reward[index], report.pred_done[index]),
         )
         summaries[split] = split_report.summary()
-        if not examples and counterexamples > 0:
-            examples = accuracy.format_counterexamples(
-                accuracy.counterexamples(split_report, part, counterexamples)
-            )
-    return ScoreResult(valid=True, summaries=summaries, counterexamples=examples,
+        if not fingerprint:
+            fingerprint = accuracy.correctness_digest(split_report)
+            if counterexamples > 0:
+                diverse = feedback == "diverse"
+                examples = accuracy.format_counterexamples(
+                    accuracy.counterexamples(split_report, part, counterexamples, diverse=diverse),
+                    accuracy.failure_summary(split_report) if diverse else "")
+    return ScoreResult(valid=True, summaries=summaries, counterexamples=examples, fingerprint=fingerprint,
                        seconds=time.perf_counter() - start)

@@ -71,7 +71,8 @@ METHOD_KINDS: dict[str, MethodKind] = {
     kind.name: kind
     for kind in (
         MethodKind("gif-mcts", True, {"--no-fix": "without the fix action", "--no-improve": "without improve",
-                                      **_NO_FIT}),
+                                      "--paper-faithful": "the paper's search (no plateau rules, first "
+                                                          "counterexample only)", **_NO_FIT}),
         MethodKind("worldcoder", True, _NO_FIT),
         MethodKind("zero-shot", True, _NO_FIT),
         MethodKind(REFERENCE, False),
@@ -266,7 +267,8 @@ def _llm_config(config: BenchConfig, replay: bool):
 def _synthesize_kwargs(method: Method) -> dict[str, Any]:
     if method.name == "gif-mcts":
         off = {"improve": "--no-improve" in method.flags, "fix": "--no-fix" in method.flags}
-        return {"actions": tuple(a for a in ("generate", "improve", "fix") if not off.get(a, False))}
+        return {"actions": tuple(a for a in ("generate", "improve", "fix") if not off.get(a, False)),
+                "paper_faithful": "--paper-faithful" in method.flags}
     return {}
 
 

@@ -31,7 +31,7 @@ from cwm_jax.scoring import ScoreResult
 from synth import prompts
 from synth.extract import extract_code
 from synth.llm import BudgetExceeded, LLMClient, LLMError, LLMModelNotFound, LLMRequestRejected, LLMUnavailable
-from synth.node import VALUE_METRICS, Node
+from synth.node import VALUE_METRICS, Node, counterexample_key
 
 CHECKPOINT_VERSION = 3  # 3: a method's statistics of its nodes beside the node records, not in them
 READABLE_CHECKPOINT_VERSIONS = (2, 3)
@@ -272,9 +272,10 @@ class Harness:
         node.metrics = {name: float(summary[key]) for name, key in VALUE_METRICS.items()}
         node.value = node.metrics[self.value_metric]
         node.counterexample = result.counterexamples
-        # Same figures and same first failing transition (with its predictions): the same predictions
-        # for all we can tell without the per-transition arrays, which the sandbox does not send back.
-        digest = json.dumps([summary, result.counterexamples], sort_keys=True, default=str)
+        # Which transitions and elements are right (the sandbox's digest), and the first failure with its
+        # predictions up to float noise and signed zeros: the same predictions for all the search can tell.
+        digest = json.dumps([summary, result.fingerprint, counterexample_key(result.counterexamples)],
+                            sort_keys=True, default=str)
         node.fingerprint = hashlib.sha256(digest.encode()).hexdigest()[:16]
 
     async def _fitted(self, node: Node) -> Node | None:

@@ -29,7 +29,7 @@ from cwm_jax.sandbox.messages import (
     timeout_message,
 )
 from cwm_jax.sandbox.process import Worker, WorkerDied, result_from_dict
-from cwm_jax.scoring import ScoreResult, checked_tolerance, rejected
+from cwm_jax.scoring import FEEDBACK, ScoreResult, checked_tolerance, rejected
 
 DEFAULT_TIMEOUT_S = 60.0
 """Wall-clock limit for one candidate: load, trace, compile and score."""
@@ -169,6 +169,7 @@ class Sandbox:
         counterexamples: int = 1,
         timeout_s: float | None = None,
         tolerance: accuracy.Tolerance = accuracy.Tolerance(),
+        feedback: str = "first",
     ) -> ScoreResult:
         """Validates `source` here, then loads and scores it in a worker.
 
@@ -181,6 +182,7 @@ class Sandbox:
             Sandbox's); past it the worker is killed and replaced.
           tolerance: how close a predicted state and reward must be to count
             as right (`cwm_jax.accuracy.Tolerance`; every field finite, >= 0).
+          feedback: "first" or "diverse" counterexamples (`scoring.score_source`).
 
         Returns:
           The ScoreResult; `seconds` is the wall time of the validation here
@@ -197,6 +199,8 @@ class Sandbox:
         spec = envs.env_spec(env)
         splits = _check_splits(splits)
         tolerance = checked_tolerance(tolerance)
+        if feedback not in FEEDBACK:
+            raise ValueError(f"feedback must be one of {', '.join(FEEDBACK)}, got {feedback!r}")
         limit = self.timeout_s if timeout_s is None else float(timeout_s)
         if limit <= 0:
             raise ValueError("timeout_s must be positive")
@@ -205,7 +209,7 @@ class Sandbox:
         if error is not None:
             return rejected(error, time.perf_counter() - start)
         message = {"op": "score", "source": source, "env": _env_id(spec), "splits": list(splits),
-                   "counterexamples": int(counterexamples), "tolerance": tolerance._asdict()}
+                   "counterexamples": int(counterexamples), "tolerance": tolerance._asdict(), "feedback": feedback}
         validated = time.perf_counter() - start
         result = self._run(message, spec, splits, limit)
         return dataclasses.replace(result, seconds=result.seconds + validated)

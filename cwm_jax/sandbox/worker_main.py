@@ -199,7 +199,7 @@ class WorkerState:
         result = scoring.score_source(
             message["source"], message["env"], splits=tuple(message["splits"]),
             counterexamples=int(message["counterexamples"]), load_split=self.splits.load,
-            tolerance=accuracy.Tolerance(**message["tolerance"]),
+            tolerance=accuracy.Tolerance(**message["tolerance"]), feedback=message.get("feedback", "first"),
         )
         gc.collect()  # drop the candidate's functions (and their jit caches); cheap after freeze()
         if not result.valid and result.error_kind in ("load", "runtime") and MEMORY_PATTERN.search(
