@@ -59,10 +59,14 @@ def measure(label: str, env_id: str, program: str) -> dict:
     return row
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", metavar="PATH", help="write the rows as JSON")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     rows = [measure(*case) for case in cases()]
     print("| case | paper value | transitions shown (first / diverse) | improve prompt tokens (first / diverse) | "
           "added |")
