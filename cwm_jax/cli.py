@@ -233,5 +233,4 @@ def _envs(args) -> int:
         kind = f"{spec.num_actions} discrete actions" if spec.discrete else f"continuous action [{spec.action_dim}]"
         note = " (constants unknown)" if spec.gymnax_params else ""
         print(f"{spec.id:<37} {spec.gymnax_id:<26} obs [{spec.obs_dim}], {kind}{note}")
-    print("gymnax/Novel-Physics-<seed>, gymnax/Novel-Grid-<seed>: generated worlds, any seed (rules unknown)")
     return command.EXIT_OK
