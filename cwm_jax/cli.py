@@ -25,7 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cwm_jax import command
-from cwm_jax.errors import CWMError, UsageError
+from cwm_jax.errors import CWMError, SandboxError, UsageError
+from cwm_jax.text import printable
 
 HELP = {
     "plan": "plan with a CWM in the real env; compare with random and the oracle",
@@ -138,11 +139,15 @@ def _fit_arguments(fit: argparse.ArgumentParser) -> None:
 
 def _check(args) -> int:
     from cwm_jax import envs, sandbox
+    from cwm_jax.scoring import ScoreResult
 
     spec = envs.env_spec(args.env)
     tolerance = command.tolerance_from(args)
-    result = sandbox.score_file(args.model, spec, split=args.split, counterexamples=args.counterexamples,
-                                tolerance=tolerance)
+    try:
+        result = sandbox.score_file(args.model, spec, split=args.split, counterexamples=args.counterexamples,
+                                    tolerance=tolerance)
+    except SandboxError as exc:  # reported like a rejection, so --json still gives its object
+        result = ScoreResult(valid=False, error=f"the sandbox failed: {exc}", error_kind="sandbox")
     if args.json:
         payload = {"valid": result.valid, "error": result.error, "env": spec.id, "split": args.split,
                    "tolerance": tolerance._asdict()}
@@ -151,16 +156,16 @@ def _check(args) -> int:
         payload.update({k: (result.summary or {}).get(k) for k in keys})
         print(json.dumps(payload))
     elif not result.valid:
-        print(f"rejected: {result.error}", file=sys.stderr)
+        command.error(f"rejected: {result.error}")
     else:
         s = result.summary
-        print(f"{args.model}: valid CWM for {spec.id}")
+        print(f"{printable(args.model)}: valid CWM for {spec.id}")
         print(f"split {args.split}: {s['n_transitions']} transitions")
         for key in ("accuracy", "strict_accuracy", "state_accuracy", "reward_accuracy", "done_accuracy",
                     "weighted_accuracy"):
             print(f"  {key:<18} {s[key]:.4f}")
         if result.counterexamples:
-            print("\nfirst failing transitions:\n" + result.counterexamples)
+            print("\nfirst failing transitions:\n" + printable(result.counterexamples))
     return command.EXIT_OK if result.valid else command.EXIT_FAILED
 
 
@@ -187,7 +192,7 @@ def _fit(args) -> int:
         report = fit.FitReport(valid=False, program="", error=str(exc), error_kind=exc.kind)
     else:
         names = ", ".join(c.name for c in constants) or "none"
-        print(f"fitting {args.model} to the train split of {spec.id} in the sandbox; "
+        print(f"fitting {printable(args.model)} to the train split of {spec.id} in the sandbox; "
               f"module-level constants: {names}", file=sys.stderr, flush=True)
         stop = threading.Event()
         ticker = threading.Thread(target=_progress, daemon=True,
@@ -195,6 +200,9 @@ def _fit(args) -> int:
         ticker.start()
         try:
             report = sandbox.fit_source(source, spec, timeout_s=args.timeout)
+        except SandboxError as exc:  # reported like a rejection, so --json still gives its object
+            report = fit.FitReport(valid=False, program=source, error=f"the sandbox failed: {exc}",
+                                   error_kind="sandbox")
         finally:
             stop.set()
     if report.valid and args.out:
@@ -207,10 +215,10 @@ def _fit(args) -> int:
         payload.update(env=spec.id, out=args.out if report.valid else None)
         print(json.dumps(payload))
     elif not report.valid:
-        print(f"rejected: {report.error}", file=sys.stderr)
+        command.error(f"rejected: {report.error}")
     else:
         b, a = report.before, report.after
-        print(f"{args.model}: fitted to {spec.id} in {report.seconds:.1f} s")
+        print(f"{printable(args.model)}: fitted to {spec.id} in {report.seconds:.1f} s")
         print(f"  {'':<22}{'before':>8}{'after':>8}")
         for label, key in (("train accuracy", "train_accuracy"), ("train strict accuracy", "train_strict_accuracy"),
                            ("test accuracy", "test_accuracy"), ("test strict accuracy", "test_strict_accuracy")):
@@ -222,7 +230,7 @@ def _fit(args) -> int:
         print("  exact on train (strict accuracy 1.0)" if report.exact
               else "  not exact: strict train accuracy below 1.0")
         if args.out:
-            print(f"  fitted program written to {args.out}")
+            print(f"  fitted program written to {printable(args.out)}")
     return command.EXIT_OK if report.valid else command.EXIT_FAILED
 
 

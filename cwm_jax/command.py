@@ -23,7 +23,8 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from cwm_jax.errors import CWMError, UsageError
+from cwm_jax.errors import CWMError, SandboxError, UsageError
+from cwm_jax.text import printable, source_lines
 
 if TYPE_CHECKING:
     from cwm_jax.accuracy import Tolerance
@@ -42,9 +43,18 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
-def error(message: str) -> None:
-    """Prints `error: message` on stderr."""
-    print(f"error: {message}", file=sys.stderr, flush=True)
+def one_line(message: object) -> str:
+    """`message` as one printable line: its lines joined with ' | ', control characters escaped.
+
+    Messages quote untrusted text (a rejected program's line, an LLM's
+    answer): printed raw, an escape sequence in it could rewrite the screen.
+    """
+    return printable(" | ".join(line.strip() for line in source_lines(str(message)) if line.strip()))
+
+
+def error(message: object) -> None:
+    """Prints `error: message` on stderr, as one line (`one_line`)."""
+    print(f"error: {one_line(message)}", file=sys.stderr, flush=True)
 
 
 def run_guarded(body: Callable[[], int]) -> int:
@@ -58,6 +68,9 @@ def run_guarded(body: Callable[[], int]) -> int:
         return EXIT_USAGE
     except CWMError as exc:
         error(str(exc))
+        return EXIT_FAILED
+    except SandboxError as exc:  # the sandbox itself failed (no worker starts): not the model's fault
+        error(f"the sandbox failed: {exc}")
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr, flush=True)

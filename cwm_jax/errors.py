@@ -11,6 +11,14 @@ class UsageError(Exception):
     """Bad command-line or configuration input (not a CWM's fault): one line, exit status 2."""
 
 
+class SandboxError(RuntimeError):
+    """The sandbox itself failed (a worker could not start or warm up), not a candidate.
+
+    Defined here (re-exported by `cwm_jax.sandbox`) so that the command line
+    can report it without importing the sandbox.
+    """
+
+
 class CWMError(Exception):
     """A CWM was rejected. `str(e)` is the full message, with its line."""
 
@@ -27,6 +35,19 @@ class CWMError(Exception):
         if self.source_line:
             text += f"\n    {self.source_line.strip()}"
         return text
+
+
+def detached(error: CWMError) -> CWMError:
+    """`error` (and the problems it lists) without traceback, context or cause.
+
+    A rejection that is kept (a problem list, the validator's cache) must not
+    keep alive the frames it was raised from, nor the values they hold (a
+    huge constant the validator refused to fold).
+    """
+    for e in (error, *getattr(error, "problems", ())):
+        e.__traceback__ = e.__context__ = e.__cause__ = None
+        e.__suppress_context__ = True
+    return error
 
 
 class CWMSyntaxError(CWMError):

@@ -240,6 +240,17 @@ def fit_source(source: str, env: str | EnvSpec, *, settings=None, log: Callable[
     if not before.valid:
         return FitReport(valid=False, program=source, error=before.error, error_kind=before.error_kind,
                          seconds=time.perf_counter() - start)
+    try:
+        return _fit_scored(source, spec, before, settings, log, load_split, start, stages)
+    except Exception as exc:  # noqa: BLE001 - the program runs while fitted: its failure is a rejection
+        return FitReport(valid=False, program=source, error=f"fitting the constants failed: {type(exc).__name__}: "
+                                                           f"{str(exc)[:400]}", error_kind="runtime",
+                         seconds=time.perf_counter() - start)
+
+
+def _fit_scored(source: str, spec: EnvSpec, before, settings, log, load_split, start: float,
+                stages: dict) -> FitReport:
+    """`fit_source` past the first score: find, fit and write back the constants, score the result."""
     before_acc = Accuracies.from_summaries(before.summaries)
 
     def unchanged(constants=()) -> FitReport:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from cwm_jax import loader
+from cwm_jax.text import source_lines, strip_bom
 
 PARAMS_NAME = "__fit_params__"  # a name no CWM can use (the validator forbids leading underscores)
 MATH_CONSTANTS = {"pi": math.pi, "e": math.e, "tau": math.tau}
@@ -112,7 +113,8 @@ def format_value(value: float, is_int: bool = False) -> str:
 
 def write_back(source: str, constants: Sequence[Constant], values: dict[str, float]) -> str:
     """`source` with the value expression of each constant named in `values` replaced."""
-    lines = source.splitlines(keepends=True)
+    bom = source[: len(source) - len(strip_bom(source))]  # the parser's columns start after it
+    lines = source_lines(strip_bom(source), keepends=True)
     by_name = {c.name: c for c in constants}
     for name in sorted(values, key=lambda n: by_name[n].span, reverse=True):
         c = by_name[name]
@@ -120,7 +122,7 @@ def write_back(source: str, constants: Sequence[Constant], values: dict[str, flo
         first, last = lines[line0 - 1].encode(), lines[line1 - 1].encode()
         text = format_value(values[name], c.is_int).encode()
         lines[line0 - 1: line1] = [(first[:col0] + text + last[col1:]).decode()]
-    return "".join(lines)
+    return bom + "".join(lines)
 
 
 # -- the parametrised program (executes it: sandbox only) ----------------------

@@ -27,6 +27,7 @@ import numpy as np
 
 from cwm_jax import contract, envs, reference, validator
 from cwm_jax.envs import EnvSpec, StepFn
+from cwm_jax.text import source_lines, strip_bom
 from cwm_jax.errors import (
     CWMContractError,
     CWMError,
@@ -85,7 +86,7 @@ def _program_line(exc: BaseException) -> int | None:
 
 
 def _first_lines(text: str, limit: int = 400) -> str:
-    text = " ".join(line.strip() for line in str(text).strip().splitlines()[:3])
+    text = " ".join(line.strip() for line in source_lines(str(text).strip())[:3])
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -254,7 +255,7 @@ def load_cwm(source: str, env: str | EnvSpec, *, check_finite: bool = True) -> S
     """
     spec = envs.env_spec(env)
     tree = validator.validate(source)
-    lines = source.splitlines()
+    lines = source_lines(strip_bom(source))
     namespace = _namespace()
     try:
         exec(compile_cwm(tree), namespace)  # noqa: S102 - validated, restricted namespace
@@ -304,8 +305,17 @@ def read_cwm_file(path: str | Path) -> str:
     path = Path(path)
     if not path.is_file():
         raise CWMLoadError(f"model file {str(path)!r} does not exist or is not a file")
+    limit = 4 * contract.MAX_SOURCE_CHARS  # bytes: UTF-8 takes at most 4 per character
+    too_large = CWMLoadError(f"model file {str(path)!r} is larger than {limit} bytes; a CWM is a short module "
+                             f"(at most {contract.MAX_SOURCE_CHARS} characters)")
     try:
-        return path.read_text(encoding="utf-8")
+        if path.stat().st_size > limit:  # checked before anything is read
+            raise too_large
+        with path.open("rb") as file:
+            data = file.read(limit + 1)  # bounded even if the file grew since
+        if len(data) > limit:
+            raise too_large
+        return data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CWMLoadError(f"cannot read model file {str(path)!r}: {exc}") from None
 

@@ -6,11 +6,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 from cwm_jax.envs import EnvSpec, StepFn
+from typing import TYPE_CHECKING
+
 from cwm_jax.errors import CWMError, UsageError
+
+if TYPE_CHECKING:
+    from cwm_jax.scoring import ScoreResult
 
 
 def load_model(spec: EnvSpec, model: str, *, say=print) -> tuple[StepFn, str]:
@@ -21,12 +27,13 @@ def load_model(spec: EnvSpec, model: str, *, say=print) -> tuple[StepFn, str]:
     validated, loaded and scored in the sandbox (a separate process with time
     and memory limits); only a program that passed there is loaded here. The
     file is read once, so the text loaded here is the text the sandbox
-    checked, and `load_cwm` validates it again in this process: module-level
-    code is literal constants only (docs/sandbox.md, "The validator").
+    checked. No Python of the program runs here: the worker exports the step
+    it scored (StableHLO, `cwm_jax.artifact`) and this process runs that
+    artifact (`sandboxed_step`).
     Raises UsageError for a name that is not a .py path, CWMError (clear
     message) for a missing, unreadable or rejected model file.
     """
-    from cwm_jax import loader, sandbox
+    from cwm_jax import loader
 
     if model == "reference":
         return loader.load_reference(spec), f"reference CWM of {spec.name} (cwm_jax/reference/{spec.reference}.py)"
@@ -37,11 +44,30 @@ def load_model(spec: EnvSpec, model: str, *, say=print) -> tuple[StepFn, str]:
         raise UsageError(f"--model must be 'reference', 'oracle' or a path to a .py file, got {model!r}")
     source = loader.read_cwm_file(path)
     say(f"checking {model} in the sandbox...")
-    checked = sandbox.score_source(source, spec, counterexamples=0)
-    if not checked.valid:
+    step, checked = sandboxed_step(source, spec)
+    if step is None:
         raise CWMError(f"model {model} was rejected: {checked.error or 'no reason given'}")
     accuracy = checked.summary["accuracy"]
-    return loader.load_cwm(source, spec), f"CWM file {model} (train accuracy {accuracy:.4f})"
+    return step, f"CWM file {model} (train accuracy {accuracy:.4f})"
+
+
+def sandboxed_step(source: str, spec: EnvSpec) -> tuple[StepFn | None, ScoreResult]:
+    """(step, result): `source` scored on train in the sandbox, and the artifact it scored, runnable here.
+
+    `step` is None when the program was rejected (`result.error` says why).
+    It runs the StableHLO the worker exported and scored
+    (`cwm_jax.artifact.exported_step`): none of the program's Python runs in
+    this process, so it cannot behave differently here than when scored.
+    """
+    from cwm_jax import artifact, sandbox
+
+    checked = sandbox.score_source(source, spec, counterexamples=0, export=True)
+    if not checked.valid:
+        return None, checked
+    try:
+        return artifact.exported_step(artifact.decode(checked.artifact), spec), checked
+    except ValueError as exc:
+        return None, dataclasses.replace(checked, valid=False, error=str(exc), error_kind="load")
 
 
 def learned_value(spec: EnvSpec, value: list[str] | None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from cwm_jax import accuracy, data, envs, loader
+from cwm_jax import accuracy, artifact, data, envs, loader
 from cwm_jax.envs import EnvSpec
 from cwm_jax.errors import CWMError
 
@@ -36,6 +36,9 @@ class ScoreResult:
         the first split are right (`accuracy.correctness_digest`): equal for
         programs that agree everywhere the data can tell.
       seconds: wall-clock time spent.
+      artifact: when asked for (`export=True`), the scored program as a
+        serialized StableHLO artifact, base64 (`cwm_jax.artifact`): what the
+        caller runs instead of the program's Python.
     """
 
     valid: bool
@@ -46,6 +49,7 @@ class ScoreResult:
     counterexamples: str = ""
     fingerprint: str = ""
     seconds: float = 0.0
+    artifact: str = ""
 
     @property
     def summary(self) -> dict | None:
@@ -93,6 +97,7 @@ def score_source(
     counterexamples: int = 1,
     tolerance: accuracy.Tolerance = accuracy.Tolerance(),
     load_split: Callable[[EnvSpec, str], data.Transitions] | None = None,
+    export: bool = False,
     feedback: str = "first",
 ) -> ScoreResult:
     """Loads `source` as a CWM and scores it on the given splits in one call.
@@ -106,23 +111,38 @@ def score_source(
     jitted, vmapped call (one compile per program). `load_split(spec, split)`
     gives their transitions: `data.load_split` by default; a sandbox worker
     passes its in-memory cache (`cwm_jax.sandbox.worker_main.SplitCache`).
+    `step` is traced once more, vmapped and exported (`cwm_jax.artifact`), and
+    that artifact is what is scored; `export=True` returns it in the result.
+    Any failure of the program (exporting, compiling, running, formatting its
+    counterexamples) is a rejection, never an exception.
     """
     if feedback not in FEEDBACK:
         raise ValueError(f"feedback must be one of {', '.join(FEEDBACK)}, got {feedback!r}")
     start = time.perf_counter()
     spec = envs.env_spec(env)
+    load_split = load_split or data.load_split
+    parts = [load_split(spec, split) for split in splits]  # a failure here is the sandbox's, not the program's
     try:
         step = loader.load_cwm(source, spec)
     except CWMError as exc:
         return rejected(exc, time.perf_counter() - start)
-    load_split = load_split or data.load_split
-    parts = [load_split(spec, split) for split in splits]
-    merged = data.Transitions(*(np.concatenate(fields) for fields in zip(*parts)))
     try:
-        report = accuracy.check(step, merged, tolerance=tolerance)
-    except Exception as exc:  # noqa: BLE001 - untrusted code may fail while compiling or running
+        return _score(step, spec, splits, parts, counterexamples, tolerance, export, feedback, start)
+    except CWMError as exc:
+        return rejected(exc, time.perf_counter() - start)
+    except Exception as exc:  # noqa: BLE001 - untrusted code may fail while exporting, compiling or running
         error = loader.CWMRuntimeError(f"`step` failed while scoring: {type(exc).__name__}: {exc}"[:600])
         return rejected(error, time.perf_counter() - start)
+
+
+
+def _score(step, spec: EnvSpec, splits, parts, counterexamples: int, tolerance, export: bool, feedback: str,
+           start: float) -> ScoreResult:
+    """Exports `step` once and scores that artifact: what is scored is what a caller runs."""
+    exported = artifact.export_step(step, spec)
+    run = artifact.exported_step(exported, spec)
+    merged = data.Transitions(*(np.concatenate(fields) for fields in zip(*parts)))
+    report = accuracy.check(run, merged, tolerance=tolerance)
     summaries, examples, fingerprint, offset = {}, "", "", 0
     for split, part in zip(splits, parts):
         index = np.arange(offset, offset + len(part))
@@ -141,4 +161,4 @@ def score_source(
                     accuracy.counterexamples(split_report, part, counterexamples, diverse=diverse),
                     accuracy.failure_summary(split_report) if diverse else "")
     return ScoreResult(valid=True, summaries=summaries, counterexamples=examples, fingerprint=fingerprint,
-                       seconds=time.perf_counter() - start)
+                       seconds=time.perf_counter() - start, artifact=artifact.encode(exported) if export else "")

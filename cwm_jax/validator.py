@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import ast
 import collections
+import copy
 
 from cwm_jax import contract as C
 from cwm_jax import validator_rules as R
-from cwm_jax.errors import CWMError, CWMValidationError
+from cwm_jax.errors import CWMError, CWMValidationError, detached
+from cwm_jax.text import source_lines, strip_bom
 from cwm_jax.validator_constants import module_path
 from cwm_jax.validator_expressions import ExpressionChecker
 
 MAX_SOURCE_CHARS = C.MAX_SOURCE_CHARS
-_BOM = "\ufeff"
 _CACHE_SIZE = 64
 
 
@@ -44,7 +45,7 @@ class _Validator(ExpressionChecker):
         try:
             check(*args)
         except CWMValidationError as problem:
-            self.problems.append(problem)
+            self.problems.append(detached(problem))
 
     # -- module level ---------------------------------------------------------
 
@@ -222,7 +223,7 @@ class _Validator(ExpressionChecker):
             self.check_store_target(stmt, stmt.target)
             count = self.range_count(stmt.iter)
         except CWMValidationError as problem:
-            self.problems.append(problem)
+            self.problems.append(detached(problem))
         self.unroll.append(self.unroll[-1] * count)
         try:
             if self.unroll[-1] > C.MAX_UNROLLED:
@@ -246,9 +247,9 @@ def _validate(source: str) -> ast.Module:
         )
     if "\x00" in source:
         raise CWMValidationError("the program contains a NUL byte")
-    source = source.removeprefix(_BOM)  # editors and some models start UTF-8 text with a byte-order mark
+    source = strip_bom(source)  # editors and some models start UTF-8 text with a byte-order mark
     tree = R.parse(source)
-    lines = source.splitlines()
+    lines = source_lines(source)
     R.check_tree_size(tree, lines)
     validator = _Validator(tree, lines)
     validator.check_module(tree)
@@ -294,6 +295,8 @@ def validate(source: str) -> ast.Module:
             cached = CWMValidationError("the program is too large to check; a CWM is a short module")
         except Exception as exc:  # noqa: BLE001 - fail closed: a checker bug is a rejection, never a pass
             cached = CWMValidationError(f"the program could not be checked ({type(exc).__name__}); simplify it")
+        if isinstance(cached, CWMError):
+            cached = detached(cached)
         if key is not None:
             _cache[key] = cached
             while len(_cache) > _CACHE_SIZE:
@@ -301,5 +304,5 @@ def validate(source: str) -> ast.Module:
     else:
         _cache.move_to_end(key)
     if isinstance(cached, CWMError):
-        raise cached.with_traceback(None)
+        raise copy.copy(cached)  # a copy: raising the cached one would keep the caller's frames in the cache
     return cached

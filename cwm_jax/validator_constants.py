@@ -37,7 +37,11 @@ class FoldLimit(Exception):
 
 def fold_binop(op: ast.operator, left: object, right: object) -> object | None:
     """`left <op> right` for two numbers; None when it is not a plain number."""
-    if isinstance(op, (ast.Pow, ast.LShift)) and abs(right) > C.MAX_POW_EXPONENT and left not in (0, 1, -1):
+    # Every shift past the integer cap is refused, whatever the left operand (`1 << 2**33` is 1 GB);
+    # a power of 0, 1 or -1 stays small however large the exponent.
+    if isinstance(op, ast.LShift) and abs(right) > INT_LIMIT_BITS:
+        raise FoldLimit(f"constant shift {right} is too large (limit {INT_LIMIT_BITS})")
+    if isinstance(op, ast.Pow) and abs(right) > C.MAX_POW_EXPONENT and left not in (0, 1, -1):
         raise FoldLimit(f"constant exponent {right} is too large (limit {C.MAX_POW_EXPONENT})")
     try:
         if isinstance(op, ast.Add):
@@ -77,13 +81,14 @@ class Folder:
     def __init__(self, constants: dict[str, object], aliases: dict[str, str]):
         self.constants = constants  # module-level name -> number
         self.aliases = aliases
-        self.cache: dict[int, object | None] = {}
+        # Keyed by the node itself (identity), which the cache keeps alive: an id() of a
+        # temporary node is reused once it is freed, and would return another node's value.
+        self.cache: dict[ast.expr, object | None] = {}
 
     def fold(self, node: ast.expr) -> object | None:
-        key = id(node)
-        if key not in self.cache:
-            self.cache[key] = self._fold(node)
-        return self.cache[key]
+        if node not in self.cache:
+            self.cache[node] = self._fold(node)
+        return self.cache[node]
 
     def _fold(self, node: ast.expr) -> object | None:
         if isinstance(node, ast.Constant):

@@ -91,12 +91,23 @@ def _fmt_ms(x: float | None) -> str:
 # --------------------------------------------------------------------------- plan
 
 
+def _cwm_step(spec, path: str):
+    """The reference CWM as `plan --model FILE` runs it (`artifact`), or its Python loaded here (`python`)."""
+    from cwm_jax import loader, models, reference
+
+    if path == "python":
+        return loader.load_reference(spec)
+    step, result = models.sandboxed_step(reference.source(spec), spec)
+    if step is None:
+        raise SystemExit(f"error: the reference CWM was rejected: {result.error}")
+    return step
+
+
 def cmd_plan(args) -> int:
     import jax
 
     import planners
     from cwm_jax import envs
-    from cwm_jax.loader import load_reference
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import python_mcts
@@ -119,7 +130,8 @@ def cmd_plan(args) -> int:
     say(f"timing {steps} real steps per batch (median of {repeats}); compile time reported apart")
 
     spec = envs.env_spec("gymnax/CartPole")
-    models = {"cwm": load_reference(spec), "oracle": spec.oracle_step}
+    models = {"cwm": _cwm_step(spec, args.cwm), "oracle": spec.oracle_step}
+    say(f"cwm: the reference CWM {'as the sandbox-scored artifact plan runs' if args.cwm == 'artifact' else 'as in-process Python'}")
     record: dict = {
         "device": device,
         "backend": jax.default_backend(),
@@ -218,7 +230,6 @@ def _cem_section(args, batches, say) -> dict | None:
     """CEM on Pendulum: reference CWM vs oracle, when Pendulum is registered."""
     import planners
     from cwm_jax import envs
-    from cwm_jax.loader import load_reference
 
     if "gymnax/Pendulum" not in envs.names():
         say("\nCEM on Pendulum: skipped (Pendulum is not registered)")
@@ -236,7 +247,7 @@ def _cem_section(args, batches, say) -> dict | None:
         f"{cfg['num_samples']} samples, {cfg['num_elites']} elites; timing {steps} real steps"
     )
     out: dict = {"settings": {**cfg, "real_steps": steps}, "cwm": {}, "oracle": {}}
-    models = {"cwm": load_reference(spec), "oracle": spec.oracle_step}
+    models = {"cwm": _cwm_step(spec, args.cwm), "oracle": spec.oracle_step}
     for name, step_fn in models.items():
         plan = planners.make_cem_planner(
             step_fn, action_dim=spec.action_dim, action_low=spec.action_low, action_high=spec.action_high, **cfg
@@ -269,6 +280,9 @@ def add_plan_command(subparsers) -> None:
         "--cem-batches", default="1,16",
         help="batch sizes for CEM on Pendulum (default 1,16: the paper's CEM is 2M model steps per real step)",
     )
+    p.add_argument("--cwm", choices=("artifact", "python"), default="artifact",
+                   help="how the CWM runs: the sandbox's exported artifact, as plan runs a model file (default), "
+                        "or its Python loaded in this process")
     p.add_argument("--simulations", type=int, default=25, help="MCTS simulations per real step (default 25)")
     p.add_argument("--rollout-depth", type=int, default=100, help="random rollout length (default 100)")
     p.set_defaults(func=cmd_plan)

@@ -348,12 +348,12 @@ def _fit_reference(sandbox, spec) -> tuple[str, dict[str, Any]]:
 def _plan(shared: _Shared, spec, program: str | None) -> dict[str, Any]:
     """Normalized return (paper Eq. 3) of the model's planner; 0 for a task without a model.
 
-    `program` passed the sandbox (validation, loading, scoring), so it may be
-    loaded here. Tasks that found the same program share one evaluation: same
+    `program` passed the sandbox; the planner runs the artifact the sandbox
+    scored (`models.sandboxed_step`), never the program's Python. Tasks that found the same program share one evaluation: same
     program, same keys, same episodes.
     """
     import planners
-    from cwm_jax import loader
+    from cwm_jax import models
 
     if shared.keys is None:
         return {"normalized_return": None, "plan_seeds": 0, "plan_seconds": 0.0}
@@ -364,8 +364,9 @@ def _plan(shared: _Shared, spec, program: str | None) -> dict[str, Any]:
         if program is not None:
             key = (spec.name, hashlib.sha256(program.encode()).hexdigest())
             if key not in shared.model_returns:
-                step_fn = loader.load_cwm(program, spec)
-                shared.model_returns[key] = shared.evaluate(spec, shared.planner(spec, step_fn), "model").mean
+                step_fn, _ = models.sandboxed_step(program, spec)
+                shared.model_returns[key] = None if step_fn is None else shared.evaluate(
+                    spec, shared.planner(spec, step_fn), "model").mean
             model_return = shared.model_returns[key]
     random, oracle = base["random_return"], base["oracle_return"]
     solvable = planners.normalized_return(oracle, random, oracle) is not None

@@ -36,24 +36,27 @@ An unclosed fence means the answer was cut off: its code is returned with
 from __future__ import annotations
 
 import ast
+import os
 import re
-import textwrap
 from dataclasses import dataclass
 from typing import Literal
 
+from cwm_jax.text import source_lines
 from synth.node import normalized_program
 
 Method = Literal["fence", "unclosed_fence", "unfenced", "none"]
 
 _PYTHON_TAGS = frozenset({"", "python", "py", "python3", "py3"})
-_FENCE_OPEN = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*(?P<tag>[\w+.-]*)[^\n`]*$")
+# Possessive quantifiers (*+): no backtracking, so each line is matched in linear time
+# (the tag and the rest of the line overlap, which made a long line quadratic).
+_FENCE_OPEN = re.compile(r"^[ \t]*+(?P<fence>`{3,}+|~{3,}+)[ \t]*+(?P<tag>[\w+.-]*+)[^\n`]*+$")
 _CORRECT_CODE = re.compile(
     r"^[ \t]*(#{1,6}|\*\*)[ \t]*(\d+[.)][ \t]*)?(correct|corrected|fixed|updated|final|improved|revised|complete|full)"
     r"[ \t]+(python[ \t]+)?code\b", re.IGNORECASE)
 _EXPLANATION_CHARS = 4000
 _DEFINES_STEP = re.compile(r"^[ \t]*def[ \t]+step[ \t]*\(", re.MULTILINE)
 _CODE_START = re.compile(
-    r"^(import |from \w|def |class |@|[A-Za-z_][\w.]*(\[[^\]]*\])?[ \t]*(:[ \t]*[\w.]+(\[[\w., ]*\])?[ \t]*)?=[^=])"
+    r"^(import |from \w|def |class |@|[A-Za-z_][\w.]*+(\[[^\]]*+\])?[ \t]*+(:[ \t]*+[\w.]++(\[[\w., ]*+\])?[ \t]*+)?=[^=])"
 )
 
 
@@ -83,7 +86,7 @@ class _Block:
 
 def extract_code(text: str, *, avoid: str = "") -> Extraction:
     """The program in `text`, by the rules in the module docstring; `avoid` is the prompt's program."""
-    text = _THINK.sub("", text)
+    text = _without_think(text)
     split = _split_at_last_correct_code_heading(text)
     sectioned = split is not None
     if split is not None:
@@ -116,7 +119,7 @@ def extract_code(text: str, *, avoid: str = "") -> Extraction:
 def _outside_fences(text: str) -> str:
     """The prose of an answer: its lines outside fenced blocks."""
     kept, closing = [], None
-    for line in text.splitlines():
+    for line in source_lines(text):
         if closing is not None:
             if closing.match(line):
                 closing = None
@@ -127,7 +130,21 @@ def _outside_fences(text: str) -> str:
     return "\n".join(kept)
 
 
-_THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
+_THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
+_THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
+
+
+def _without_think(text: str) -> str:
+    """`text` without `<think>...</think>` spans, in one pass (a lazy `.*?` rescans per unclosed tag)."""
+    kept, pos = [], 0
+    while (start := _THINK_OPEN.search(text, pos)) is not None:
+        end = _THINK_CLOSE.search(text, start.end())
+        if end is None:
+            break
+        kept.append(text[pos:start.start()])
+        pos = end.end()
+    kept.append(text[pos:])
+    return "".join(kept)
 _MAIN_GUARD = re.compile(r"""^if[ \t]+__name__[ \t]*==[ \t]*["']__main__["'][ \t]*:""", re.MULTILINE)
 
 
@@ -139,7 +156,7 @@ def _without_main_guard(code: str) -> str:
 
 def _split_at_last_correct_code_heading(text: str) -> tuple[str, str] | None:
     """(text before, text after) the last code heading outside fences (a `# correct code` comment is not one)."""
-    lines = text.splitlines()
+    lines = source_lines(text)
     last = None
     closing: re.Pattern[str] | None = None
     for k, line in enumerate(lines):
@@ -154,13 +171,13 @@ def _split_at_last_correct_code_heading(text: str) -> tuple[str, str] | None:
 
 
 def _closing_fence(fence: str) -> re.Pattern[str]:
-    return re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
+    return re.compile(rf"^[ \t]*+{re.escape(fence[0])}{{{len(fence)},}}+[ \t]*+$")
 
 
 def _fenced_blocks(text: str) -> list[_Block]:
     """Every fenced block; a fence still open at the end yields an unclosed block."""
     blocks: list[_Block] = []
-    lines = text.splitlines()
+    lines = source_lines(text)
     i = 0
     while i < len(lines):
         opening = _FENCE_OPEN.match(lines[i])
@@ -172,10 +189,17 @@ def _fenced_blocks(text: str) -> list[_Block]:
         j = i + 1
         while j < len(lines) and not close.match(lines[j]):
             j += 1
-        body = textwrap.dedent("\n".join(lines[i + 1:j])).strip("\n")
+        body = "\n".join(_dedented(lines[i + 1:j])).strip("\n")
         blocks.append(_Block(body + "\n" if body else "", tag, closed=j < len(lines)))
         i = j + 1
     return blocks
+
+
+def _dedented(lines: list[str]) -> list[str]:
+    """`textwrap.dedent` on lines, in linear time (it compiles its margin into a regex)."""
+    margins = [line[: len(line) - len(line.lstrip(" \t"))] for line in lines if line.strip(" \t")]
+    margin = len(os.path.commonprefix(margins)) if margins else 0
+    return [line[margin:] if line.strip(" \t") else "" for line in lines]
 
 
 def _choose(blocks: list[_Block]) -> _Block | None:
@@ -199,7 +223,7 @@ def _unfenced(text: str) -> str:
     whole = text.strip("\n")
     if _is_program(whole):
         return whole.rstrip() + "\n"
-    lines = whole.splitlines()
+    lines = source_lines(whole)
     start = next((k for k, line in enumerate(lines) if _CODE_START.match(line)), None)
     if start is None:
         return ""
@@ -223,6 +247,6 @@ def _is_program(code: str) -> bool:
     """Parses, and does something a program does (a bare word of prose also parses)."""
     try:
         tree = ast.parse(code)
-    except (SyntaxError, ValueError):
+    except Exception:  # noqa: BLE001 - SyntaxError, and RecursionError/MemoryError on deep or huge text
         return False
     return any(not isinstance(node, ast.Expr) for node in tree.body)

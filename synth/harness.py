@@ -27,9 +27,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from cwm_jax.sandbox.messages import SandboxError
 from cwm_jax.scoring import ScoreResult
 from synth import prompts
-from synth.extract import extract_code
+from synth.extract import Extraction, extract_code
 from synth.llm import BudgetExceeded, LLMClient, LLMError, LLMModelNotFound, LLMRequestRejected, LLMUnavailable
 from synth.node import VALUE_METRICS, Node, counterexample_key
 
@@ -240,7 +241,11 @@ class Harness:
         node = Node(id=-1, parent=request.parent, action=request.action, prompt_hash=key,
                     tokens=completion.prompt_tokens + completion.completion_tokens,
                     completion=lead + completion.text, feedback=request.feedback)
-        extracted = extract_code(node.completion, avoid=request.program)
+        try:
+            extracted = extract_code(node.completion, avoid=request.program)
+        except Exception as exc:  # noqa: BLE001 - a candidate can fail, the run cannot
+            extracted = Extraction("", truncated=False, method="none", after_correct_code_heading=False)
+            node.note = f"the code could not be extracted from the answer ({type(exc).__name__})"
         node.explanation = extracted.explanation
         if extracted.repeats_avoided:
             node.note = "the answer's only program repeats the program in the prompt"
@@ -263,7 +268,13 @@ class Harness:
 
     async def _score_into(self, node: Node) -> None:
         """Scores node.program on the train split and records value, metrics, counterexample, fingerprint."""
-        result = await asyncio.to_thread(self.score, node.program)
+        try:
+            result = await asyncio.to_thread(self.score, node.program)
+        except SandboxError:
+            raise  # the sandbox itself failed (no worker starts): no later candidate can be scored
+        except Exception as exc:  # noqa: BLE001 - a candidate can fail, the run cannot
+            result = ScoreResult(valid=False, error=f"the program could not be scored: {type(exc).__name__}: "
+                                                    f"{str(exc)[:400]}", error_kind="runtime")
         if not result.valid:
             node.buggy = True
             node.error = result.error
@@ -284,6 +295,10 @@ class Harness:
         self.fit_attempts += 1
         try:
             report = await asyncio.to_thread(self.fit, node.program)
+        except SandboxError:
+            raise
+        except Exception:  # noqa: BLE001 - a failed fit adds no child; the node keeps its score
+            return None
         finally:
             self.fit_seconds += time.perf_counter() - start
         if not report.valid or not report.changed or report.program.strip() == node.program.strip():

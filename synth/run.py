@@ -1,8 +1,9 @@
 """One synthesis run: method + harness + outputs in a directory.
 
 Writes to `out_dir`:
-- `best.py`: the best program (a CWM file for `python -m cwm_jax check` and
-  `experiments/plan.py --model`), absent if no program was valid;
+- `best.py`: the best program, byte for byte the text that was scored (a CWM
+  file for `python -m cwm_jax check` and `experiments/plan.py --model`),
+  absent if no program was valid;
 - `summary.json`: method, description level, tolerance, budget, calls, fits, tokens, wall seconds, the
   search value of the best program on train (`train_accuracy`) and held-out
   test (`test_accuracy`), and both values side by side
@@ -228,11 +229,8 @@ def synthesize(
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "tree.html").write_text(tree_html(search.nodes, best, title=f"{method} on {spec.id}",
                                                        log_fields=search.log_fields))
-    if best:
-        header = (f'"""CWM for {spec.id}, written by {llm.model} through {method} (node {best.id}; '
-                  f"train {value} value {best.value:.4f}).\"\"\"\n")
-        program = best.program if best.program.lstrip().startswith(('"""', "'''")) else header + best.program
-        (out / "best.py").write_text(program.rstrip() + "\n")
+    if best:  # byte for byte the program that was scored; where it came from is in summary.json
+        (out / "best.py").write_bytes(best.program.encode("utf-8"))
     result = SynthesisResult(summary=summary, best_program=best.program if best else None, out_dir=out)
     if interrupted:
         raise SynthesisInterrupted(result)

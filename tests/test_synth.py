@@ -45,6 +45,7 @@ def test_gif_mcts_climbs_to_one_with_feedback(server, sandbox, tmp_path):
     assert any(scripted_llm.FIX_PROMPT in p and "jnp.where" in p for p in prompts)
     assert any(scripted_llm.IMPROVE_PROMPT in p and "expected next_state" in p for p in prompts)
     assert (tmp_path / "best.py").read_text().count("GRAVITY = 9.8\n") == 1
+    assert (tmp_path / "best.py").read_bytes() == result.best_program.encode()  # byte for byte what was scored
     log = [json.loads(line) for line in (tmp_path / "tree.jsonl").read_text().splitlines()]
     assert [r["action"] for r in log][:3] == ["generate", "fix", "improve"]
     assert {"id", "parent", "action", "prompt_hash", "program", "value", "error", "tokens", "seconds", "visits",

@@ -215,3 +215,31 @@ def test_prefill_starts_the_answer_and_the_server_continues_it():
         assert body["messages"][-1] == {"role": "assistant", "content": "```python\n"}
         assert body["continue_final_message"] is True
         assert method.nodes[1].program == CORRECT and method.nodes[1].completion.startswith("```python\n")
+
+
+def test_a_candidate_whose_extraction_or_scoring_fails_is_buggy_and_the_run_goes_on(monkeypatch):
+    """Issue 18: an exception while handling one answer marks its node buggy; the search goes on."""
+    import synth.harness as harness_module
+
+    answers = iter([RecursionError("maximum recursion depth exceeded during ast construction")])
+
+    def extract(text, **kwargs):
+        failure = next(answers, None)
+        if failure is not None:
+            raise failure
+        return real_extract(text, **kwargs)
+
+    def score(source):
+        if source == WRONG:
+            raise ValueError("counterexample formatting failed")
+        return fake_score(source)
+
+    real_extract = harness_module.extract_code
+    monkeypatch.setattr(harness_module, "extract_code", extract)
+    method = GifMcts(SPEC)
+    harness = Harness(FakeLLM(), score, budget=3)
+    asyncio.run(harness.run(method))
+    first, second = method.nodes[1:3]
+    assert first.buggy and "could not be extracted" in first.note and "no Python code" in first.error
+    assert second.buggy and "could not be scored: ValueError: counterexample formatting failed" in second.error
+    assert harness.calls == 3

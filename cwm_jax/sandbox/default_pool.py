@@ -12,7 +12,6 @@ import atexit
 import os
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 
 from cwm_jax import envs
 from cwm_jax.accuracy import Tolerance
@@ -51,13 +50,14 @@ def score_source(
     counterexamples: int = 1,
     timeout_s: float | None = None,
     tolerance: Tolerance = Tolerance(),
+    export: bool = False,
 ) -> ScoreResult:
     """`Sandbox.score` on the process-wide default sandbox (started only for programs that validate)."""
     error = static_rejection(source)
     if error is not None:
         return rejected(error)
     return default_sandbox().score(source, env, splits=splits, counterexamples=counterexamples, timeout_s=timeout_s,
-                                   tolerance=tolerance)
+                                   tolerance=tolerance, export=export)
 
 
 def score_file(
@@ -73,14 +73,10 @@ def score_file(
 
     A missing or unreadable file gives ScoreResult(valid=False, error_kind="load").
     """
-    path = Path(path)
+    from cwm_jax.loader import read_cwm_file
+
     try:
-        if not path.is_file():
-            raise CWMLoadError(f"model file {str(path)!r} does not exist or is not a file")
-        try:
-            source = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CWMLoadError(f"cannot read model file {str(path)!r}: {exc}") from None
+        source = read_cwm_file(path)  # its size is checked before it is read
     except CWMLoadError as exc:
         return rejected(exc)
     return score_source(source, env, splits=(split,), counterexamples=counterexamples, timeout_s=timeout_s,

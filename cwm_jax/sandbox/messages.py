@@ -9,11 +9,8 @@ from __future__ import annotations
 import re
 import signal
 
+from cwm_jax.errors import SandboxError
 from cwm_jax.sandbox.isolation import GiB
-
-
-class SandboxError(RuntimeError):
-    """The sandbox itself failed (a worker could not start or warm up), not a candidate."""
 
 
 class SandboxClosedError(SandboxError):

@@ -169,6 +169,7 @@ class Sandbox:
         counterexamples: int = 1,
         timeout_s: float | None = None,
         tolerance: accuracy.Tolerance = accuracy.Tolerance(),
+        export: bool = False,
         feedback: str = "first",
     ) -> ScoreResult:
         """Validates `source` here, then loads and scores it in a worker.
@@ -182,6 +183,8 @@ class Sandbox:
             Sandbox's); past it the worker is killed and replaced.
           tolerance: how close a predicted state and reward must be to count
             as right (`cwm_jax.accuracy.Tolerance`; every field finite, >= 0).
+          export: also return the scored artifact (`ScoreResult.artifact`,
+            `cwm_jax.artifact`): what a caller runs instead of the program.
           feedback: "first" or "diverse" counterexamples (`scoring.score_source`).
 
         Returns:
@@ -209,7 +212,8 @@ class Sandbox:
         if error is not None:
             return rejected(error, time.perf_counter() - start)
         message = {"op": "score", "source": source, "env": _env_id(spec), "splits": list(splits),
-                   "counterexamples": int(counterexamples), "tolerance": tolerance._asdict(), "feedback": feedback}
+                   "counterexamples": int(counterexamples), "tolerance": tolerance._asdict(), "export": bool(export),
+                   "feedback": feedback}
         validated = time.perf_counter() - start
         result = self._run(message, spec, splits, limit)
         return dataclasses.replace(result, seconds=result.seconds + validated)

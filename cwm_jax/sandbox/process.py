@@ -296,4 +296,5 @@ def result_from_dict(payload) -> ScoreResult:
     fields["counterexamples"] = str(fields.get("counterexamples") or "")
     fields["fingerprint"] = str(fields.get("fingerprint") or "")
     fields["seconds"] = float(fields.get("seconds") or 0.0)
+    fields["artifact"] = str(fields.get("artifact") or "")
     return ScoreResult(**fields)

@@ -6,7 +6,7 @@ request read from its original stdin (the other end is
 `cwm_jax.sandbox.process.Worker`):
 
     first message  {"op": "ready", "pid", "vm_bytes", "initial_fds", "warmed"}
-    {"op": "score", "source", "env", "splits", "counterexamples", "tolerance": Tolerance fields}
+    {"op": "score", "source", "env", "splits", "counterexamples", "tolerance": Tolerance fields, "export"}
                                       -> {"ok": true, "result": ScoreResult dict}
     {"op": "fit", "source", "env"}    -> {"ok": true, "result": ScoreResult dict, summaries["fit"] a FitReport dict}
     {"op": "warm", "env", "splits"}   -> {"ok": true}
@@ -199,7 +199,8 @@ class WorkerState:
         result = scoring.score_source(
             message["source"], message["env"], splits=tuple(message["splits"]),
             counterexamples=int(message["counterexamples"]), load_split=self.splits.load,
-            tolerance=accuracy.Tolerance(**message["tolerance"]), feedback=message.get("feedback", "first"),
+            tolerance=accuracy.Tolerance(**message["tolerance"]), export=bool(message.get("export")),
+            feedback=message.get("feedback", "first"),
         )
         gc.collect()  # drop the candidate's functions (and their jit caches); cheap after freeze()
         if not result.valid and result.error_kind in ("load", "runtime") and MEMORY_PATTERN.search(

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from cwm_jax import reference
 
-CORRECT = reference.source("CartPole")
+# A comment before the docstring, as models write: best.py must still be this text byte for byte.
+CORRECT = "# CartPole dynamics\n" + reference.source("CartPole")
 WRONG = CORRECT.replace("GRAVITY = 9.8", "GRAVITY = 9.81")
 BUGGY = CORRECT.replace(
     "    force = jnp.where(action == 1, FORCE, -FORCE)\n",
