@@ -16,7 +16,7 @@ import pytest
 
 from cwm_jax import envs
 from synth import bench
-from synth.bench import BenchConfig, UsageError, parse_method, run_benchmark
+from synth.bench import BenchConfig, UsageError, _synthesize_kwargs, parse_method, run_benchmark
 from synth.bench_cli import resolve_envs
 from synth.bench_report import write_results
 from synth.testing.llm_server import LLMTestServer
@@ -251,6 +251,10 @@ def test_bad_method_and_flag_are_named():
         parse_method("fit-only --no-fit")
     assert parse_method("gif-mcts --no-fix").label == "gif-mcts --no-fix"
     assert parse_method("worldcoder --no-fit").slug == "worldcoder_no-fit"
+    paper = parse_method("gif-mcts --paper-faithful --no-fit")  # the issue-22 comparison's second column
+    assert paper.label == "gif-mcts --no-fit --paper-faithful"
+    assert _synthesize_kwargs(paper)["paper_faithful"] and not _synthesize_kwargs(parse_method("gif-mcts"))[
+        "paper_faithful"]
 
 
 def test_env_groups_keep_the_default_envs_and_the_unknown_variants_apart():
