@@ -2,7 +2,7 @@
 
 A CWM is the source of one module defining `step(state, action) ->
 (next_state, reward, done)` in a restricted jax.numpy subset (see
-`cwm_jax.contract.rules_text()`). This package validates and loads CWMs,
+`cwm_jax.validate.contract.rules_text()`). This package validates and loads CWMs,
 knows the benchmark environments, records their transitions and scores CWMs
 against them in one jitted, vmapped call.
 """
@@ -14,7 +14,7 @@ try:
 except PackageNotFoundError:  # run from a source tree that is not installed
     __version__ = "0+unknown"
 
-from cwm_jax.accuracy import (
+from cwm_jax.score.accuracy import (
     AccuracyReport,
     Counterexample,
     Tolerance,
@@ -22,8 +22,8 @@ from cwm_jax.accuracy import (
     counterexamples,
     format_counterexamples,
 )
-from cwm_jax.contract import contract_text, rules_text
-from cwm_jax.data import Transitions, load_split
+from cwm_jax.validate.contract import contract_text, rules_text
+from cwm_jax.data.transitions import Transitions, load_split
 from cwm_jax.envs import EnvSpec, StepFn, UnknownEnvError, env_spec, make, names
 from cwm_jax.errors import (
     CWMContractError,
@@ -34,11 +34,11 @@ from cwm_jax.errors import (
     CWMSyntaxError,
     CWMValidationError,
 )
-from cwm_jax.loader import load_cwm, load_cwm_file, load_reference
+from cwm_jax.validate.loader import load_cwm, load_cwm_file, load_reference
 from cwm_jax.planning import make_planner, planner_config
 from cwm_jax.sandbox import Sandbox
-from cwm_jax.scoring import ScoreResult
-from cwm_jax.validator import validate
+from cwm_jax.score.scoring import ScoreResult
+from cwm_jax.validate.validator import validate
 
 
 

@@ -6,6 +6,17 @@ use instead; the Fix prompt of the search shows `str(error)` verbatim.
 
 from __future__ import annotations
 
+__all__ = [
+    "CWMContractError",
+    "CWMError",
+    "CWMLoadError",
+    "CWMResourceError",
+    "CWMRuntimeError",
+    "CWMSyntaxError",
+    "CWMValidationError",
+    "UsageError",
+]
+
 
 class UsageError(Exception):
     """Bad command-line or configuration input (not a CWM's fault): one line, exit status 2."""

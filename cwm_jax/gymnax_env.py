@@ -53,7 +53,7 @@ class CWMEnv(environment.Environment[CWMEnvState, Any]):
       spec: the environment the CWM models (reset distribution, time limit,
         spaces): an EnvSpec or its id, e.g. "gymnax/CartPole".
       step_fn: the CWM, `step(state [obs_dim], action) -> (next_state, reward,
-        done)`, e.g. from `cwm_jax.loader.load_reference(spec)`, or
+        done)`, e.g. from `cwm_jax.validate.loader.load_reference(spec)`, or
         `spec.oracle_step`.
     """
 

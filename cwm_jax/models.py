@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cwm_jax.envs import EnvSpec, StepFn
-from typing import TYPE_CHECKING
-
 from cwm_jax.errors import CWMError, UsageError
 
 if TYPE_CHECKING:
-    from cwm_jax.scoring import ScoreResult
+    from cwm_jax.score.scoring import ScoreResult
+
+__all__ = ["learned_value", "load_model", "sandboxed_step"]
 
 
 def load_model(spec: EnvSpec, model: str, *, say=print) -> tuple[StepFn, str]:
@@ -28,12 +28,12 @@ def load_model(spec: EnvSpec, model: str, *, say=print) -> tuple[StepFn, str]:
     and memory limits); only a program that passed there is loaded here. The
     file is read once, so the text loaded here is the text the sandbox
     checked. No Python of the program runs here: the worker exports the step
-    it scored (StableHLO, `cwm_jax.artifact`) and this process runs that
+    it scored (StableHLO, `cwm_jax.sandbox.artifact`) and this process runs that
     artifact (`sandboxed_step`).
     Raises UsageError for a name that is not a .py path, CWMError (clear
     message) for a missing, unreadable or rejected model file.
     """
-    from cwm_jax import loader
+    from cwm_jax.validate import loader
 
     if model == "reference":
         return loader.load_reference(spec), f"reference CWM of {spec.name} (cwm_jax/reference/{spec.reference}.py)"
@@ -56,10 +56,11 @@ def sandboxed_step(source: str, spec: EnvSpec) -> tuple[StepFn | None, ScoreResu
 
     `step` is None when the program was rejected (`result.error` says why).
     It runs the StableHLO the worker exported and scored
-    (`cwm_jax.artifact.exported_step`): none of the program's Python runs in
+    (`cwm_jax.sandbox.artifact.exported_step`): none of the program's Python runs in
     this process, so it cannot behave differently here than when scored.
     """
-    from cwm_jax import artifact, sandbox
+    from cwm_jax import sandbox
+    from cwm_jax.sandbox import artifact
 
     checked = sandbox.score_source(source, spec, counterexamples=0, export=True)
     if not checked.valid:

@@ -1,4 +1,4 @@
-"""The benchmark tables: `cwm-jax bench` (synth/bench_cli.py over synth/bench.py).
+"""The benchmark tables: `cwm-jax bench` (cwm_jax/commands/bench.py over synth/bench/).
 
     python experiments/benchmark.py --methods reference --seeds 1
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cwm_jax.cli import script  # noqa: E402
+from cwm_jax.commands.main import script  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(script("bench", "python experiments/benchmark.py"))

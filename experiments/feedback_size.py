@@ -22,10 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, not an installed copy
 
-from cwm_jax import envs, reference, scoring  # noqa: E402
+from cwm_jax import envs, reference  # noqa: E402
+from cwm_jax.score import scoring  # noqa: E402
 from synth import prompts  # noqa: E402
-from synth.budget import estimate_tokens  # noqa: E402
-from synth.run import FEEDBACK_TRANSITIONS  # noqa: E402
+from synth.llm.budget import estimate_tokens  # noqa: E402
+from synth.search.run import FEEDBACK_TRANSITIONS  # noqa: E402
 from synth.testing.scripted_llm import LEFT_WALL_ZEROED  # noqa: E402
 
 

@@ -9,7 +9,7 @@ seconds, without ever needing more than the address-space cap set here with
 as a failure: the generated programs are all short). The programs fold
 constants with the operators that once built huge numbers (shifts and powers
 of 0, 1 and -1, repetition, augmented assignments, nesting).
-`tests/test_validator_fuzz.py` runs a short session of this in a subprocess.
+`tests/cwm_jax/validate/test_validator_fuzz.py` runs a short session of this in a subprocess.
 Prints one line: examples run and the slowest input's time; exit status 1
 with the failing program on a failure.
 """
@@ -68,7 +68,7 @@ def programs(draw) -> str:
 
 def run(*, examples: int, limit_s: float, memory_mb: int, seed: int | None = None) -> tuple[int, float]:
     """Fuzzes `validate` under an address-space cap of current use + `memory_mb`; (examples, slowest seconds)."""
-    from cwm_jax import validator
+    from cwm_jax.validate import validator
     from cwm_jax.errors import CWMError
 
     with open("/proc/self/statm") as f:

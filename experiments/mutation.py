@@ -46,37 +46,37 @@ ROOT = Path(__file__).resolve().parents[1]
 # command measures a branch before and after a test file is added.
 TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "accuracy": (
-        ("cwm_jax/accuracy.py",),
-        ("tests/test_accuracy.py", "tests/test_scoring_formulas.py"),
+        ("cwm_jax/score/accuracy.py",),
+        ("tests/cwm_jax/score/test_accuracy.py", "tests/cwm_jax/score/test_scoring_formulas.py"),
     ),
     "mcts": (
         ("planners/mcts.py",),
         (
-            "tests/test_planner_contracts.py",  # first: cheap, and -x stops at the first failure
+            "tests/planners/test_planner_contracts.py",  # first: cheap, and -x stops at the first failure
             # The MCTS tests of test_planners.py; its oracle-parity and
             # evaluation tests take a minute and add little here.
-            "tests/test_planners.py::test_no_reward_below_a_terminal_node",
-            "tests/test_planners.py::test_terminal_nodes_are_absorbing_with_a_value_fn",
-            "tests/test_planners.py::test_action_mask_applies_inside_the_tree",
-            "tests/test_planners.py::test_prior_fn_steers_the_search",
-            "tests/test_planners.py::test_planner_validates_its_settings",
+            "tests/planners/test_planners.py::test_no_reward_below_a_terminal_node",
+            "tests/planners/test_planners.py::test_terminal_nodes_are_absorbing_with_a_value_fn",
+            "tests/planners/test_planners.py::test_action_mask_applies_inside_the_tree",
+            "tests/planners/test_planners.py::test_prior_fn_steers_the_search",
+            "tests/planners/test_planners.py::test_planner_validates_its_settings",
         ),
     ),
     "validator": (
         (
-            "cwm_jax/validator.py",
-            "cwm_jax/validator_expressions.py",
-            "cwm_jax/validator_rules.py",
-            "cwm_jax/validator_constants.py",
-            "cwm_jax/contract.py",
+            "cwm_jax/validate/validator.py",
+            "cwm_jax/validate/expressions.py",
+            "cwm_jax/validate/rules.py",
+            "cwm_jax/validate/constants.py",
+            "cwm_jax/validate/contract.py",
         ),
-        ("tests/test_validator.py", "tests/test_validator_rules.py"),
+        ("tests/cwm_jax/validate/test_validator.py", "tests/cwm_jax/validate/test_validator_rules.py"),
     ),
     "gif_mcts": (
-        ("synth/gif_mcts.py", "synth/gif_mcts_values.py", "synth/node.py"),
+        ("synth/search/gif_mcts.py", "synth/search/gif_mcts_values.py", "synth/search/node.py"),
         # The search's unit tests use a fake scorer (no server, no JAX
         # compile); the end-to-end test_synth.py takes minutes per mutant.
-        ("tests/test_synth_search.py",),
+        ("tests/synth/search/test_synth_search.py",),
     ),
 }
 

@@ -1,11 +1,16 @@
-"""Plan with a Code World Model in the real gymnax environment: `cwm-jax plan` (cwm_jax/plan_cli.py).
+"""Plan with a Code World Model in the real gymnax environment: `cwm-jax plan` (cwm_jax/commands/plan.py).
 
     python experiments/plan.py --env gymnax/CartPole
 """
 
 import sys
+from pathlib import Path
 
-from cwm_jax.cli import script
+# Run this checkout's packages, not an installed copy: the repository root goes first on the path.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cwm_jax.commands.main import script  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(script("plan", "python experiments/plan.py"))

@@ -93,7 +93,8 @@ def _fmt_ms(x: float | None) -> str:
 
 def _cwm_step(spec, path: str):
     """The reference CWM as `plan --model FILE` runs it (`artifact`), or its Python loaded here (`python`)."""
-    from cwm_jax import loader, models, reference
+    from cwm_jax import models, reference
+    from cwm_jax.validate import loader
 
     if path == "python":
         return loader.load_reference(spec)

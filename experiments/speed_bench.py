@@ -32,16 +32,13 @@ import json, sys, time
 import jax, numpy as np
 import planners
 from cwm_jax import envs, load_reference
-from cwm_jax.planning import CEM_DEFAULTS, DEFAULT_DISCOUNT, MCTS_DEFAULTS, evaluate, make_policy
+from cwm_jax.planning import evaluate, make_planner
 
 env_id, seeds, devices = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 spec = envs.env_spec(env_id)
-planner = "mcts" if spec.discrete else "cem"
-settings = dict(MCTS_DEFAULTS if spec.discrete else CEM_DEFAULTS, planner=planner,
-                discount=DEFAULT_DISCOUNT[planner], open_loop=False)
 mesh = planners.seed_mesh(devices) if devices > 1 else None
 keys = planners.seed_keys(seeds)
-ev = evaluate(spec, make_policy(spec, load_reference(spec), settings), keys, "model", lambda t: None, mesh=mesh)
+ev = evaluate(spec, make_planner(spec, load_reference(spec)), keys, "model", lambda t: None, mesh=mesh)
 steps = int(ev.lengths.sum())
 print(json.dumps({"devices": devices, "seeds": seeds, "compile_s": ev.compile_seconds, "run_s": ev.run_seconds,
                   "steps": steps, "seed_steps_per_s": steps / ev.run_seconds, "mean_return": ev.mean,
@@ -69,7 +66,9 @@ def eval_throughput(args) -> None:
 
 
 def concurrency_wallclock(args) -> None:
-    from synth.bench import BenchConfig, parse_method, run_benchmark
+    from synth.bench.benchmark import run_benchmark
+    from synth.bench.config import BenchConfig
+    from synth.bench.methods import parse_method
     from synth.testing.llm_server import LLMTestServer
     from synth.testing.scripted_llm import bench_responder
 

@@ -21,7 +21,10 @@ import time
 import jax
 import numpy as np
 
-from cwm_jax import accuracy, data, envs, loader
+from cwm_jax import envs
+from cwm_jax.score import accuracy
+from cwm_jax.data import transitions as data
+from cwm_jax.validate import loader
 
 
 class NumpyCartPole:

@@ -1,4 +1,4 @@
-"""Benchmark: fitting the constants of a CWM (`cwm_jax.fit`), per program and environment.
+"""Benchmark: fitting the constants of a CWM (`cwm_jax.fit.fitting`), per program and environment.
 
     python experiments/speed.py fit [--env gymnax/CartPole-unknown ...] [--json PATH]
 
@@ -28,7 +28,8 @@ import time
 
 import jax
 
-from cwm_jax import envs, fit, reference
+from cwm_jax import envs, reference
+from cwm_jax.fit import fitting as fit
 
 DEFAULT_CASES = [spec.id for spec in envs.VARIANT_SPECS] + ["gymnax/CartPole:gravity-9.81"]
 

@@ -48,8 +48,8 @@ def _row(env: str, fit: bool, summary: dict) -> dict:
 
 def run(args: argparse.Namespace) -> dict:
     from cwm_jax.sandbox import Sandbox
-    from synth.llm import LLMConfig
-    from synth.run import synthesize
+    from synth.llm.client import LLMConfig
+    from synth.search.run import synthesize
     from synth.testing.llm_server import LLMTestServer
     from synth.testing.scripted_llm import textbook_responder
 

@@ -7,7 +7,7 @@ Scores the environment's reference CWM on the full train split `--runs`
 times, each time with a fresh program text (a comment with the run number is
 appended, so no compiled function is reused), two ways, interleaved:
 
-(a) in-process: `cwm_jax.scoring.score_source` (trusted code only);
+(a) in-process: `cwm_jax.score.scoring.score_source` (trusted code only);
 (b) sandboxed: `cwm_jax.sandbox.Sandbox.score` on one warm worker (static
     validation here, then load + compile + score in the worker, JSON reply).
 
@@ -35,7 +35,9 @@ import time
 import jax
 import numpy as np
 
-from cwm_jax import envs, reference, sandbox, scoring, validator
+from cwm_jax import envs, reference, sandbox
+from cwm_jax.score import scoring
+from cwm_jax.validate import validator
 from cwm_jax.sandbox.testing import DebugSandbox
 
 

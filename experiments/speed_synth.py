@@ -49,8 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict:
     from cwm_jax import reference
     from cwm_jax.sandbox import Sandbox
-    from synth.llm import LLMConfig
-    from synth.run import synthesize
+    from synth.llm.client import LLMConfig
+    from synth.search.run import synthesize
     from synth.testing.llm_server import LLMTestServer
 
     rows = []

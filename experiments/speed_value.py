@@ -47,10 +47,10 @@ def run(args) -> dict:
     import jax
 
     from cwm_jax import envs
-    from cwm_jax.loader import load_reference
+    from cwm_jax.validate.loader import load_reference
     from cwm_jax.errors import UsageError
     from cwm_jax.models import learned_value
-    from cwm_jax.planning import MCTS_DEFAULTS
+    from cwm_jax.planning import planner_config
     from speed import measure_jax
 
     import planners
@@ -60,12 +60,9 @@ def run(args) -> dict:
         learned = learned_value(spec, ["learned", args.params])
     except UsageError as exc:
         raise SystemExit(f"error: {exc}") from None
-    sims = MCTS_DEFAULTS["simulations"]
-    base = {"num_actions": spec.num_actions, "num_simulations": sims, "policy": MCTS_DEFAULTS["policy"]}
-    variants = {
-        "rollouts": dict(base, rollout_depth=MCTS_DEFAULTS["rollout_depth"], num_rollouts=MCTS_DEFAULTS["num_rollouts"]),
-        "learned": dict(base, **learned),
-    }
+    config = planner_config(spec, "mcts")  # the defaults of `cwm-jax plan`
+    sims = config.num_simulations
+    variants = {"rollouts": {"config": config}, "learned": {"config": config, **learned}}
     step_fn = load_reference(spec)
     device = str(jax.devices()[0])
     print(f"device: {device}; {spec.name}, reference CWM, muzero, {sims} simulations, batch {args.batch}", flush=True)

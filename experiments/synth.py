@@ -1,4 +1,4 @@
-"""Synthesise a Code World Model with an LLM: `cwm-jax synth` (synth/cli.py).
+"""Synthesise a Code World Model with an LLM: `cwm-jax synth` (cwm_jax/commands/synth.py).
 
     python experiments/synth.py --env gymnax/CartPole --method gif-mcts --budget 50 \\
         --base-url http://localhost:8000/v1 --model NAME --out runs/cartpole
@@ -12,7 +12,7 @@ from pathlib import Path
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cwm_jax.cli import script  # noqa: E402
+from cwm_jax.commands.main import script  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(script("synth", "python experiments/synth.py"))

@@ -4,7 +4,7 @@ Every planner plans with ONE kind of model, a deterministic transition function
 
     step(state, action) -> (next_state, reward, done)
 
-on a single (unbatched) state: a Code World Model loaded by `cwm_jax.loader`,
+on a single (unbatched) state: a Code World Model loaded by `cwm_jax.validate.loader`,
 `EnvSpec.oracle_step` (the true gymnax dynamics behind the same signature), or
 any jittable function of yours. The planners vmap it themselves.
 
@@ -24,6 +24,26 @@ from typing import Any, NamedTuple, TypeVar
 
 import jax
 import jax.numpy as jnp
+
+__all__ = [
+    "Action",
+    "ActionMaskFn",
+    "ActionSequenceFn",
+    "Agent",
+    "Config",
+    "PlanFn",
+    "PriorFn",
+    "State",
+    "StepFn",
+    "ValueFn",
+    "as_agent",
+    "build_config",
+    "call_step",
+    "check_num_actions",
+    "model_num_actions",
+    "select_tree",
+    "unbatched",
+]
 
 State = Any  # a pytree; for CWMs a float32 array [obs_dim]
 Action = jax.Array  # int32 [] (discrete) or float32 [action_dim] (continuous)

@@ -24,6 +24,8 @@ import numpy as np
 from planners.base import Agent, PlanFn, StepFn, build_config
 from planners.rollout import rollout_return
 
+__all__ = ["CEMConfig", "CEMOutput", "CEMSearchFn", "make_cem_planner", "make_cem_search", "open_loop_agent"]
+
 
 @chex.dataclass(frozen=True)
 class CEMOutput:
@@ -64,6 +66,10 @@ class CEMConfig:
       early_exit: stop each sequence's rollout at done (`lax.while_loop`);
         False scans all T steps with a done latch, which vectorises better
         over the samples.
+      open_loop: execute each whole plan (`horizon` actions) before the next
+        search, as the paper does; `make_cem_planner` then returns an `Agent`
+        (`open_loop_agent(search, replan_every=horizon)`). False: replan
+        every real step.
     """
 
     action_dim: int
@@ -75,6 +81,7 @@ class CEMConfig:
     num_elites: int = 100
     discount: float = 1.0
     early_exit: bool = False
+    open_loop: bool = False
 
     def __post_init__(self):
         checks = (
@@ -135,8 +142,8 @@ def make_cem_search(step_fn: StepFn, config: CEMConfig | None = None, **override
     return search
 
 
-def make_cem_planner(step_fn: StepFn, config: CEMConfig | None = None, **overrides) -> PlanFn:
-    """A CEM planner that replans every step (closed loop).
+def make_cem_planner(step_fn: StepFn, config: CEMConfig | None = None, **overrides) -> PlanFn | Agent:
+    """A CEM planner that replans every step (closed loop), or every `horizon` steps with `open_loop`.
 
     Defaults are the paper's (`CEMConfig`): horizon 100, 20 iterations, 1000
     samples, 100 elites, undiscounted returns.
@@ -146,9 +153,13 @@ def make_cem_planner(step_fn: StepFn, config: CEMConfig | None = None, **overrid
 
     Returns:
       plan(key, state) -> action float32 [action_dim]: the first action of the
-      best sequence. Pure; jit and vmap it freely.
+      best sequence. Pure; jit and vmap it freely. With `open_loop`: the
+      `Agent` of `open_loop_agent` (for `planners.evaluate`).
     """
-    search = make_cem_search(step_fn, config, **overrides)
+    config = build_config(CEMConfig, config, overrides, "make_cem_planner")
+    search = make_cem_search(step_fn, config)
+    if config.open_loop:
+        return open_loop_agent(search, replan_every=config.horizon)
 
     def plan(key: jax.Array, state) -> jax.Array:
         return search(key, state).actions[0]

@@ -17,7 +17,7 @@ here stop recording at the first termination or truncation, so that does not
 change what they report.
 
 `rollout` is the fixed-length `lax.scan` loop that records every step
-(`cwm_jax.data` records its transitions with it, `experiments/check_envs.py`
+(`cwm_jax.data.transitions` records its transitions with it, `experiments/check_envs.py`
 checks environments with it, `experiments/speed.py` times planning with it);
 `planners.evaluate` runs the early-exit `lax.while_loop` version over the same
 `env_functions`.
@@ -33,6 +33,8 @@ import jax
 import jax.numpy as jnp
 
 from planners.base import PlanFn
+
+__all__ = ["EnvStep", "EnvStepFn", "ResetFn", "Transition", "env_functions", "identity", "rollout"]
 
 
 class EnvStep(NamedTuple):

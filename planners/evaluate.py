@@ -24,6 +24,17 @@ from planners.base import Agent, PlanFn, as_agent, select_tree
 from planners.episode import env_functions, identity
 from planners.sharding import shard_over_devices
 
+__all__ = [
+    "EpisodeResult",
+    "RandomPolicy",
+    "evaluate",
+    "make_episode_fn",
+    "make_evaluate",
+    "normalized_return",
+    "random_policy",
+    "seed_keys",
+]
+
 
 class EpisodeResult(NamedTuple):
     """Per-episode outcome (leaves [N] when batched over seeds).

@@ -34,6 +34,17 @@ from planners.base import (
 )
 from planners.rollout import make_rollout_value, uniform_discrete_actions, zero_value
 
+__all__ = [
+    "INVALID_LOGIT",
+    "POLICIES",
+    "Embedding",
+    "MCTSConfig",
+    "SearchFn",
+    "make_mcts_planner",
+    "make_mcts_search",
+    "make_recurrent_fn",
+]
+
 # Logit of an illegal action inside the tree (mctx issue #29).
 INVALID_LOGIT = -1e9
 

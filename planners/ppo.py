@@ -9,31 +9,40 @@ the whole training run happens inside the model.
 The trained network also serves MCTS: `make_value_fn` (critic, AlphaZero-style
 leaf value instead of rollouts) and `make_prior_fn` (policy logits).
 
-Saved format (`save` / `load`): one file, a UTF-8 JSON header line (network
-sizes, env id, discount, reward scale, ...) then `\\n`, then the parameters as
-`flax.serialization.to_bytes` (msgpack).
+The network, its distributions and its saved format (`save` / `load`) are in
+`planners.ppo_network`, re-exported here.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import chex
-import flax.linen as nn
-import flax.serialization
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from planners.base import PlanFn, PriorFn, ValueFn
+from planners.ppo_network import ActorCritic, entropy, load, log_prob, network_for, sample, save
 
-FORMAT = "cwm-jax-ppo"
-FORMAT_VERSION = 1
+__all__ = [
+    "ActorCritic",
+    "PPOConfig",
+    "TrainOutput",
+    "Transition",
+    "entropy",
+    "gae",
+    "load",
+    "log_prob",
+    "make_policy",
+    "make_prior_fn",
+    "make_train",
+    "make_value_fn",
+    "network_for",
+    "sample",
+    "save",
+]
 
 
 @chex.dataclass(frozen=True)
@@ -74,67 +83,6 @@ class PPOConfig:
     def model_steps(self) -> int:
         """Environment (model) steps that `train` takes: num_evals stretches."""
         return self.num_evals * self.steps_per_eval
-
-
-class ActorCritic(nn.Module):
-    """Separate tanh MLPs for policy and value.
-
-    `__call__(obs [..., obs_dim])` -> (policy output [..., num_outputs],
-    log_std [num_outputs] (continuous) or None, value [...]). The policy output
-    is logits (discrete) or the Gaussian mean (continuous).
-    """
-
-    num_outputs: int
-    discrete: bool
-    hidden: Sequence[int] = (64, 64)
-
-    @nn.compact
-    def __call__(self, obs):
-        def mlp(x, out, scale):
-            for width in self.hidden:
-                x = nn.tanh(nn.Dense(width, kernel_init=nn.initializers.orthogonal(math.sqrt(2)))(x))
-            return nn.Dense(out, kernel_init=nn.initializers.orthogonal(scale))(x)
-
-        policy = mlp(obs, self.num_outputs, 0.01)
-        value = mlp(obs, 1, 1.0)[..., 0]
-        log_std = None if self.discrete else self.param("log_std", nn.initializers.zeros, (self.num_outputs,))
-        return policy, log_std, value
-
-
-def log_prob(policy, log_std, action, *, discrete: bool) -> jax.Array:
-    """log pi(action): action int32 [...] (discrete) or float32 [..., A]."""
-    if discrete:
-        return jnp.take_along_axis(jax.nn.log_softmax(policy), action[..., None], axis=-1)[..., 0]
-    z = (action - policy) / jnp.exp(log_std)
-    return jnp.sum(-0.5 * z**2 - log_std - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
-
-
-def entropy(policy, log_std, *, discrete: bool) -> jax.Array:
-    if discrete:
-        logp = jax.nn.log_softmax(policy)
-        return -jnp.sum(jnp.exp(logp) * logp, axis=-1)
-    return jnp.broadcast_to(jnp.sum(log_std + 0.5 * jnp.log(2 * jnp.pi * jnp.e)), policy.shape[:-1])
-
-
-def sample(key, policy, log_std, *, discrete: bool) -> jax.Array:
-    if discrete:
-        return jax.random.categorical(key, policy).astype(jnp.int32)
-    return policy + jnp.exp(log_std) * jax.random.normal(key, policy.shape)
-
-
-def network_for(env, env_params, hidden: Sequence[int]) -> tuple[ActorCritic, Callable]:
-    """(network, to_env_action) for a gymnax env's action space.
-
-    Discrete spaces have `.n`; Box spaces get a Gaussian policy whose samples
-    are clipped to [low, high] for the env only (log-probs use the raw sample).
-    """
-    space = env.action_space(env_params)
-    if hasattr(space, "n"):
-        return ActorCritic(num_outputs=int(space.n), discrete=True, hidden=tuple(hidden)), lambda a: a
-    dim = int(np.prod(space.shape)) if space.shape else 1
-    low, high = jnp.asarray(space.low, jnp.float32), jnp.asarray(space.high, jnp.float32)
-    net = ActorCritic(num_outputs=dim, discrete=False, hidden=tuple(hidden))
-    return net, lambda a: jnp.clip(a, low, high).reshape(space.shape)
 
 
 class Transition(NamedTuple):
@@ -354,51 +302,3 @@ def make_prior_fn(network: ActorCritic, params) -> PriorFn:
         return policy
 
     return prior
-
-
-# --------------------------------------------------------------------------- files
-
-
-def save(path: str | Path, network: ActorCritic, params, header: dict[str, Any]) -> None:
-    """Writes one file: a JSON header line, then the msgpack parameters.
-
-    The header gets `format`, `version`, `num_outputs`, `discrete`, `hidden`
-    added to what you pass (e.g. env, obs_dim, gamma, reward_scale).
-    """
-    header = {
-        **header,
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "num_outputs": network.num_outputs,
-        "discrete": network.discrete,
-        "hidden": list(network.hidden),
-    }
-    params = jax.device_get(params)
-    Path(path).write_bytes(json.dumps(header).encode() + b"\n" + flax.serialization.to_bytes(params))
-
-
-def load(path: str | Path) -> tuple[ActorCritic, Any, dict[str, Any]]:
-    """(network, params, header) from a file written by `save`.
-
-    Raises ValueError (one line, naming the file) for anything else.
-    """
-    data = Path(path).read_bytes()
-    head, sep, body = data.partition(b"\n")
-    try:
-        header = json.loads(head.decode())
-        ok = sep and isinstance(header, dict) and header.get("format") == FORMAT
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        ok = False
-    if not ok:
-        raise ValueError(f"{path}: not a {FORMAT} parameter file (expected a JSON header line)")
-    if header.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: unsupported {FORMAT} version {header.get('version')!r}")
-    network = ActorCritic(
-        num_outputs=int(header["num_outputs"]), discrete=bool(header["discrete"]), hidden=tuple(header["hidden"])
-    )
-    template = network.init(jax.random.key(0), jnp.zeros((int(header["obs_dim"]),), jnp.float32))
-    try:
-        params = flax.serialization.from_bytes(template, body)
-    except Exception as exc:  # msgpack/flax raise several types for bad bytes
-        raise ValueError(f"{path}: parameters do not match the header ({type(exc).__name__}: {exc})") from None
-    return network, params, header

@@ -9,6 +9,8 @@ import jax.numpy as jnp
 
 from planners.base import ActionSequenceFn, StepFn, ValueFn, call_step, select_tree
 
+__all__ = ["make_rollout_value", "rollout_return", "uniform_box_actions", "uniform_discrete_actions", "zero_value"]
+
 
 class _ReturnCarry(NamedTuple):
     """The loop state of `rollout_return`."""

@@ -22,6 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
+__all__ = ["SEED_AXIS", "seed_mesh", "shard_over_devices"]
+
 SEED_AXIS = "seeds"
 
 

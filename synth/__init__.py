@@ -1,9 +1,9 @@
 """Program synthesis: the LLM client, its response cache and budgets, and code extraction."""
 
-from synth.budget import Budget, Ledger, Prices, UsageReport
-from synth.cache import ResponseCache, StoredResponse
-from synth.extract import Extraction, extract_code
-from synth.llm import (
+from synth.llm.budget import Budget, Ledger, Prices, UsageReport
+from synth.llm.cache import ResponseCache, StoredResponse
+from synth.llm.extract import Extraction, extract_code
+from synth.llm.client import (
     BudgetExceeded,
     Completion,
     LLMClient,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from cwm_jax import cli
+from cwm_jax.commands import main as cli
 from cwm_jax.errors import UsageError
 from synth.testing.llm_server import LLMTestServer
 

@@ -1,11 +1,13 @@
-"""Real-model answers end to end: extraction (synth/extract.py), validation, loading, and
+"""Real-model answers end to end: extraction (synth/llm/extract.py), validation, loading, and
 for accepted answers the train accuracy; rejected ones get the message an LLM can act on."""
 
 import pytest
 
-from cwm_jax import accuracy, data, loader
+from cwm_jax.score import accuracy
+from cwm_jax.data import transitions as data
+from cwm_jax.validate import loader
 from cwm_jax.errors import CWMError
-from synth.extract import extract_code
+from synth.llm.extract import extract_code
 from tests.model_answers import ANSWERS
 
 _scores: dict[str, float] = {}  # extracted code -> accuracy: identical programs compile once

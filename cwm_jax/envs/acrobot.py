@@ -12,6 +12,8 @@ from cwm_jax.envs.spec import EnvSpec, epsilon_greedy
 if TYPE_CHECKING:  # gymnax is imported only when a state is rebuilt: it pulls in matplotlib
     from gymnax.environments.classic_control.acrobot import EnvState
 
+__all__ = ["DESCRIPTION", "EPSILON", "NUM_ACTIONS", "SPEC", "heuristic_policy", "state_from_obs"]
+
 DESCRIPTION = """\
 The Acrobot is a two-link pendulum: two links connected in a chain, with one
 end of the chain fixed to a pivot. The joint between the two links is

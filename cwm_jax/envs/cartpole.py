@@ -12,6 +12,8 @@ from cwm_jax.envs.spec import EnvSpec
 if TYPE_CHECKING:  # gymnax is imported only when a state is rebuilt: it pulls in matplotlib
     from gymnax.environments.classic_control.cartpole import EnvState
 
+__all__ = ["DESCRIPTION", "SPEC", "heuristic_policy", "state_from_obs"]
+
 DESCRIPTION = """\
 A pole is attached by an un-actuated joint to a cart, which moves along a
 frictionless track. The pole is placed upright on the cart and the goal is to

@@ -12,6 +12,18 @@ from cwm_jax.envs.spec import EnvSpec, epsilon_greedy
 if TYPE_CHECKING:  # gymnax is imported only when a state is rebuilt: it pulls in matplotlib
     from gymnax.environments.bsuite.catch import EnvState
 
+__all__ = [
+    "COLUMNS",
+    "DESCRIPTION",
+    "EPSILON",
+    "NUM_ACTIONS",
+    "ROWS",
+    "SPEC",
+    "heuristic_policy",
+    "positions",
+    "state_from_obs",
+]
+
 ROWS = 10
 COLUMNS = 5
 

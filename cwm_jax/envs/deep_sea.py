@@ -12,6 +12,18 @@ from cwm_jax.envs.spec import EnvSpec, epsilon_greedy
 if TYPE_CHECKING:  # gymnax is imported only when a state is rebuilt: it pulls in matplotlib
     from gymnax.environments.bsuite.deep_sea import EnvState
 
+__all__ = [
+    "ACTION_MAPPING",
+    "DESCRIPTION",
+    "EPSILON",
+    "NUM_ACTIONS",
+    "SIZE",
+    "SPEC",
+    "heuristic_policy",
+    "position",
+    "state_from_obs",
+]
+
 SIZE = 8
 
 # Which action moves right in each cell: ACTION_MAPPING[row][column]. gymnax

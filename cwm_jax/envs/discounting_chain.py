@@ -12,6 +12,17 @@ from cwm_jax.envs.spec import EnvSpec, epsilon_greedy
 if TYPE_CHECKING:  # gymnax is imported only when a state is rebuilt: it pulls in matplotlib
     from gymnax.environments.bsuite.discounting_chain import EnvState
 
+__all__ = [
+    "DESCRIPTION",
+    "EPSILON",
+    "NUM_ACTIONS",
+    "REWARDS",
+    "SPEC",
+    "TIME_SCALE",
+    "heuristic_policy",
+    "state_from_obs",
+]
+
 NUM_ACTIONS = 5
 TIME_SCALE = 100  # params.max_steps_in_episode: the observation holds time / 100
 REWARDS = (1.1, 1.0, 1.0, 1.0, 1.0)  # mapping_seed 0 gets optimal_return 1.1

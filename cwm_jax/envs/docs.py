@@ -9,6 +9,8 @@ integrator's details. `EnvSpec.description_for("docs")` returns these; the
 
 from __future__ import annotations
 
+__all__ = ["DOCS"]
+
 DOCS: dict[str, str] = {
     "CartPole": """\
 A pole is attached by an un-actuated joint to a cart, which moves along a

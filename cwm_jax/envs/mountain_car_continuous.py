@@ -12,6 +12,8 @@ from cwm_jax.envs.spec import EnvSpec
 if TYPE_CHECKING:  # gymnax is imported only when a state is rebuilt: it pulls in matplotlib
     from gymnax.environments.classic_control.continuous_mountain_car import EnvState
 
+__all__ = ["DESCRIPTION", "EPSILON_STD", "SPEC", "heuristic_policy", "state_from_obs"]
+
 DESCRIPTION = """\
 A car is placed at the bottom of a sinusoidal valley, on a one-dimensional
 track. The car's engine is too weak to drive straight up the right hill, so

@@ -12,6 +12,8 @@ from cwm_jax.envs.spec import EnvSpec
 if TYPE_CHECKING:  # gymnax is imported only when a state is rebuilt: it pulls in matplotlib
     from gymnax.environments.classic_control.pendulum import EnvState
 
+__all__ = ["DESCRIPTION", "NOISE_STD", "SPEC", "heuristic_policy", "state_from_obs"]
+
 DESCRIPTION = """\
 The inverted pendulum swing-up problem. A pendulum is attached at one end
 to a fixed pivot, the other end is free. The pendulum starts in a random

@@ -15,6 +15,8 @@ from cwm_jax.envs.spec import EnvSpec
 if TYPE_CHECKING:  # gymnax is imported only when a state is rebuilt: it pulls in matplotlib
     from gymnax.environments.misc.reacher import EnvState
 
+__all__ = ["DESCRIPTION", "NOISE_STD", "SPEC", "heuristic_policy", "state_from_obs"]
+
 DESCRIPTION = """\
 A planar arm of two links, each 1.0 unit long, is fixed at one end to the
 origin of the plane. Both joints are actuated. The goal is to bring the tip

@@ -10,6 +10,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+__all__ = ["DESCRIPTION_LEVELS", "EnvSpec", "StepFn", "epsilon_greedy"]
+
 # A transition function with the CWM signature: (state, action) -> (next_state, reward, done).
 StepFn = Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array, jax.Array]]
 

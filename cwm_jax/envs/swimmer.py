@@ -15,6 +15,8 @@ from cwm_jax.envs.spec import EnvSpec
 if TYPE_CHECKING:  # gymnax is imported only when a state is rebuilt: it pulls in matplotlib
     from gymnax.environments.misc.swimmer import EnvState
 
+__all__ = ["DESCRIPTION", "NOISE_STD", "NUM_URCHINS", "SPEC", "heuristic_policy", "state_from_obs"]
+
 NUM_URCHINS = 5
 
 DESCRIPTION = """\

@@ -4,7 +4,7 @@ Each variant runs gymnax's own dynamics with several EnvParams moved by 20%
 or more from the textbook values, to values that are not round numbers. Its
 description names the constants that exist but not their values, so a CWM
 has to learn them from the recorded transitions (by hand, or with
-`cwm_jax.fit`). Heuristic policies, reset distributions, spaces and the
+`cwm_jax.fit.fitting`). Heuristic policies, reset distributions, spaces and the
 reference CWM module (the textbook constants) are those of the default env;
 everything that runs the real environment reads `gymnax_params` through
 `EnvSpec.make_gymnax`, and transitions are cached under the variant's name.
@@ -20,6 +20,16 @@ from cwm_jax.envs.mountain_car import SPEC as MOUNTAIN_CAR
 from cwm_jax.envs.mountain_car_continuous import SPEC as MOUNTAIN_CAR_CONTINUOUS
 from cwm_jax.envs.pendulum import SPEC as PENDULUM
 from cwm_jax.envs.spec import EnvSpec
+
+__all__ = [
+    "ACROBOT_UNKNOWN",
+    "CARTPOLE_UNKNOWN",
+    "MOUNTAIN_CAR_CONTINUOUS_UNKNOWN",
+    "MOUNTAIN_CAR_UNKNOWN",
+    "PENDULUM_UNKNOWN",
+    "UNKNOWN_NOTE",
+    "UNKNOWN_SPECS",
+]
 
 UNKNOWN_NOTE = (
     "Their values differ from the textbook ones and are\nnot given: infer them from the recorded transitions."

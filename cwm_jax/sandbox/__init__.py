@@ -2,7 +2,7 @@
 
 Code written by an LLM never runs in the calling process. Two tiers:
 
-1. The static validator (`cwm_jax.validator.validate`) runs here, in the
+1. The static validator (`cwm_jax.validate.validator.validate`) runs here, in the
    parent: it only parses the text, nothing of the program runs.
 2. Loading (restricted `exec`), tracing, compiling and scoring happen in a
    separate worker process started from a fresh interpreter

@@ -36,6 +36,8 @@ import os
 import platform
 import sys
 
+__all__ = ["UNPRIVILEGED_UID", "enter", "read_only_paths"]
+
 UNPRIVILEGED_UID = 65534
 """uid and gid a worker runs as when the caller is root (`nobody` on most systems)."""
 

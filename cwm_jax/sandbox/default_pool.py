@@ -14,11 +14,14 @@ import threading
 from collections.abc import Sequence
 
 from cwm_jax import envs
-from cwm_jax.accuracy import Tolerance
+from cwm_jax.score.accuracy import Tolerance
 from cwm_jax.errors import CWMLoadError
-from cwm_jax.fit import FitReport
-from cwm_jax.sandbox.pool import Sandbox, static_rejection
-from cwm_jax.scoring import ScoreResult, rejected
+from cwm_jax.fit.fitting import FitReport
+from cwm_jax.sandbox.pool import Sandbox
+from cwm_jax.validate.validator import static_rejection
+from cwm_jax.score.scoring import ScoreResult, rejected
+
+__all__ = ["close_default_sandbox", "default_sandbox", "fit_source", "score_file", "score_source"]
 
 _DEFAULT: Sandbox | None = None
 _DEFAULT_LOCK = threading.Lock()
@@ -73,7 +76,7 @@ def score_file(
 
     A missing or unreadable file gives ScoreResult(valid=False, error_kind="load").
     """
-    from cwm_jax.loader import read_cwm_file
+    from cwm_jax.validate.loader import read_cwm_file
 
     try:
         source = read_cwm_file(path)  # its size is checked before it is read
@@ -83,12 +86,13 @@ def score_file(
                         tolerance=tolerance)
 
 
-def fit_source(source: str, env: str | envs.EnvSpec, *, timeout_s: float | None = None) -> FitReport:
+def fit_source(source: str, env: str | envs.EnvSpec, *, timeout_s: float | None = None,
+               tolerance: Tolerance = Tolerance()) -> FitReport:
     """`Sandbox.fit` on the process-wide default sandbox (started only for programs that validate)."""
     error = static_rejection(source)
     if error is not None:
         return FitReport.rejected(source, error)
-    return default_sandbox().fit(source, env, timeout_s=timeout_s)
+    return default_sandbox().fit(source, env, timeout_s=timeout_s, tolerance=tolerance)
 
 
 atexit.register(close_default_sandbox)

@@ -24,6 +24,22 @@ from pathlib import Path
 
 from cwm_jax.sandbox.confine import UNPRIVILEGED_UID
 
+__all__ = [
+    "BOOTSTRAP",
+    "FILE_SIZE_LIMIT",
+    "ISOLATIONS",
+    "ROOT",
+    "WORKER_PACKAGES",
+    "GiB",
+    "MiB",
+    "default_memory_limit",
+    "drop_uid",
+    "namespace_prefix",
+    "vm_bytes",
+    "worker_command",
+    "worker_environment",
+]
+
 GiB = 1 << 30
 MiB = 1 << 20
 
@@ -184,3 +200,15 @@ def worker_command(config: Mapping, *, memory_limit: int, tmpdir: str, uid: int 
         command = [*namespaces, "/bin/sh", "-c", '"$@"; status=$?; rmdir "$0" 2>/dev/null; exit $status',
                    tmpdir, *command]
     return command
+
+
+def vm_bytes() -> int:
+    """This process's address space in bytes (what RLIMIT_AS caps), 0 if unknown."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0

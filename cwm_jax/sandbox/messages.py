@@ -12,6 +12,17 @@ import signal
 from cwm_jax.errors import SandboxError
 from cwm_jax.sandbox.isolation import GiB
 
+__all__ = [
+    "MEMORY_PATTERN",
+    "SandboxClosedError",
+    "SandboxError",
+    "crash_message",
+    "fit_timeout_message",
+    "memory_message",
+    "signal_name",
+    "timeout_message",
+]
+
 
 class SandboxClosedError(SandboxError):
     """`score` was called on a closed Sandbox."""

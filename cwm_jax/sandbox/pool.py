@@ -9,16 +9,16 @@ on (`messages`), replacing the worker.
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
-import threading
 import time
 import weakref
 from collections.abc import Iterable, Sequence
 
-from cwm_jax import accuracy, envs, validator
-from cwm_jax.errors import CWMError
-from cwm_jax.fit import FitReport
+from cwm_jax import envs
+from cwm_jax.data.transitions import check_splits
+from cwm_jax.score import accuracy
+from cwm_jax.validate.validator import static_rejection
+from cwm_jax.fit.fitting import FitReport
 from cwm_jax.sandbox.isolation import GiB, ISOLATIONS, default_memory_limit, namespace_prefix
 from cwm_jax.sandbox.messages import (
     SandboxClosedError,
@@ -28,8 +28,13 @@ from cwm_jax.sandbox.messages import (
     memory_message,
     timeout_message,
 )
-from cwm_jax.sandbox.process import Worker, WorkerDied, result_from_dict
-from cwm_jax.scoring import FEEDBACK, ScoreResult, checked_tolerance, rejected
+from cwm_jax.sandbox.process import Worker, WorkerDied, WorkerSet, result_from_dict, stop_at_exit
+from cwm_jax.score.scoring import FEEDBACK, ScoreResult, rejected
+
+__all__ = [
+    "DEFAULT_FIT_TIMEOUT_S", "DEFAULT_MAX_TASKS_PER_WORKER", "DEFAULT_STARTUP_TIMEOUT_S", "DEFAULT_TIMEOUT_S",
+    "DEFAULT_WARMUP_TIMEOUT_S", "Sandbox"
+]
 
 DEFAULT_TIMEOUT_S = 60.0
 """Wall-clock limit for one candidate: load, trace, compile and score."""
@@ -46,43 +51,6 @@ DEFAULT_WARMUP_TIMEOUT_S = 600.0
 DEFAULT_MAX_TASKS_PER_WORKER = 500
 """A worker is replaced after this many candidates, bounding slow leaks (jit caches)."""
 
-
-class _Pool:
-    """The state the finalizer needs; holds no reference to the Sandbox."""
-
-    def __init__(self):
-        self.lock = threading.Condition()
-        self.idle: list[Worker] = []
-        self.busy: set[Worker] = set()
-        self.closed = False
-
-    def shutdown(self) -> None:
-        with self.lock:
-            self.closed = True
-            idle, busy = list(self.idle), list(self.busy)
-            self.idle.clear()
-            self.lock.notify_all()
-        for worker in idle:
-            worker.stop()
-        for worker in busy:  # their threads see EOF and raise SandboxClosedError
-            worker.kill()
-
-
-_ALL_POOLS: weakref.WeakSet = weakref.WeakSet()
-
-
-
-def static_rejection(source: str) -> CWMError | None:
-    """Tier one, in the caller: the validator's objection to `source`, or None.
-
-    Nothing of the program runs; `validator.validate` is total (it raises only
-    CWMError) and remembers recent verdicts, so asking twice costs one pass.
-    """
-    try:
-        validator.validate(source)
-    except CWMError as exc:
-        return exc
-    return None
 
 
 class Sandbox:
@@ -137,8 +105,8 @@ class Sandbox:
         self.size = int(size)
         self.timeout_s = float(timeout_s)
         self.memory_limit = default_memory_limit() if memory_limit is None else int(memory_limit)
-        self.warm_envs = tuple(_env_id(env) for env in warm_envs)
-        self.warm_splits = tuple(_check_splits(warm_splits))
+        self.warm_envs = tuple(envs.env_spec(env).id for env in warm_envs)
+        self.warm_splits = tuple(check_splits(warm_splits))
         self.startup_timeout_s = float(startup_timeout_s)
         self.warmup_timeout_s = float(warmup_timeout_s)
         self.max_tasks_per_worker = int(max_tasks_per_worker)
@@ -149,10 +117,10 @@ class Sandbox:
             raise SandboxError("isolation='namespaces' needs util-linux `unshare` and unprivileged user "
                                "namespaces, which this system does not allow; use isolation='process'")
         self.isolation = "namespaces" if self._namespaces else "process"
-        self._pool = _Pool()
+        self._pool = WorkerSet()
         self._count = 0  # workers alive or starting (idle + busy)
         self._finalizer = weakref.finalize(self, self._pool.shutdown)
-        _ALL_POOLS.add(self._pool)
+        stop_at_exit(self._pool)
         with self._pool.lock:
             for _ in range(self.size):  # start them now: JAX imports while the caller does other work
                 self._pool.idle.append(self._spawn())
@@ -177,14 +145,14 @@ class Sandbox:
         Args:
           source: CWM module text (untrusted).
           env: environment id or spec.
-          splits: splits to score on, as in `cwm_jax.scoring.score_source`.
+          splits: splits to score on, as in `cwm_jax.score.scoring.score_source`.
           counterexamples: failing transitions to format for the LLM.
           timeout_s: wall-clock limit for load + compile + score (default: the
             Sandbox's); past it the worker is killed and replaced.
           tolerance: how close a predicted state and reward must be to count
-            as right (`cwm_jax.accuracy.Tolerance`; every field finite, >= 0).
+            as right (`cwm_jax.score.accuracy.Tolerance`, validated when built).
           export: also return the scored artifact (`ScoreResult.artifact`,
-            `cwm_jax.artifact`): what a caller runs instead of the program.
+            `cwm_jax.sandbox.artifact`): what a caller runs instead of the program.
           feedback: "first" or "diverse" counterexamples (`scoring.score_source`).
 
         Returns:
@@ -200,8 +168,7 @@ class Sandbox:
           envs.UnknownEnvError, ValueError: bad `env`, `splits` or `tolerance`.
         """
         spec = envs.env_spec(env)
-        splits = _check_splits(splits)
-        tolerance = checked_tolerance(tolerance)
+        splits = check_splits(splits)
         if feedback not in FEEDBACK:
             raise ValueError(f"feedback must be one of {', '.join(FEEDBACK)}, got {feedback!r}")
         limit = self.timeout_s if timeout_s is None else float(timeout_s)
@@ -211,17 +178,18 @@ class Sandbox:
         error = static_rejection(source)
         if error is not None:
             return rejected(error, time.perf_counter() - start)
-        message = {"op": "score", "source": source, "env": _env_id(spec), "splits": list(splits),
+        message = {"op": "score", "source": source, "env": spec.id, "splits": list(splits),
                    "counterexamples": int(counterexamples), "tolerance": tolerance._asdict(), "export": bool(export),
                    "feedback": feedback}
         validated = time.perf_counter() - start
         result = self._run(message, spec, splits, limit)
         return dataclasses.replace(result, seconds=result.seconds + validated)
 
-    def fit(self, source: str, env: str | envs.EnvSpec, *, timeout_s: float | None = None) -> FitReport:
+    def fit(self, source: str, env: str | envs.EnvSpec, *, timeout_s: float | None = None,
+            tolerance: accuracy.Tolerance = accuracy.Tolerance()) -> FitReport:
         """Validates `source` here, then fits its numeric constants to the train split in a worker.
 
-        See `cwm_jax.fit`. The worker scores the program on the train and test
+        See `cwm_jax.fit.fitting`. The worker scores the program on the train and test
         splits before and after the fit, and returns the input unchanged
         unless the fitted program scores higher on train.
 
@@ -230,9 +198,11 @@ class Sandbox:
           env: environment id or spec.
           timeout_s: wall-clock limit for the whole fit (default
             DEFAULT_FIT_TIMEOUT_S); past it the worker is killed and replaced.
+          tolerance: what counts as right, in the fit's accuracy search and in
+            the scores before and after it (as in `score`).
 
         Returns:
-          A FitReport (`cwm_jax.fit.FitReport`); `program` is the input when
+          A FitReport (`cwm_jax.fit.fitting.FitReport`); `program` is the input when
           it is invalid, when the fit failed or timed out, or when nothing
           improved.
 
@@ -248,7 +218,8 @@ class Sandbox:
         error = static_rejection(source)
         if error is not None:
             return FitReport.rejected(source, error, seconds=time.perf_counter() - start)
-        result = self._run({"op": "fit", "source": source, "env": _env_id(spec)}, spec, ("train", "test"), limit)
+        message = {"op": "fit", "source": source, "env": spec.id, "tolerance": tolerance._asdict()}
+        result = self._run(message, spec, ("train", "test"), limit)
         seconds = time.perf_counter() - start
         if "fit" in result.summaries:
             return dataclasses.replace(FitReport.from_dict(result.summaries["fit"]), seconds=seconds)
@@ -385,7 +356,7 @@ class Sandbox:
             self._release(worker, healthy)
 
     def _warm(self, worker: Worker, spec: envs.EnvSpec, splits: Sequence[str]) -> None:
-        env_id = _env_id(spec)
+        env_id = spec.id
         missing = [split for split in splits if (env_id, split) not in worker.warmed]
         if not missing:
             return
@@ -401,29 +372,3 @@ class Sandbox:
             raise SandboxError(f"a sandbox worker failed to load the transitions of {env_id} {missing}: "
                                f"{str(reply.get('error'))[:2000]}")
         worker.warmed.update((env_id, split) for split in missing)
-
-
-def _env_id(env: str | envs.EnvSpec) -> str:
-    return envs.env_spec(env).id
-
-
-def _check_splits(splits: Sequence[str]) -> tuple[str, ...]:
-    from cwm_jax import data
-
-    if isinstance(splits, str):
-        splits = (splits,)
-    splits = tuple(splits)
-    if not splits:
-        raise ValueError("splits must name at least one split")
-    for split in splits:
-        if split not in data.SPLITS:
-            raise ValueError(f"unknown split {split!r}; choose from {', '.join(data.SPLITS)}")
-    return splits
-
-
-def _shutdown_all() -> None:
-    for pool in list(_ALL_POOLS):
-        pool.shutdown()
-
-
-atexit.register(_shutdown_all)

@@ -10,6 +10,7 @@ ScoreResult, field by field. The other end is `cwm_jax.sandbox.worker_main`.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import json
 import os
@@ -18,14 +19,20 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
+import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from cwm_jax import envs
 from cwm_jax.sandbox.isolation import MiB, drop_uid, worker_command, worker_environment
 from cwm_jax.sandbox.messages import MEMORY_PATTERN, SandboxError, signal_name
-from cwm_jax.scoring import ScoreResult
+from cwm_jax.score.scoring import ScoreResult
+
+__all__ = [
+    "MAX_MESSAGE_BYTES", "MAX_STDERR_LOG_BYTES", "Worker", "WorkerDied", "WorkerSet", "result_from_dict", "stop_at_exit"
+]
 
 MAX_MESSAGE_BYTES = 64 * MiB
 MAX_STDERR_LOG_BYTES = 4 * MiB
@@ -120,11 +127,11 @@ class Worker:
 
     def provide_splits(self, env_id: str, splits: Iterable[str]) -> None:
         """Copies the cached splits the worker will read into its private cache (missing ones it collects)."""
-        from cwm_jax import data
+        from cwm_jax.data import transitions as data
 
         spec = envs.env_spec(env_id)
         for split in splits:
-            source = data._cache_path(spec, split)
+            source = data.cache_path(spec, split)
             target = Path(self.cache_dir) / source.relative_to(data.cache_dir().parent)
             if source.is_file() and not target.exists():
                 if not target.parent.is_dir():
@@ -298,3 +305,40 @@ def result_from_dict(payload) -> ScoreResult:
     fields["seconds"] = float(fields.get("seconds") or 0.0)
     fields["artifact"] = str(fields.get("artifact") or "")
     return ScoreResult(**fields)
+
+
+class WorkerSet:
+    """The workers of one `Sandbox`, idle and busy: the state its finalizer needs (no reference to the Sandbox)."""
+
+    def __init__(self):
+        self.lock = threading.Condition()
+        self.idle: list[Worker] = []
+        self.busy: set[Worker] = set()
+        self.closed = False
+
+    def shutdown(self) -> None:
+        with self.lock:
+            self.closed = True
+            idle, busy = list(self.idle), list(self.busy)
+            self.idle.clear()
+            self.lock.notify_all()
+        for worker in idle:
+            worker.stop()
+        for worker in busy:  # their threads see EOF and raise SandboxClosedError
+            worker.kill()
+
+
+_ALL_SETS: weakref.WeakSet = weakref.WeakSet()  # every live WorkerSet, shut down at interpreter exit
+
+
+def stop_at_exit(workers: WorkerSet) -> None:
+    """Shuts `workers` down when the interpreter exits (if nothing closed them before)."""
+    _ALL_SETS.add(workers)
+
+
+def _shutdown_all() -> None:
+    for workers in list(_ALL_SETS):
+        workers.shutdown()
+
+
+atexit.register(_shutdown_all)

@@ -24,10 +24,12 @@ import os
 import resource
 import time
 
+from cwm_jax.sandbox.isolation import vm_bytes
 from cwm_jax.sandbox.messages import MEMORY_PATTERN
 from cwm_jax.sandbox.pool import Sandbox
-from cwm_jax.sandbox.worker_main import vm_bytes
-from cwm_jax.scoring import ScoreResult
+from cwm_jax.score.scoring import ScoreResult
+
+__all__ = ["WORKER_OPS", "DebugSandbox"]
 
 
 class DebugSandbox(Sandbox):

@@ -8,7 +8,8 @@ request read from its original stdin (the other end is
     first message  {"op": "ready", "pid", "vm_bytes", "initial_fds", "warmed"}
     {"op": "score", "source", "env", "splits", "counterexamples", "tolerance": Tolerance fields, "export"}
                                       -> {"ok": true, "result": ScoreResult dict}
-    {"op": "fit", "source", "env"}    -> {"ok": true, "result": ScoreResult dict, summaries["fit"] a FitReport dict}
+    {"op": "fit", "source", "env", "tolerance": Tolerance fields}
+                                      -> {"ok": true, "result": ScoreResult dict, summaries["fit"] a FitReport dict}
     {"op": "warm", "env", "splits"}   -> {"ok": true}
     {"op": "exit"}                    -> exits without a reply
 
@@ -30,21 +31,17 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 
-from cwm_jax import accuracy, data, envs, fit, loader, reference, scoring
+from cwm_jax import envs, reference
+from cwm_jax.score import accuracy
+from cwm_jax.data import transitions as data
+from cwm_jax.fit import fitting as fit
+from cwm_jax.validate import loader
+from cwm_jax.score import scoring
+from cwm_jax.sandbox.isolation import vm_bytes
 from cwm_jax.sandbox.messages import MEMORY_PATTERN
-from cwm_jax.scoring import ScoreResult
+from cwm_jax.score.scoring import ScoreResult
 
-
-def vm_bytes() -> int:
-    """This process's address space in bytes (what RLIMIT_AS caps), 0 if unknown."""
-    try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+__all__ = ["SplitCache", "WorkerState", "main"]
 
 
 def _watch_parent(request_fd: int, tmpdir: str) -> None:
@@ -210,7 +207,8 @@ class WorkerState:
         return {"ok": True, "result": result.to_dict()}
 
     def fit(self, message: dict) -> dict:
-        report = fit.fit_source(message["source"], message["env"], load_split=self.splits.load)
+        report = fit.fit_source(message["source"], message["env"], load_split=self.splits.load,
+                                tolerance=accuracy.Tolerance(**message["tolerance"]))
         gc.collect()
         memory = not report.valid and MEMORY_PATTERN.search(report.error or "") is not None
         if memory:

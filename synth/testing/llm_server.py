@@ -17,7 +17,7 @@ It records what the tests assert on: request counts (total and per path),
 every chat request body and its headers, and the largest number of chat
 requests in flight at once.
 
-Use it as a context manager (tests/test_llm_client.py wraps it in a fixture):
+Use it as a context manager (tests/synth/llm/test_llm_client.py wraps it in a fixture):
 
     with LLMTestServer(responder=lambda req: "```python\\ndef step(s, a): ...```") as srv:
         client = LLMClient(LLMConfig(model=srv.model, base_url=srv.base_url))
@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
+
+__all__ = ["Fault", "FaultKind", "LLMTestServer", "NMode", "Responder", "default_responder"]
 
 Responder = Callable[[dict[str, Any]], str | list[str]]
 NMode = Literal["native", "one", "reject"]

@@ -13,6 +13,19 @@ from __future__ import annotations
 
 from cwm_jax import reference
 
+__all__ = [
+    "BUGGY",
+    "CORRECT",
+    "FIX_PROMPT",
+    "IMPROVE_PROMPT",
+    "WRONG",
+    "answer",
+    "bench_responder",
+    "left_wall_responder",
+    "responder",
+    "textbook_responder",
+]
+
 # A comment before the docstring, as models write: best.py must still be this text byte for byte.
 CORRECT = "# CartPole dynamics\n" + reference.source("CartPole")
 WRONG = CORRECT.replace("GRAVITY = 9.8", "GRAVITY = 9.81")

@@ -1,0 +1,117 @@
+"""What every `cwm-jax` subcommand shares: exit statuses and how an error is printed.
+
+The rule (README, "The `cwm-jax` command"): a subcommand returns
+
+- 0 when it did its job;
+- 1 when it ran and the result is negative: the model was rejected (a
+  `CWMError`, which includes a missing or unreadable model file, since the
+  model is what the user must fix) or a search found no valid program;
+- 2 for bad usage: a malformed option, an unknown environment, a value out of
+  range, an output directory that does not exist (a `UsageError`). Nothing
+  was run. The message is ONE line: `error: ...`;
+- 3 when the LLM endpoint failed (synth, bench);
+- 130 when interrupted (Ctrl-C), with one line on stderr and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from typing import TYPE_CHECKING
+
+from cwm_jax.errors import CWMError, SandboxError, UsageError
+from cwm_jax.validate.text import printable, source_lines
+
+if TYPE_CHECKING:
+    from cwm_jax.score.accuracy import Tolerance
+
+__all__ = [
+    "EXIT_ENDPOINT",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "ArgumentParser",
+    "add_tolerance_argument",
+    "check_writable",
+    "error",
+    "run_guarded",
+    "tolerance_from",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_ENDPOINT = 3
+EXIT_INTERRUPTED = 130
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with its errors raised as `UsageError` (one line, exit 2) instead of usage text and SystemExit."""
+
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def one_line(message: object) -> str:
+    """`message` as one printable line: its lines joined with ' | ', control characters escaped.
+
+    Messages quote untrusted text (a rejected program's line, an LLM's
+    answer): printed raw, an escape sequence in it could rewrite the screen.
+    """
+    return printable(" | ".join(line.strip() for line in source_lines(str(message)) if line.strip()))
+
+
+def error(message: object) -> None:
+    """Prints `error: message` on stderr, as one line (`one_line`)."""
+    print(f"error: {one_line(message)}", file=sys.stderr, flush=True)
+
+
+def run_guarded(body: Callable[[], int]) -> int:
+    """`body()`, with the rule above applied to what it raises."""
+    from cwm_jax.envs import UnknownEnvError
+
+    try:
+        return body()
+    except (UsageError, UnknownEnvError) as exc:
+        error(" ".join(str(exc).split()))  # one line, whatever the message held
+        return EXIT_USAGE
+    except CWMError as exc:
+        error(str(exc))
+        return EXIT_FAILED
+    except SandboxError as exc:  # the sandbox itself failed (no worker starts): not the model's fault
+        error(f"the sandbox failed: {exc}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+
+
+def check_writable(*paths: str | None) -> None:
+    """UsageError unless each given output path's directory exists; called before any work starts."""
+    for path in paths:
+        if path and not Path(path).resolve().parent.is_dir():
+            raise UsageError(f"cannot write {path}: directory {str(Path(path).parent)!r} does not exist")
+
+
+def add_tolerance_argument(parser: argparse.ArgumentParser, *, note: str = "") -> None:
+    """`--tolerance TOL`, read back with `tolerance_from(args)` (synth, check and fit share it)."""
+    parser.add_argument("--tolerance", type=float, metavar="TOL",
+                        help="how close a predicted state and reward must be to count as right: "
+                             "|pred - true| <= TOL + TOL * |true| (rtol = atol = TOL for state and reward; "
+                             f"default: 1e-5, cwm_jax.score.accuracy.Tolerance){note}")
+
+
+def tolerance_from(args: argparse.Namespace) -> Tolerance:
+    """The `Tolerance` that `--tolerance` asks for; UsageError for a negative or non-finite value."""
+    from cwm_jax.score.accuracy import Tolerance
+
+    if args.tolerance is None:
+        return Tolerance()
+    try:
+        return Tolerance.uniform(args.tolerance)
+    except ValueError:
+        raise UsageError(f"--tolerance must be a finite number >= 0, got {args.tolerance}") from None

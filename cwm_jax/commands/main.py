@@ -1,0 +1,251 @@
+"""The `cwm-jax` command (also `python -m cwm_jax`): one parser, one subcommand per job.
+
+    cwm-jax plan --env gymnax/CartPole          plan with a CWM (cwm_jax/commands/plan.py)
+    cwm-jax synth --env ... --model ... --out   synthesise a CWM with an LLM (cwm_jax/commands/synth.py)
+    cwm-jax check MODEL.py --env ...            validate, load and score a CWM file
+    cwm-jax fit MODEL.py --env ... --out F.py   fit a CWM's numeric constants
+    cwm-jax envs                                list the environments
+    cwm-jax bench ...                           the benchmark tables (cwm_jax/commands/bench.py)
+    cwm-jax train --env ...                     PPO inside a CWM (cwm_jax/commands/train.py)
+
+Each subcommand module has `add_arguments(parser)` and `run(args) -> int`;
+errors and exit statuses follow one rule for all of them (cwm_jax/commands/common.py).
+This module is the application's shell: the one place in `cwm_jax` that
+imports `synth` (lazily, for the synth and bench subcommands).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from cwm_jax.commands import common as command
+from cwm_jax.errors import CWMError, SandboxError, UsageError
+from cwm_jax.validate.text import printable
+
+__all__ = ["HELP", "build_parser", "main", "parse_args", "script"]
+
+HELP = {
+    "plan": "plan with a CWM in the real env; compare with random and the oracle",
+    "synth": "synthesise a CWM with an LLM (GIF-MCTS or a baseline)",
+    "check": "validate, load and score a CWM file against recorded transitions",
+    "fit": "fit the numeric constants of a CWM file to the train split",
+    "envs": "list the registered environments",
+    "bench": "the benchmark: methods x environments x seeds -> tables",
+    "train": "train PPO inside a CWM; evaluate the policy in the real env",
+}
+
+
+def _subcommand(name: str) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:
+    """(add_arguments, run) of one subcommand, imported only when it is the one asked for."""
+    if name == "plan":
+        from cwm_jax.commands import plan as module
+    elif name == "train":
+        from cwm_jax.commands import train as module
+    elif name == "synth":
+        from cwm_jax.commands import synth as module
+    elif name == "bench":
+        from cwm_jax.commands import bench as module
+    else:
+        return {"check": (_check_arguments, _check), "fit": (_fit_arguments, _fit),
+                "envs": (lambda parser: None, _envs)}[name]
+    return module.add_arguments, module.run
+
+
+def build_parser(command_name: str | None = None, *, prog: str = "cwm-jax",
+                 script: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only `command_name`'s options are added (the others need heavy imports for their help).
+
+    `script`: the experiments/ file that runs `command_name`, named in its usage line.
+    """
+    from cwm_jax import __version__
+
+    parser = command.ArgumentParser(prog=prog, description=__doc__,
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"cwm-jax {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(HELP) + "}")
+    for name, text in HELP.items():
+        sub = commands.add_parser(name, help=text, description=text,
+                                  prog=script if name == command_name and script else None)
+        sub.set_defaults(invocation=sub.prog, root=None if script else prog)
+        if name == command_name:
+            add_arguments, _ = _subcommand(name)
+            add_arguments(sub)
+    return parser
+
+
+def parse_args(argv: list[str], *, prog: str = "cwm-jax", script: str | None = None) -> argparse.Namespace:
+    """`cwm-jax ARGV...` parsed as `main` parses it, and nothing run (the docs test checks command lines with it).
+
+    Raises:
+      UsageError: a malformed command line (unknown option, bad value).
+    """
+    command_name = next((a for a in argv if not a.startswith("-")), None)
+    if command_name not in HELP:
+        command_name = None
+    return build_parser(command_name, prog=prog, script=script).parse_args(argv)
+
+
+def main(argv: list[str] | None = None, *, prog: str = "cwm-jax", script: str | None = None) -> int:
+    """`cwm-jax ARGV...`: the exit status (cwm_jax/commands/common.py); never raises SystemExit, even for --help."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+
+    def body() -> int:
+        try:
+            args = parse_args(argv, prog=prog, script=script)
+        except SystemExit as done:  # --help, --version
+            return int(done.code or 0)
+        args.arguments = argv[argv.index(args.command) + 1:]  # to repeat the command line (synth --resume)
+        return _subcommand(args.command)[1](args)
+
+    return command.run_guarded(body)
+
+
+def script(command_name: str, prog: str, argv: list[str] | None = None) -> int:
+    """An experiments/ wrapper: `prog ARGV...` is `cwm-jax COMMAND ARGV...`."""
+    return main([command_name, *(sys.argv[1:] if argv is None else argv)], script=prog)
+
+
+def _check_arguments(check: argparse.ArgumentParser) -> None:
+    from cwm_jax import envs
+    from cwm_jax.data import transitions as data
+
+    check.description = ("Validate a CWM file against the jax-subset rules, check its contract for the "
+                         "environment, and score it on a split of recorded transitions.")
+    check.add_argument("model", help="path to the CWM source file (.py)")
+    check.add_argument("--env", required=True, help=f"environment id, one of: {', '.join(envs.names())}")
+    check.add_argument("--split", default="train", choices=data.SPLITS, help="transitions to score on (default: train)")
+    check.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    check.add_argument("--counterexamples", type=int, default=1, metavar="K",
+                       help="failing transitions to show in text mode (default: 1)")
+    command.add_tolerance_argument(check)
+
+
+def _fit_arguments(fit: argparse.ArgumentParser) -> None:
+    from cwm_jax import envs
+
+    fit.description = ("Fit the module-level numeric constants of a CWM file to the recorded train transitions "
+                       "(gradient fit plus a derivative-free search on accuracy, in the sandbox) and write the "
+                       "fitted program. The result never scores lower than the input on the train split.")
+    fit.add_argument("model", help="path to the CWM source file (.py)")
+    fit.add_argument("--env", required=True, help=f"environment id, one of: {', '.join(envs.names())}")
+    fit.add_argument("--out", metavar="FITTED.py", help="write the fitted program here (default: print nothing)")
+    fit.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    fit.add_argument("--timeout", type=float, default=None, metavar="S",
+                     help="wall-clock limit of the fit in seconds (default: 300)")
+    command.add_tolerance_argument(fit, note="; the fit maximises accuracy at this tolerance")
+
+
+def _check(args) -> int:
+    from cwm_jax import envs, sandbox
+    from cwm_jax.score.scoring import ScoreResult
+
+    spec = envs.env_spec(args.env)
+    tolerance = command.tolerance_from(args)
+    try:
+        result = sandbox.score_file(args.model, spec, split=args.split, counterexamples=args.counterexamples,
+                                    tolerance=tolerance)
+    except SandboxError as exc:  # reported like a rejection, so --json still gives its object
+        result = ScoreResult(valid=False, error=f"the sandbox failed: {exc}", error_kind="sandbox")
+    if args.json:
+        payload = {"valid": result.valid, "error": result.error, "env": spec.id, "split": args.split,
+                   "tolerance": tolerance._asdict()}
+        keys = ("accuracy", "strict_accuracy", "state_accuracy", "reward_accuracy", "done_accuracy",
+                "weighted_accuracy", "n_transitions")
+        payload.update({k: (result.summary or {}).get(k) for k in keys})
+        print(json.dumps(payload))
+    elif not result.valid:
+        command.error(f"rejected: {result.error}")
+    else:
+        s = result.summary
+        print(f"{printable(args.model)}: valid CWM for {spec.id}")
+        print(f"split {args.split}: {s['n_transitions']} transitions")
+        for key in ("accuracy", "strict_accuracy", "state_accuracy", "reward_accuracy", "done_accuracy",
+                    "weighted_accuracy"):
+            print(f"  {key:<18} {s[key]:.4f}")
+        if result.counterexamples:
+            print("\nfirst failing transitions:\n" + printable(result.counterexamples))
+    return command.EXIT_OK if result.valid else command.EXIT_FAILED
+
+
+def _progress(message: str, stop: threading.Event) -> None:
+    """Prints `message` with the elapsed seconds on stderr every few seconds until `stop` is set."""
+    start = time.monotonic()
+    while not stop.wait(5.0):
+        print(f"  {message}: {time.monotonic() - start:.0f} s", file=sys.stderr, flush=True)
+
+
+def _fit(args) -> int:
+    from cwm_jax import envs, sandbox
+    from cwm_jax.fit import fitting as fit
+    from cwm_jax.validate import validator
+
+    spec = envs.env_spec(args.env)
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError(f"--timeout must be positive, got {args.timeout}")
+    tolerance = command.tolerance_from(args)
+    command.check_writable(args.out)
+    from cwm_jax.validate.loader import read_cwm_file
+
+    try:
+        source = read_cwm_file(args.model)
+        constants = fit.find_constants(validator.validate(source))  # static: nothing of the program runs here
+    except CWMError as exc:
+        report = fit.FitReport(valid=False, program="", error=str(exc), error_kind=exc.kind)
+    else:
+        names = ", ".join(c.name for c in constants) or "none"
+        print(f"fitting {printable(args.model)} to the train split of {spec.id} in the sandbox; "
+              f"module-level constants: {names}", file=sys.stderr, flush=True)
+        stop = threading.Event()
+        ticker = threading.Thread(target=_progress, daemon=True,
+                                  args=("fitting in the sandbox (worker start, compile, fit)", stop))
+        ticker.start()
+        try:
+            report = sandbox.fit_source(source, spec, timeout_s=args.timeout, tolerance=tolerance)
+        except SandboxError as exc:  # reported like a rejection, so --json still gives its object
+            report = fit.FitReport(valid=False, program=source, error=f"the sandbox failed: {exc}",
+                                   error_kind="sandbox")
+        finally:
+            stop.set()
+    if report.valid and args.out:
+        try:
+            Path(args.out).write_text(report.program, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.out!r}: {exc}") from None
+    if args.json:
+        payload = report.to_dict()
+        payload.update(env=spec.id, out=args.out if report.valid else None, tolerance=tolerance._asdict())
+        print(json.dumps(payload))
+    elif not report.valid:
+        command.error(f"rejected: {report.error}")
+    else:
+        b, a = report.before, report.after
+        print(f"{printable(args.model)}: fitted to {spec.id} in {report.seconds:.1f} s")
+        print(f"  {'':<22}{'before':>8}{'after':>8}")
+        for label, key in (("train accuracy", "train_accuracy"), ("train strict accuracy", "train_strict_accuracy"),
+                           ("test accuracy", "test_accuracy"), ("test strict accuracy", "test_strict_accuracy")):
+            print(f"  {label:<22}{getattr(b, key):>8.4f}{getattr(a, key):>8.4f}")
+        for change in report.changed:
+            print(f"  {change['name']} {change['old']!r} -> {change['new']!r}")
+        if not report.changed:
+            print("  no constant changed: the fit did not improve the program")
+        print("  exact on train (strict accuracy 1.0)" if report.exact
+              else "  not exact: strict train accuracy below 1.0")
+        if args.out:
+            print(f"  fitted program written to {printable(args.out)}")
+    return command.EXIT_OK if report.valid else command.EXIT_FAILED
+
+
+def _envs(args) -> int:
+    from cwm_jax import envs
+
+    for spec in envs.ALL_SPECS:
+        kind = f"{spec.num_actions} discrete actions" if spec.discrete else f"continuous action [{spec.action_dim}]"
+        note = " (constants unknown)" if spec.gymnax_params else ""
+        print(f"{spec.id:<37} {spec.gymnax_id:<26} obs [{spec.obs_dim}], {kind}{note}")
+    return command.EXIT_OK

@@ -1,0 +1,1 @@
+"""Recorded transitions: recording from a source, the on-disk cache, the train/held-out split."""

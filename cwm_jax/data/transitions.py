@@ -1,0 +1,245 @@
+"""Recorded transitions: collected with vmapped gymnax rollouts, cached as .npz.
+
+Each environment has two splits made from disjoint seeds:
+- `train`: what a search may see and use for feedback;
+- `test`: held out, what results report.
+
+A split mixes uniformly random episodes with episodes of the environment's
+heuristic policy (better than random, with some noise), so it covers both the
+start-state region and the states a competent agent reaches. Rollouts use
+gymnax's own `step_env` (no auto-reset) and stop at the first termination;
+the time limit is not part of a CWM, so it is not recorded as `done`.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import tempfile
+from pathlib import Path
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cwm_jax import envs
+from cwm_jax.envs import EnvSpec
+
+__all__ = [
+    "FORMAT_VERSION",
+    "HEURISTIC_EPISODES",
+    "MAX_EPISODE_STEPS",
+    "RANDOM_EPISODES",
+    "SPLITS",
+    "SPLIT_SEEDS",
+    "DataError",
+    "Transitions",
+    "cache_dir",
+    "cache_path",
+    "check_splits",
+    "collect",
+    "load_split",
+    "load_split_with_metadata",
+]
+
+SPLITS = ("train", "test")
+SPLIT_SEEDS = {"train": 0, "test": 1}  # disjoint PRNG streams
+RANDOM_EPISODES = 10
+HEURISTIC_EPISODES = 10
+MAX_EPISODE_STEPS = 200
+FORMAT_VERSION = 1
+
+
+class Transitions(NamedTuple):
+    """N recorded transitions (numpy arrays).
+
+    Attributes:
+      state: float32 [N, obs_dim].
+      action: int32 [N] (discrete) or float32 [N, action_dim].
+      next_state: float32 [N, obs_dim].
+      reward: float32 [N].
+      done: bool [N], termination only.
+      episode: int32 [N], index of the episode within its split.
+    """
+
+    state: np.ndarray
+    action: np.ndarray
+    next_state: np.ndarray
+    reward: np.ndarray
+    done: np.ndarray
+    episode: np.ndarray
+
+    def __len__(self) -> int:  # NamedTuple's len would count fields
+        return int(self.reward.shape[0])
+
+    def take(self, index) -> Transitions:
+        """The transitions at `index` (an int array, slice or boolean mask)."""
+        return Transitions(*(np.asarray(field)[index] for field in self))
+
+
+class DataError(RuntimeError):
+    """A split cannot be read or made."""
+
+
+def cache_dir() -> Path:
+    """Where splits are cached: $CWM_JAX_CACHE, else ~/.cache/cwm_jax."""
+    root = os.environ.get("CWM_JAX_CACHE") or Path.home() / ".cache" / "cwm_jax"
+    return Path(root) / "transitions"
+
+
+def _gymnax_version() -> str:
+    return importlib.metadata.version("gymnax")
+
+
+def _metadata(spec: EnvSpec, split: str) -> dict:
+    return {
+        "format_version": FORMAT_VERSION,
+        "env": spec.id,
+        "gymnax_id": spec.gymnax_id,
+        "gymnax_params": dict(spec.gymnax_params),
+        "data_version": spec.data_version,
+        "gymnax_version": _gymnax_version(),
+        "jax_version": jax.__version__,
+        "split": split,
+        "seed": SPLIT_SEEDS[split],
+        "policy": (
+            f"{RANDOM_EPISODES} episodes of uniform random actions + {HEURISTIC_EPISODES} episodes "
+            f"of the environment's heuristic policy ({_policy_name(spec)})"
+        ),
+        "max_episode_steps": MAX_EPISODE_STEPS,
+    }
+
+
+def _policy_name(spec: EnvSpec) -> str:
+    if spec.make_env is not None:  # a generated world: its generator's heuristic
+        return f"{spec.id}'s generator, heuristic"
+    return f"cwm_jax.envs.{spec.reference}.heuristic_policy"
+
+
+def _rollout(spec: EnvSpec, key: jax.Array, heuristic: jax.Array):
+    """One episode of at most MAX_EPISODE_STEPS steps, stopped at termination.
+
+    The project's one scan-based episode loop (`planners.episode.rollout`,
+    gymnax's own `step_env`, no auto-reset). Returns per-step arrays [T, ...]
+    (state, action, next_state, reward, done) and a mask [T] of the recorded steps.
+    """
+    from planners.episode import rollout  # lazily: `import cwm_jax` does not load the planners
+
+    env, params = spec.make_gymnax()
+    action_dtype = spec.action_struct().dtype
+
+    def policy(key, state):
+        return jax.lax.cond(
+            heuristic, lambda k: spec.heuristic_policy(k, state).astype(action_dtype), spec.random_action, key
+        )
+
+    return tuple(rollout(env, params, policy, key, num_steps=MAX_EPISODE_STEPS, obs_fn=spec.flatten_obs,
+                         action_fn=spec.to_gymnax_action))
+
+
+def collect(env_id: str | EnvSpec, split: str) -> tuple[Transitions, dict]:
+    """Collects one split with a jitted, vmapped rollout (no caching)."""
+    spec = envs.env_spec(env_id)
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    n = RANDOM_EPISODES + HEURISTIC_EPISODES
+    keys = jax.random.split(jax.random.key(SPLIT_SEEDS[split]), n)
+    heuristic = jnp.arange(n) >= RANDOM_EPISODES
+    records = jax.jit(jax.vmap(lambda k, h: _rollout(spec, k, h)))(keys, heuristic)
+    state, action, next_state, reward, done, valid = (np.asarray(r) for r in records)
+    episode = np.broadcast_to(np.arange(n, dtype=np.int32)[:, None], valid.shape)
+    mask = valid.reshape(-1)
+
+    def flat(x):
+        return x.reshape(-1, *x.shape[2:])[mask]
+
+    data = Transitions(
+        state=flat(state).astype(np.float32),
+        action=flat(action),
+        next_state=flat(next_state).astype(np.float32),
+        reward=flat(reward).astype(np.float32),
+        done=flat(done).astype(bool),
+        episode=flat(episode),
+    )
+    meta = _metadata(spec, split)
+    meta["n_transitions"] = len(data)
+    meta["n_episodes"] = n
+    meta["n_terminations"] = int(data.done.sum())
+    return data, meta
+
+
+def cache_path(spec: EnvSpec, split: str) -> Path:
+    """Where the split of `spec` is cached (`cache_dir()`)."""
+    return cache_dir() / f"{spec.name}-{split}-v{FORMAT_VERSION}.npz"
+
+
+def _read(path: Path) -> tuple[Transitions, dict]:
+    with np.load(path, allow_pickle=False) as archive:
+        meta = json.loads(str(archive["metadata"]))
+        data = Transitions(*(archive[name] for name in Transitions._fields))
+    return data, meta
+
+
+def _write(path: Path, data: Transitions, meta: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Write then rename, so a killed run never leaves a half-written cache.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez_compressed(handle, metadata=np.array(json.dumps(meta)), **data._asdict())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_split(env_id: str | EnvSpec, split: str = "train", *, refresh: bool = False) -> Transitions:
+    """The transitions of one split, collected on first use and cached.
+
+    Args:
+      env_id: environment id or spec.
+      split: "train" (search feedback) or "test" (held out, for reporting).
+      refresh: collect again even if a cache file exists.
+    """
+    return load_split_with_metadata(env_id, split, refresh=refresh)[0]
+
+
+def load_split_with_metadata(
+    env_id: str | EnvSpec, split: str = "train", *, refresh: bool = False
+) -> tuple[Transitions, dict]:
+    """`load_split` plus the metadata stored with it."""
+    spec = envs.env_spec(env_id)
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    path = cache_path(spec, split)
+    if path.exists() and not refresh:
+        try:
+            data, meta = _read(path)
+            if (meta.get("gymnax_version") == _gymnax_version() and meta.get("format_version") == FORMAT_VERSION
+                    and meta.get("gymnax_params", {}) == dict(spec.gymnax_params)
+                    and meta.get("data_version", "") == spec.data_version):
+                return data, meta
+        except (OSError, ValueError, KeyError):
+            pass  # a corrupt or foreign file: collect again and overwrite it
+    data, meta = collect(spec, split)
+    try:
+        _write(path, data, meta)
+    except OSError as exc:
+        raise DataError(f"cannot write the transition cache {path}: {exc}; set CWM_JAX_CACHE") from None
+    return data, meta
+
+
+def check_splits(splits: Sequence[str]) -> tuple[str, ...]:
+    """`splits` as a tuple of known split names; ValueError for an empty list or an unknown name."""
+    if isinstance(splits, str):
+        splits = (splits,)
+    splits = tuple(splits)
+    if not splits:
+        raise ValueError("splits must name at least one split")
+    for split in splits:
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+    return splits

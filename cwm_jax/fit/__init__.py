@@ -1,0 +1,1 @@
+"""Fitting the module-level constants of a CWM by gradient."""

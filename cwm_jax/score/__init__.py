@@ -1,0 +1,1 @@
+"""Scoring a CWM: the vmapped comparison with recorded transitions, and the paper's scorer."""

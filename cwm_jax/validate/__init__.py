@@ -1,0 +1,1 @@
+"""Validating CWM source: the contract, the static validator and its rules, and the loader."""

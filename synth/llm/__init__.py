@@ -1,0 +1,1 @@
+"""The LLM side of synthesis: client, typed errors, responses, response cache, budget, code extraction."""
