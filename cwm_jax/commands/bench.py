@@ -31,12 +31,17 @@ from synth.bench.methods import METHOD_KINDS, parse_method
 
 __all__ = ["ENV_GROUPS", "add_arguments", "all_envs", "config_from_args", "resolve_envs", "run"]
 
-ENV_GROUPS = ("all", "discrete", "continuous", "unknown")
+ENV_GROUPS = ("all", "discrete", "continuous", "unknown", "novel")
 
 
 def all_envs(kind: str = "all") -> tuple[str, ...]:
-    """Registered env ids: "all", "discrete" or "continuous" (the default envs), or "unknown"
-    (the "-unknown" variants, whose constants have to be learned from the data)."""
+    """Registered env ids: "all", "discrete" or "continuous" (the default envs), "unknown"
+    (the "-unknown" variants, whose constants have to be learned from the data), or "novel"
+    (generated worlds, seeds 0-4 of each family, whose rules have to be learned from the data)."""
+    if kind == "novel":
+        from cwm_jax.envs import novel
+
+        return novel.bench_ids()
     specs = list(envs.VARIANT_SPECS if kind == "unknown" else envs.SPECS)
     if kind == "discrete":
         specs = [s for s in specs if s.discrete]
@@ -59,8 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--envs", default="all",
-                        help="comma-separated env ids, or all|discrete|continuous (the default envs) or unknown "
-                             "(the -unknown variants) (default: all)")
+                        help="comma-separated env ids, or all|discrete|continuous (the default envs), unknown "
+                             "(the -unknown variants) or novel (generated worlds: Novel-Physics-0..4, "
+                             "Novel-Grid-0..4) (default: all)")
     parser.add_argument("--methods", default="gif-mcts,worldcoder,zero-shot",
                         help=f"comma-separated: {', '.join(METHOD_KINDS)}, with variant "
                              "flags such as 'gif-mcts --no-fix' or 'gif-mcts --no-fit' (the synthesis methods fit "

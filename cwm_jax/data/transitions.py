@@ -100,16 +100,23 @@ def _metadata(spec: EnvSpec, split: str) -> dict:
         "env": spec.id,
         "gymnax_id": spec.gymnax_id,
         "gymnax_params": dict(spec.gymnax_params),
+        "data_version": spec.data_version,
         "gymnax_version": _gymnax_version(),
         "jax_version": jax.__version__,
         "split": split,
         "seed": SPLIT_SEEDS[split],
         "policy": (
             f"{RANDOM_EPISODES} episodes of uniform random actions + {HEURISTIC_EPISODES} episodes "
-            f"of the environment's heuristic policy (cwm_jax.envs.{spec.reference}.heuristic_policy)"
+            f"of the environment's heuristic policy ({_policy_name(spec)})"
         ),
         "max_episode_steps": MAX_EPISODE_STEPS,
     }
+
+
+def _policy_name(spec: EnvSpec) -> str:
+    if spec.make_env is not None:  # a generated world: its generator's heuristic
+        return f"{spec.id}'s generator, heuristic"
+    return f"cwm_jax.envs.{spec.reference}.heuristic_policy"
 
 
 def _rollout(spec: EnvSpec, key: jax.Array, heuristic: jax.Array):
@@ -212,7 +219,8 @@ def load_split_with_metadata(
         try:
             data, meta = _read(path)
             if (meta.get("gymnax_version") == _gymnax_version() and meta.get("format_version") == FORMAT_VERSION
-                    and meta.get("gymnax_params", {}) == dict(spec.gymnax_params)):
+                    and meta.get("gymnax_params", {}) == dict(spec.gymnax_params)
+                    and meta.get("data_version", "") == spec.data_version):
                 return data, meta
         except (OSError, ValueError, KeyError):
             pass  # a corrupt or foreign file: collect again and overwrite it

@@ -86,12 +86,20 @@ def env_spec(env_id: str | EnvSpec) -> EnvSpec:
     """
     if isinstance(env_id, EnvSpec):
         return env_id
-    spec = _BY_ID.get(str(env_id).strip().lower())
+    spec = _BY_ID.get(str(env_id).strip().lower()) or _pattern_spec(str(env_id))
     if spec is None:
         raise UnknownEnvError(
-            f"unknown environment {env_id!r}; known environments: {', '.join(names())}"
+            f"unknown environment {env_id!r}; known environments: {', '.join(names())}, "
+            "gymnax/Novel-Physics-<seed>, gymnax/Novel-Grid-<seed>"
         )
     return spec
+
+
+def _pattern_spec(env_id: str) -> EnvSpec | None:
+    """The pattern hook: ids that name a family of environments rather than one (generated worlds)."""
+    from cwm_jax.envs import novel  # lazily: drawing a world is only needed when one is asked for
+
+    return novel.spec_for(env_id)
 
 
 # The older name, kept as an alias. Unlike `gymnax.make`, it returns an EnvSpec, not `(env, params)`.

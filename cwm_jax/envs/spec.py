@@ -55,8 +55,14 @@ class EnvSpec:
         details), for comparison with the paper; see `description_for`.
       stochastic: the dynamics draw chance outcomes: CWMs follow the chance
         contract and are scored by likelihood (docs/chance.md).
-      make_env: () -> (env, params) for an environment of this project that
-        gymnax does not ship (None: `gymnax.make(gymnax_id)`).
+      make_env: () -> (env, params) for an environment that gymnax does not
+        ship (a generated world, `cwm_jax.envs.novel`, or one of this
+        project's); None: `gymnax.make(gymnax_id)`.
+      reference_source: the reference CWM's text when it is generated rather
+        than a module of `cwm_jax.reference` ("": read `reference`).
+      data_version: identifies the dynamics behind cached transitions beyond
+        `gymnax_params` (a generated world's generator version and digest);
+        a cache file recorded under another one is collected again.
     """
 
     name: str
@@ -76,6 +82,8 @@ class EnvSpec:
     docs_description: str = ""
     stochastic: bool = False
     make_env: Callable[[], tuple[Any, Any]] | None = None
+    reference_source: str = ""
+    data_version: str = ""
 
     @property
     def discrete(self) -> bool:

@@ -301,6 +301,7 @@ def result_from_dict(payload) -> ScoreResult:
         fields["error_line"] = int(fields["error_line"])
     fields["summaries"] = dict(fields.get("summaries") or {})
     fields["counterexamples"] = str(fields.get("counterexamples") or "")
+    fields["fingerprint"] = str(fields.get("fingerprint") or "")
     fields["seconds"] = float(fields.get("seconds") or 0.0)
     fields["artifact"] = str(fields.get("artifact") or "")
     return ScoreResult(**fields)

@@ -197,6 +197,7 @@ class WorkerState:
             message["source"], message["env"], splits=tuple(message["splits"]),
             counterexamples=int(message["counterexamples"]), load_split=self.splits.load,
             tolerance=accuracy.Tolerance(**message["tolerance"]), export=bool(message.get("export")),
+            feedback=message.get("feedback", "first"),
         )
         gc.collect()  # drop the candidate's functions (and their jit caches); cheap after freeze()
         if not result.valid and result.error_kind in ("load", "runtime") and MEMORY_PATTERN.search(

@@ -254,6 +254,10 @@ def test_bad_method_and_flag_are_named():
         parse_method("fit-only --no-fit")
     assert parse_method("gif-mcts --no-fix").label == "gif-mcts --no-fix"
     assert parse_method("worldcoder --no-fit").slug == "worldcoder_no-fit"
+    paper = parse_method("gif-mcts --paper-faithful --no-fit")  # the issue-22 comparison's second column
+    assert paper.label == "gif-mcts --no-fit --paper-faithful"
+    assert paper.paper_faithful and paper.ablations == () and not paper.fits
+    assert not parse_method("gif-mcts").paper_faithful
 
 
 def test_env_groups_keep_the_default_envs_and_the_unknown_variants_apart():
