@@ -24,6 +24,7 @@ from pathlib import Path
 
 from cwm_jax import envs
 from cwm_jax.commands import common as command
+from cwm_jax.commands import outputs
 from cwm_jax.errors import UsageError
 from cwm_jax.commands.planner_options import add_planner_arguments, check_options, given_options
 from synth.bench.config import BenchConfig
@@ -141,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
         print(text, flush=True)
 
     config = config_from_args(args)
+    outputs.check_dirs(args.out)
     if args.ray_gpus < 0:
         raise UsageError("--ray-gpus must be >= 0")
     try:

@@ -11,14 +11,22 @@ The rule (README, "The `cwm-jax` command"): a subcommand returns
   was run. The message is ONE line: `error: ...`;
 - 3 when the LLM endpoint failed (synth, bench);
 - 130 when interrupted (Ctrl-C), with one line on stderr and no traceback.
+
+A process that ran a command leaves through `leave(status)`: after an
+interrupt it exits with `os._exit`, skipping the interpreter's teardown.
+Ctrl-C can arrive while XLA compiles or runs on its own threads; tearing
+down the interpreter and JAX's backends under them crashed the process
+(`double free or corruption`, `pure virtual method called`, exit 134/139)
+after `interrupted` was printed. Sandbox workers notice their parent's exit
+by themselves (their request pipe hangs up) and remove their directories.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 from typing import TYPE_CHECKING
 
@@ -36,8 +44,8 @@ __all__ = [
     "EXIT_USAGE",
     "ArgumentParser",
     "add_tolerance_argument",
-    "check_writable",
     "error",
+    "leave",
     "run_guarded",
     "tolerance_from",
 ]
@@ -90,11 +98,19 @@ def run_guarded(body: Callable[[], int]) -> int:
         return EXIT_INTERRUPTED
 
 
-def check_writable(*paths: str | None) -> None:
-    """UsageError unless each given output path's directory exists; called before any work starts."""
-    for path in paths:
-        if path and not Path(path).resolve().parent.is_dir():
-            raise UsageError(f"cannot write {path}: directory {str(Path(path).parent)!r} does not exist")
+def leave(status: int) -> int:
+    """`status` for `sys.exit`, as the process ends; after an interrupt the process ends here (`os._exit`).
+
+    Called once, by the process's entry point (never by a command run in-process, as the tests run them).
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    if status == EXIT_INTERRUPTED:
+        os._exit(status)
+    return status
 
 
 def add_tolerance_argument(parser: argparse.ArgumentParser, *, note: str = "") -> None:

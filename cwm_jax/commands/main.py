@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cwm_jax.commands import common as command
+from cwm_jax.commands import outputs
 from cwm_jax.errors import CWMError, SandboxError, UsageError
 from cwm_jax.validate.text import printable
 
@@ -92,7 +93,12 @@ def parse_args(argv: list[str], *, prog: str = "cwm-jax", script: str | None = N
 
 
 def main(argv: list[str] | None = None, *, prog: str = "cwm-jax", script: str | None = None) -> int:
-    """`cwm-jax ARGV...`: the exit status (cwm_jax/commands/common.py); never raises SystemExit, even for --help."""
+    """`cwm-jax ARGV...`: the exit status (cwm_jax/commands/common.py); never raises SystemExit, even for --help.
+
+    Without `argv` this is the process's entry point (the `cwm-jax` script, `python -m cwm_jax`): the
+    status goes through `command.leave`, so an interrupted process ends at once, without teardown.
+    """
+    entry = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
 
     def body() -> int:
@@ -103,12 +109,13 @@ def main(argv: list[str] | None = None, *, prog: str = "cwm-jax", script: str | 
         args.arguments = argv[argv.index(args.command) + 1:]  # to repeat the command line (synth --resume)
         return _subcommand(args.command)[1](args)
 
-    return command.run_guarded(body)
+    status = command.run_guarded(body)
+    return command.leave(status) if entry else status
 
 
 def script(command_name: str, prog: str, argv: list[str] | None = None) -> int:
-    """An experiments/ wrapper: `prog ARGV...` is `cwm-jax COMMAND ARGV...`."""
-    return main([command_name, *(sys.argv[1:] if argv is None else argv)], script=prog)
+    """An experiments/ wrapper: `prog ARGV...` is `cwm-jax COMMAND ARGV...` (the process's entry point)."""
+    return command.leave(main([command_name, *(sys.argv[1:] if argv is None else argv)], script=prog))
 
 
 def _check_arguments(check: argparse.ArgumentParser) -> None:
@@ -189,7 +196,7 @@ def _fit(args) -> int:
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError(f"--timeout must be positive, got {args.timeout}")
     tolerance = command.tolerance_from(args)
-    command.check_writable(args.out)
+    outputs.check_files(args.out)
     from cwm_jax.validate.loader import read_cwm_file
 
     try:
@@ -212,11 +219,10 @@ def _fit(args) -> int:
                                    error_kind="sandbox")
         finally:
             stop.set()
+    written = True
     if report.valid and args.out:
-        try:
-            Path(args.out).write_text(report.program, encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot write {args.out!r}: {exc}") from None
+        written = outputs.write_output(args.out, lambda path: Path(path).write_text(report.program, encoding="utf-8"),
+                                       say=lambda text: None, error=command.error, what="the fitted program")
     if args.json:
         payload = report.to_dict()
         payload.update(env=spec.id, out=args.out if report.valid else None, tolerance=tolerance._asdict())
@@ -236,9 +242,9 @@ def _fit(args) -> int:
             print("  no constant changed: the fit did not improve the program")
         print("  exact on train (strict accuracy 1.0)" if report.exact
               else "  not exact: strict train accuracy below 1.0")
-        if args.out:
+        if args.out and written:
             print(f"  fitted program written to {printable(args.out)}")
-    return command.EXIT_OK if report.valid else command.EXIT_FAILED
+    return command.EXIT_OK if report.valid and written else command.EXIT_FAILED
 
 
 def _envs(args) -> int:

@@ -12,12 +12,12 @@ Every evaluation is ONE jitted, vmapped call over the seeds.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from cwm_jax.commands import common as command
+from cwm_jax.commands import outputs
 from cwm_jax.commands.planner_options import add_planner_arguments, config_from_args
 from cwm_jax.commands.report import summary_table, write_plot
 from cwm_jax.errors import UsageError
@@ -56,17 +56,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """`cwm-jax plan`: errors are raised (UsageError, CWMError) for `command.run_guarded` to print."""
-    command.check_writable(args.json, args.plot)
-    plan(args, say)
-    return command.EXIT_OK
+    outputs.check_files(args.json, args.plot)
+    record, draw = plan(args, say)
+    written = [outputs.write_output(path, write, say=say, error=command.error, what=what)
+               for path, write, what in ((args.json, lambda p: outputs.write_json(p, record), "the JSON record"),
+                                         (args.plot, draw, "the plot")) if path]
+    return command.EXIT_OK if all(written) else command.EXIT_FAILED
 
 
 def say(text: str) -> None:
     print(text, flush=True)
 
 
-def plan(args: argparse.Namespace, say=say) -> dict[str, Any]:
-    """Everything but argument parsing and error printing; returns the JSON record."""
+def plan(args: argparse.Namespace, say=say) -> tuple[dict[str, Any], Callable[[str], None]]:
+    """Everything but argument parsing, error printing and the output files.
+
+    Returns:
+      (the JSON record, a function that draws the per-seed returns plot to a path).
+    """
     from cwm_jax import envs
 
     if args.seeds < 1:
@@ -131,10 +138,4 @@ def plan(args: argparse.Namespace, say=say) -> dict[str, Any]:
         "sims_per_s": sims_per_s,
         "device": str(jax.devices()[0]),
     }
-    if args.json:
-        Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
-        say(f"wrote {args.json}")
-    if args.plot:
-        write_plot(args.plot, spec, model, random, oracle)
-        say(f"wrote {args.plot}")
-    return record
+    return record, lambda path: write_plot(path, spec, model, random, oracle)

@@ -55,9 +55,7 @@ def write_plot(path: str, spec, model, random, oracle) -> None:
     ax.set_title(f"{spec.name}: per-seed returns")
     ax.set_xticks(seeds)
     ax.legend(loc="best", fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def write_learning_curve(path: str, name: str, model: str, steps, real_curve, model_curve) -> None:
@@ -74,6 +72,21 @@ def write_learning_curve(path: str, name: str, model: str, steps, real_curve, mo
     ax.set_ylabel("mean episode return")
     ax.set_title(f"PPO on {name}, trained in {model}")
     ax.legend(loc="best", fontsize="small")
+    _save(fig, path)
+
+
+def _save(fig, path: str) -> None:
+    """Writes `fig` as PNG through Python's own file, so a failed write raises OSError.
+
+    (matplotlib's PNG writer reports no error for a full disk: `savefig("/dev/full")` returns quietly.)
+    """
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(buffer, format="png", dpi=120)
     plt.close(fig)
+    with open(path, "wb") as handle:
+        handle.write(buffer.getvalue())

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from cwm_jax.commands import common as command
+from cwm_jax.commands import outputs
 from cwm_jax.commands.common import EXIT_ENDPOINT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, error
 from cwm_jax.errors import UsageError
 
@@ -125,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if (out / "checkpoint.json").exists() and not args.resume:
         raise UsageError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    outputs.check_dirs(args.out)
+    outputs.check_files(args.cache)
     tolerance = command.tolerance_from(args)
     if args.resume:
         try:

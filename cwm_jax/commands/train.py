@@ -17,11 +17,11 @@ parameters for `cwm-jax plan --value learned PATH` (format: docs/rl.md).
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from cwm_jax.commands import common as command
+from cwm_jax.commands import outputs
 from cwm_jax.errors import UsageError
 from cwm_jax.models import load_model
 from cwm_jax.planning import compile_then_run
@@ -68,13 +68,25 @@ def training_env(spec, model: str, say=print):
 
 def run(args: argparse.Namespace) -> int:
     """`cwm-jax train`: errors are raised (UsageError, CWMError) for `command.run_guarded` to print."""
-    command.check_writable(args.json, args.plot, args.save)
-    train(args, lambda text: print(text, flush=True))
-    return command.EXIT_OK
+    outputs.check_files(args.json, args.plot, args.save)
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+
+    record, save, draw = train(args, say)
+    written = [outputs.write_output(path, write, say=say, error=command.error, what=what)
+               for path, write, what in ((args.save, save, "the trained parameters"),
+                                         (args.json, lambda p: outputs.write_json(p, record), "the JSON record"),
+                                         (args.plot, draw, "the plot")) if path]
+    return command.EXIT_OK if all(written) else command.EXIT_FAILED
 
 
-def train(args: argparse.Namespace, say=print) -> dict[str, Any]:
-    """Everything but argument parsing and error printing; returns the JSON record."""
+def train(args: argparse.Namespace, say=print) -> tuple[dict[str, Any], Callable[[str], None], Callable[[str], None]]:
+    """Everything but argument parsing, error printing and the output files.
+
+    Returns:
+      (the JSON record, a function saving the best seed's parameters to a path, one drawing the curve).
+    """
     import jax
     import numpy as np
 
@@ -145,20 +157,19 @@ def train(args: argparse.Namespace, say=print) -> dict[str, Any]:
         "curve": {"model_steps": curve_steps, "real_return": eval_curve.tolist(), "model_return": model_curve.tolist()},
         "device": str(jax.devices()[0]),
     }
+    # The seed with the best final return in the TRAINING env (no real-env selection).
+    best = int(np.nanargmax(np.asarray(out.model_return)[:, -1]))
     if args.save:
-        # The seed with the best final return in the TRAINING env (no real-env selection).
-        best = int(np.nanargmax(np.asarray(out.model_return)[:, -1]))
+        record["saved"] = {"path": args.save, "seed": best}
+
+    def save(path: str) -> None:
         params = jax.tree.map(lambda x: x[best], out.params)
-        ppo.save(args.save, network, params, {
+        ppo.save(path, network, params, {
             "env": spec.id, "obs_dim": spec.obs_dim, "model": args.model, "seed": best,
             "gamma": config.gamma, "reward_scale": config.reward_scale, "model_steps": steps_per_seed,
         })
-        record["saved"] = {"path": args.save, "seed": best}
-        say(f"wrote {args.save} (seed {best})")
-    if args.json:
-        Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
-        say(f"wrote {args.json}")
-    if args.plot:
-        write_learning_curve(args.plot, spec.name, args.model, curve_steps, eval_curve, model_curve)
-        say(f"wrote {args.plot}")
-    return record
+
+    def draw(path: str) -> None:
+        write_learning_curve(path, spec.name, args.model, curve_steps, eval_curve, model_curve)
+
+    return record, save, draw
