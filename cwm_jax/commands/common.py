@@ -12,20 +12,27 @@ The rule (README, "The `cwm-jax` command"): a subcommand returns
 - 3 when the LLM endpoint failed (synth, bench);
 - 130 when interrupted (Ctrl-C), with one line on stderr and no traceback.
 
-A process that ran a command leaves through `leave(status)`: after an
-interrupt it exits with `os._exit`, skipping the interpreter's teardown.
-Ctrl-C can arrive while XLA compiles or runs on its own threads; tearing
-down the interpreter and JAX's backends under them crashed the process
-(`double free or corruption`, `pure virtual method called`, exit 134/139)
-after `interrupted` was printed. Sandbox workers notice their parent's exit
-by themselves (their request pipe hangs up) and remove their directories.
+Ctrl-C, one mechanism. A command run as a process (`main` without argv)
+ends at once on SIGINT (`exit_on_interrupt`): a thread woken by the signal
+flushes stdout, writes `interrupted` and leaves through `os._exit(130)`. The
+signal can arrive while XLA compiles or runs on its own threads; raised as
+KeyboardInterrupt there, it either waited for the C call to return, was
+swallowed (`Exception ignored in: _xla_gc_callback`, the command then ran to
+the end with exit 0) or crashed the interpreter's teardown (`double free or
+corruption`, `pure virtual method called`, exit 134/139). `synth` and `bench`
+save partial results on Ctrl-C, so they keep KeyboardInterrupt, and their
+process still ends through `leave` (os._exit after an interrupt). Sandbox
+workers notice their parent's exit by themselves (their request pipe hangs
+up) and remove their directories.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 
 from typing import TYPE_CHECKING
@@ -45,6 +52,7 @@ __all__ = [
     "ArgumentParser",
     "add_tolerance_argument",
     "error",
+    "exit_on_interrupt",
     "leave",
     "run_guarded",
     "tolerance_from",
@@ -98,16 +106,42 @@ def run_guarded(body: Callable[[], int]) -> int:
         return EXIT_INTERRUPTED
 
 
+def _flush_stdio() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, RuntimeError):  # RuntimeError: a reentrant flush
+            pass
+
+
+def exit_on_interrupt() -> None:
+    """From now on SIGINT ends this process at once: stdout flushed, `interrupted` on stderr, exit 130.
+
+    The signal's C handler writes to a pipe (`signal.set_wakeup_fd`) that a
+    daemon thread reads, so the exit does not wait for the main thread to
+    come back from XLA. Call it from the main thread of a process entry point only.
+    """
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    signal.signal(signal.SIGINT, lambda signum, frame: None)  # the Python-level handler: the thread does the work
+    signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+
+    def watch() -> None:
+        while signal.SIGINT not in os.read(read_end, 64):
+            pass
+        _flush_stdio()
+        os.write(2, b"interrupted\n")
+        os._exit(EXIT_INTERRUPTED)
+
+    threading.Thread(target=watch, name="cwm-jax-interrupt", daemon=True).start()
+
+
 def leave(status: int) -> int:
     """`status` for `sys.exit`, as the process ends; after an interrupt the process ends here (`os._exit`).
 
     Called once, by the process's entry point (never by a command run in-process, as the tests run them).
     """
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
+    _flush_stdio()
     if status == EXIT_INTERRUPTED:
         os._exit(status)
     return status

@@ -29,7 +29,7 @@ from cwm_jax.commands import outputs
 from cwm_jax.errors import CWMError, SandboxError, UsageError
 from cwm_jax.validate.text import printable
 
-__all__ = ["HELP", "build_parser", "main", "parse_args", "script"]
+__all__ = ["HELP", "SAVES_ON_INTERRUPT", "build_parser", "main", "parse_args", "script"]
 
 HELP = {
     "plan": "plan with a CWM in the real env; compare with random and the oracle",
@@ -40,6 +40,9 @@ HELP = {
     "bench": "the benchmark: methods x environments x seeds -> tables",
     "train": "train PPO inside a CWM; evaluate the policy in the real env",
 }
+
+# Subcommands that catch KeyboardInterrupt to save what they did so far; the others end at once on Ctrl-C.
+SAVES_ON_INTERRUPT = frozenset({"synth", "bench"})
 
 
 def _subcommand(name: str) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:
@@ -92,13 +95,15 @@ def parse_args(argv: list[str], *, prog: str = "cwm-jax", script: str | None = N
     return build_parser(command_name, prog=prog, script=script).parse_args(argv)
 
 
-def main(argv: list[str] | None = None, *, prog: str = "cwm-jax", script: str | None = None) -> int:
+def main(argv: list[str] | None = None, *, prog: str = "cwm-jax", script: str | None = None,
+         entry: bool | None = None) -> int:
     """`cwm-jax ARGV...`: the exit status (cwm_jax/commands/common.py); never raises SystemExit, even for --help.
 
-    Without `argv` this is the process's entry point (the `cwm-jax` script, `python -m cwm_jax`): the
-    status goes through `command.leave`, so an interrupted process ends at once, without teardown.
+    `entry` (default: no `argv` given, as the `cwm-jax` script and `python -m cwm_jax` call it): this
+    call is the process's entry point, so Ctrl-C ends the process at once (`command.exit_on_interrupt`)
+    and the status goes through `command.leave`. Tests call `main(argv)` in-process, without either.
     """
-    entry = argv is None
+    entry = argv is None if entry is None else entry
     argv = list(sys.argv[1:] if argv is None else argv)
 
     def body() -> int:
@@ -107,6 +112,8 @@ def main(argv: list[str] | None = None, *, prog: str = "cwm-jax", script: str | 
         except SystemExit as done:  # --help, --version
             return int(done.code or 0)
         args.arguments = argv[argv.index(args.command) + 1:]  # to repeat the command line (synth --resume)
+        if entry and args.command not in SAVES_ON_INTERRUPT:
+            command.exit_on_interrupt()
         return _subcommand(args.command)[1](args)
 
     status = command.run_guarded(body)
@@ -115,7 +122,7 @@ def main(argv: list[str] | None = None, *, prog: str = "cwm-jax", script: str | 
 
 def script(command_name: str, prog: str, argv: list[str] | None = None) -> int:
     """An experiments/ wrapper: `prog ARGV...` is `cwm-jax COMMAND ARGV...` (the process's entry point)."""
-    return command.leave(main([command_name, *(sys.argv[1:] if argv is None else argv)], script=prog))
+    return main([command_name, *(sys.argv[1:] if argv is None else argv)], script=prog, entry=True)
 
 
 def _check_arguments(check: argparse.ArgumentParser) -> None:

@@ -102,9 +102,34 @@ def test_the_process_entry_point_leaves_through_os_exit_after_ctrl_c(monkeypatch
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    left = []
+    left, installed = [], []
     monkeypatch.setattr(plan_cli, "plan", interrupted)
     monkeypatch.setattr(os, "_exit", left.append)
+    monkeypatch.setattr(command, "exit_on_interrupt", lambda: installed.append(True))
     monkeypatch.setattr("sys.argv", ["cwm-jax", "plan"])
     main()  # no argv: the console script's call
-    assert left == [130] and capsys.readouterr().err == "interrupted\n"
+    assert installed == [True] and left == [130] and capsys.readouterr().err == "interrupted\n"
+    monkeypatch.setattr("sys.argv", ["cwm-jax", "synth", "--env", "CartPole", "--model", "m", "--out", "x",
+                                     "--budget", "0"])
+    main()  # synth saves its outputs on Ctrl-C: it keeps KeyboardInterrupt
+    assert installed == [True]
+
+
+def test_ctrl_c_in_a_long_c_call_exits_130_with_one_line_at_once():
+    """The exit does not wait for the main thread (here blocked in read(2), as it is in XLA's compile)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = ("import os, sys; from cwm_jax.commands.common import exit_on_interrupt; exit_on_interrupt(); "
+            "print('ready', flush=True); os.read(os.pipe()[0], 1); print('the read returned')")
+    root = Path(__file__).resolve().parents[3]
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline() == "ready\n"
+    start = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert (proc.returncode, err, out) == (130, "interrupted\n", "")
+    assert time.monotonic() - start < 5
