@@ -56,6 +56,7 @@ __all__ = [
     "leave",
     "run_guarded",
     "tolerance_from",
+    "warning",
 ]
 
 EXIT_OK = 0
@@ -84,6 +85,11 @@ def one_line(message: object) -> str:
 def error(message: object) -> None:
     """Prints `error: message` on stderr, as one line (`one_line`)."""
     print(f"error: {one_line(message)}", file=sys.stderr, flush=True)
+
+
+def warning(message: object) -> None:
+    """Prints `warning: message` on stderr, as one line: the command goes on, but the result needs a look."""
+    print(f"warning: {one_line(message)}", file=sys.stderr, flush=True)
 
 
 def run_guarded(body: Callable[[], int]) -> int:

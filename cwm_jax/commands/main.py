@@ -157,10 +157,13 @@ def _fit_arguments(fit: argparse.ArgumentParser) -> None:
 
 def _check(args) -> int:
     from cwm_jax import envs, sandbox
+    from cwm_jax.models import non_finite_message
     from cwm_jax.score.scoring import ScoreResult
 
     spec = envs.env_spec(args.env)
     tolerance = command.tolerance_from(args)
+    if args.counterexamples < 0:
+        raise UsageError(f"--counterexamples must be >= 0, got {args.counterexamples}")
     try:
         result = sandbox.score_file(args.model, spec, split=args.split, counterexamples=args.counterexamples,
                                     tolerance=tolerance)
@@ -170,7 +173,7 @@ def _check(args) -> int:
         payload = {"valid": result.valid, "error": result.error, "env": spec.id, "split": args.split,
                    "tolerance": tolerance._asdict()}
         keys = ("accuracy", "strict_accuracy", "state_accuracy", "reward_accuracy", "done_accuracy",
-                "weighted_accuracy", "n_transitions")
+                "weighted_accuracy", "n_transitions", "non_finite")
         payload.update({k: (result.summary or {}).get(k) for k in keys})
         print(json.dumps(payload))
     elif not result.valid:
@@ -182,6 +185,8 @@ def _check(args) -> int:
         for key in ("accuracy", "strict_accuracy", "state_accuracy", "reward_accuracy", "done_accuracy",
                     "weighted_accuracy"):
             print(f"  {key:<18} {s[key]:.4f}")
+        if s.get("non_finite"):
+            command.warning(non_finite_message(s["non_finite"], s["n_transitions"], args.split))
         if result.counterexamples:
             print("\nfirst failing transitions:\n" + printable(result.counterexamples))
     return command.EXIT_OK if result.valid else command.EXIT_FAILED
@@ -197,6 +202,7 @@ def _progress(message: str, stop: threading.Event) -> None:
 def _fit(args) -> int:
     from cwm_jax import envs, sandbox
     from cwm_jax.fit import fitting as fit
+    from cwm_jax.fit.constants import find_constants, non_finite_constants
     from cwm_jax.validate import validator
 
     spec = envs.env_spec(args.env)
@@ -208,13 +214,16 @@ def _fit(args) -> int:
 
     try:
         source = read_cwm_file(args.model)
-        constants = fit.find_constants(validator.validate(source))  # static: nothing of the program runs here
+        tree = validator.validate(source)  # static: nothing of the program runs here
+        constants = find_constants(tree)
     except CWMError as exc:
         report = fit.FitReport(valid=False, program="", error=str(exc), error_kind=exc.kind)
     else:
         names = ", ".join(c.name for c in constants) or "none"
         print(f"fitting {printable(args.model)} to the train split of {spec.id} in the sandbox; "
               f"module-level constants: {names}", file=sys.stderr, flush=True)
+        for name, text in non_finite_constants(tree):
+            command.warning(f"{name} = {text} is not a finite number: it cannot be fitted (give it a starting value)")
         stop = threading.Event()
         ticker = threading.Thread(target=_progress, daemon=True,
                                   args=("fitting in the sandbox (worker start, compile, fit)", stop))
@@ -247,6 +256,10 @@ def _fit(args) -> int:
             print(f"  {change['name']} {change['old']!r} -> {change['new']!r}")
         if not report.changed:
             print("  no constant changed: the fit did not improve the program")
+        for group in report.confounded:
+            print(f"  not identifiable from these data: {', '.join(group)} can move together without changing "
+                  "any prediction; the data fix a combination of them, not each value, so a fitted value "
+                  "need not be the true one")
         print("  exact on train (strict accuracy 1.0)" if report.exact
               else "  not exact: strict train accuracy below 1.0")
         if args.out and written:

@@ -61,7 +61,7 @@ def training_env(spec, model: str, say=print):
     if model == "real":
         env, params = spec.make_gymnax()
         return env, params, f"the real gymnax env {spec.gymnax_id}", None
-    step_fn, desc = load_model(spec, model, say=say)
+    step_fn, desc = load_model(spec, model, say=say, warn=command.warning)
     env = CWMEnv(spec, step_fn)
     return env, env.default_params, desc, spec.to_gymnax_action
 
