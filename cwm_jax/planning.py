@@ -19,6 +19,7 @@ Every evaluation is one jitted, vmapped call over the seeds; pass `mesh`
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,7 @@ __all__ = [
     "config_from_options",
     "evaluate",
     "evaluate_baselines",
+    "check_search_memory",
     "make_planner",
     "normalized_return",
     "planner_config",
@@ -83,6 +85,8 @@ class Planner:
         `action_mask_fn` (MCTS's leaf evaluation and masks).
       unit: what `work_per_step` counts, per second ("simulations/s").
       describe: (config, leaf value: "rollouts" or a `--value`) -> a line for reports.
+      search_bytes: (config, obs_dim) -> memory of one search's state (bytes, an
+        upper estimate), for `check_search_memory`.
       factory_name: its factory in `planners`, `(step_fn, config, **leaf_functions) -> plan`.
     """
 
@@ -98,6 +102,7 @@ class Planner:
     action_space: Callable[[EnvSpec], dict[str, Any]]
     work_per_step: Callable[[Any], float]
     describe: Callable[[Any, str], str]
+    search_bytes: Callable[[Any, int], int]
 
     @property
     def config_class(self) -> type:
@@ -109,6 +114,17 @@ class Planner:
         import planners
 
         return getattr(planners, self.factory_name)(step_fn, config, **leaf_functions)
+
+
+def _mcts_bytes(config: planners.MCTSConfig, obs_dim: int) -> int:
+    # mctx's tree: per node 5 scalars, 6 per child (index, prior, visits, reward, discount, value) and the
+    # embedding (the state); x2 for the copy the search loop carries.
+    return 2 * 4 * (config.num_simulations + 1) * (5 + 6 * config.num_actions + obs_dim)
+
+
+def _cem_bytes(config: planners.CEMConfig, obs_dim: int) -> int:
+    # The sampled action sequences and the states along them, x2 for the sort and the elites.
+    return 2 * 4 * config.num_samples * config.horizon * (config.action_dim + obs_dim + 2)
 
 
 def _cem_work(config: planners.CEMConfig) -> float:
@@ -137,7 +153,7 @@ PLANNERS: dict[str, Planner] = {
             leaf_functions=True, unit="simulations/s",
             factory_name="make_mcts_planner",
             action_space=lambda spec: {"num_actions": spec.num_actions},
-            work_per_step=lambda config: config.num_simulations,
+            work_per_step=lambda config: config.num_simulations, search_bytes=_mcts_bytes,
             describe=lambda config, value: (
                 f"MCTS ({config.policy}), {config.num_simulations} simulations, "
                 + (f"random rollouts <= {config.rollout_depth} steps x {config.num_rollouts}"
@@ -161,13 +177,30 @@ PLANNERS: dict[str, Planner] = {
             factory_name="make_cem_planner",
             action_space=lambda spec: {"action_dim": spec.action_dim, "action_low": spec.action_low,
                                        "action_high": spec.action_high},
-            work_per_step=_cem_work,
+            work_per_step=_cem_work, search_bytes=_cem_bytes,
             describe=lambda config, value: (
                 f"CEM ({'open loop' if config.open_loop else 'replanning every step'}), horizon {config.horizon}, "
                 f"{config.iterations} iterations, {config.num_samples} samples, {config.num_elites} elites"),
         ),
     )
 }
+
+
+def check_search_memory(spec: EnvSpec, config: PlannerConfig, seeds: int, *, limit: int | None = None) -> int:
+    """The estimated memory of `seeds` searches at once (bytes); ValueError above `limit`.
+
+    `limit` defaults to half of this machine's memory: past it the planner
+    would swap or be killed after minutes of compiling, not fail at once.
+    """
+    need = seeds * planner_of(config).search_bytes(config, spec.obs_dim)
+    if limit is None:
+        limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    if need > limit:
+        raise ValueError(f"{planner_of(config).label} over {seeds} seed{'s' if seeds != 1 else ''} at once needs "
+                         f"about {need / 2**30:.1f} GiB with these settings, more "
+                         f"than {limit / 2**30:.1f} GiB (half of this machine's memory); "
+                         "lower the simulations, samples or horizon, or the seeds")
+    return need
 
 
 def planner_for(spec: EnvSpec, name: str | None = None) -> Planner:
@@ -316,7 +349,8 @@ def evaluate(spec: EnvSpec, policy, keys, label: str, say: Callable[[str], None]
     say(f"  {label}: compiling (one jitted, vmapped episode function; takes a few seconds) ...")
     result, compile_seconds, run_seconds = compile_then_run(
         run, keys,
-        on_compiled=lambda seconds: say(f"  {label}: compiled in {seconds:.1f} s; running {keys.shape[0]} episodes ..."),
+        on_compiled=lambda seconds: say(f"  {label}: compiled in {seconds:.1f} s; running {keys.shape[0]} "
+                                        f"episode{'s' if keys.shape[0] != 1 else ''} ..."),
     )
     returns = np.asarray(result.episode_return, np.float64)
     lengths = np.asarray(result.length)

@@ -146,8 +146,9 @@ def run(args: argparse.Namespace) -> int:
     if args.ray_gpus < 0:
         raise UsageError("--ray-gpus must be >= 0")
     try:
-        records = run_benchmark(config, args.out, resume=args.resume, replay_from=args.replay, say=say,
-                                ray_address=args.ray, ray_gpus=args.ray_gpus)
+        with command.progress("benchmark running (a line per finished task)", every=30.0):
+            records = run_benchmark(config, args.out, resume=args.resume, replay_from=args.replay, say=say,
+                                    ray_address=args.ray, ray_gpus=args.ray_gpus)
     except RuntimeError as exc:
         command.error(str(exc))
         return command.EXIT_FAILED

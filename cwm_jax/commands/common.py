@@ -29,11 +29,13 @@ up) and remove their directories.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 
 from typing import TYPE_CHECKING
 
@@ -54,6 +56,7 @@ __all__ = [
     "error",
     "exit_on_interrupt",
     "leave",
+    "progress",
     "run_guarded",
     "tolerance_from",
     "warning",
@@ -90,6 +93,27 @@ def error(message: object) -> None:
 def warning(message: object) -> None:
     """Prints `warning: message` on stderr, as one line: the command goes on, but the result needs a look."""
     print(f"warning: {one_line(message)}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def progress(message: str, *, every: float = 10.0) -> Iterator[None]:
+    """While the block runs, `  message: N s` on stderr every `every` seconds (long jitted calls say nothing else).
+
+    The one progress mechanism of the commands: plan, train, check, fit and bench use it.
+    """
+    stop = threading.Event()
+    start = time.monotonic()
+
+    def tick() -> None:
+        while not stop.wait(every):
+            print(f"  {message}: {time.monotonic() - start:.0f} s", file=sys.stderr, flush=True)
+
+    ticker = threading.Thread(target=tick, name="cwm-jax-progress", daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        stop.set()
 
 
 def run_guarded(body: Callable[[], int]) -> int:

@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -137,6 +135,8 @@ def _check_arguments(check: argparse.ArgumentParser) -> None:
     check.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     check.add_argument("--counterexamples", type=int, default=1, metavar="K",
                        help="failing transitions to show in text mode (default: 1)")
+    check.add_argument("--timeout", type=float, default=None, metavar="S",
+                       help="wall-clock limit of the scoring (load, compile, score) in seconds (default: 60)")
     command.add_tolerance_argument(check)
 
 
@@ -164,9 +164,12 @@ def _check(args) -> int:
     tolerance = command.tolerance_from(args)
     if args.counterexamples < 0:
         raise UsageError(f"--counterexamples must be >= 0, got {args.counterexamples}")
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError(f"--timeout must be positive, got {args.timeout}")
     try:
-        result = sandbox.score_file(args.model, spec, split=args.split, counterexamples=args.counterexamples,
-                                    tolerance=tolerance)
+        with command.progress("scoring in the sandbox (worker start, compile, score)"):
+            result = sandbox.score_file(args.model, spec, split=args.split, counterexamples=args.counterexamples,
+                                        tolerance=tolerance, timeout_s=args.timeout)
     except SandboxError as exc:  # reported like a rejection, so --json still gives its object
         result = ScoreResult(valid=False, error=f"the sandbox failed: {exc}", error_kind="sandbox")
     if args.json:
@@ -190,13 +193,6 @@ def _check(args) -> int:
         if result.counterexamples:
             print("\nfirst failing transitions:\n" + printable(result.counterexamples))
     return command.EXIT_OK if result.valid else command.EXIT_FAILED
-
-
-def _progress(message: str, stop: threading.Event) -> None:
-    """Prints `message` with the elapsed seconds on stderr every few seconds until `stop` is set."""
-    start = time.monotonic()
-    while not stop.wait(5.0):
-        print(f"  {message}: {time.monotonic() - start:.0f} s", file=sys.stderr, flush=True)
 
 
 def _fit(args) -> int:
@@ -224,17 +220,12 @@ def _fit(args) -> int:
               f"module-level constants: {names}", file=sys.stderr, flush=True)
         for name, text in non_finite_constants(tree):
             command.warning(f"{name} = {text} is not a finite number: it cannot be fitted (give it a starting value)")
-        stop = threading.Event()
-        ticker = threading.Thread(target=_progress, daemon=True,
-                                  args=("fitting in the sandbox (worker start, compile, fit)", stop))
-        ticker.start()
         try:
-            report = sandbox.fit_source(source, spec, timeout_s=args.timeout, tolerance=tolerance)
+            with command.progress("fitting in the sandbox (worker start, compile, fit)", every=5.0):
+                report = sandbox.fit_source(source, spec, timeout_s=args.timeout, tolerance=tolerance)
         except SandboxError as exc:  # reported like a rejection, so --json still gives its object
             report = fit.FitReport(valid=False, program=source, error=f"the sandbox failed: {exc}",
                                    error_kind="sandbox")
-        finally:
-            stop.set()
     written = True
     if report.valid and args.out:
         written = outputs.write_output(args.out, lambda path: Path(path).write_text(report.program, encoding="utf-8"),

@@ -24,6 +24,7 @@ from cwm_jax.errors import UsageError
 from cwm_jax.models import learned_value, load_model
 from cwm_jax.planning import (
     PLANNERS,
+    check_search_memory,
     evaluate,
     evaluate_baselines,
     make_planner,
@@ -88,6 +89,10 @@ def plan(args: argparse.Namespace, say=say) -> tuple[dict[str, Any], Callable[[s
     if entry.leaf_functions and config.rollout_depth == 0 and not learned_leaves:
         raise UsageError("--rollout-depth 0 leaves MCTS without leaf values; give a depth >= 1 or --value learned PATH")
 
+    try:
+        check_search_memory(spec, config, args.seeds)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     learned = learned_value(spec, args.value)
     settings = {**settings_record(config), "value": " ".join(args.value) if learned else "rollouts"}
     say(f"environment: {spec.name} ({spec.gymnax_id}); loading model {args.model!r} ...")
@@ -100,9 +105,10 @@ def plan(args: argparse.Namespace, say=say) -> tuple[dict[str, Any], Callable[[s
 
     keys = planners.seed_keys(args.seeds, args.seed)
     say(f"planning with {entry.label} over {args.seeds} seeds (compilation takes seconds per policy):")
-    model = evaluate(spec, make_planner(spec, step_fn, config, **learned), keys, "model", say)
-    baselines = evaluate_baselines(spec, config, keys, say, oracle=model if args.model == "oracle" else None,
-                                   **learned)
+    with command.progress("planning (compile, then the episodes)"):
+        model = evaluate(spec, make_planner(spec, step_fn, config, **learned), keys, "model", say)
+        baselines = evaluate_baselines(spec, config, keys, say, oracle=model if args.model == "oracle" else None,
+                                       **learned)
     random, oracle = baselines.random, baselines.oracle
 
     norm = normalized_return(model.mean, random.mean, oracle.mean)

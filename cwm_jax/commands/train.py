@@ -103,6 +103,10 @@ def train(args: argparse.Namespace, say=print) -> tuple[dict[str, Any], Callable
     config = ppo.PPOConfig(**{**settings, "num_evals": args.evals})
     if config.num_updates < args.evals:
         raise UsageError(f"--steps {config.total_timesteps} gives {config.num_updates} updates, fewer than --evals")
+    if config.model_steps != config.total_timesteps:
+        say(f"note: {config.total_timesteps:,} steps round down to {config.model_steps:,} model steps per seed: "
+            f"{args.evals} evaluation stretches of whole PPO updates ({config.num_envs} envs x "
+            f"{config.num_steps} steps = {config.num_envs * config.num_steps:,} per update)")
 
     say(f"environment: {spec.name}; training in {args.model!r} ...")
     env, env_params, desc, action_fn = training_env(spec, args.model, say)
@@ -120,9 +124,10 @@ def train(args: argparse.Namespace, say=print) -> tuple[dict[str, Any], Callable
                                             eval_fn=lambda p, k: real_episode(p, k).episode_return)))
     keys = planners.seed_keys(args.seeds, args.seed)
     say(f"PPO: {args.seeds} seeds x {config.model_steps:,} model steps; compiling ...")
-    out, compile_seconds, seconds = compile_then_run(
-        train, keys, on_compiled=lambda compile_s: say(f"compiled in {compile_s:.1f} s; training ...")
-    )
+    with command.progress(f"training ({config.model_steps:,} model steps per seed; compile, then train)"):
+        out, compile_seconds, seconds = compile_then_run(
+            train, keys, on_compiled=lambda compile_s: say(f"compiled in {compile_s:.1f} s; training ...")
+        )
 
     final = jax.jit(jax.vmap(real_episode))(out.params, jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys))
     returns = np.asarray(final.episode_return, np.float64)
