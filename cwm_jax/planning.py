@@ -222,7 +222,7 @@ def planner_of(config: PlannerConfig) -> Planner:
     return next(p for p in PLANNERS.values() if type(config).__name__ == p.config_name)
 
 
-def planner_config(spec: EnvSpec, planner: str | None = None, **fields: Any) -> PlannerConfig:
+def planner_config(spec: EnvSpec | str, planner: str | None = None, **fields: Any) -> PlannerConfig:
     """The config of `planner` (default: the one for `spec`'s action space): action space, tuned defaults, `fields`.
 
     Args:
@@ -235,6 +235,9 @@ def planner_config(spec: EnvSpec, planner: str | None = None, **fields: Any) -> 
       ValueError naming the fields that the config class does not have (or
       that it rejects).
     """
+    from cwm_jax import envs
+
+    spec = envs.env_spec(spec)
     entry = planner_for(spec, planner)
     known = {field.name for field in dataclasses.fields(entry.config_class)}
     unknown = sorted(set(fields) - known)
@@ -262,7 +265,7 @@ def settings_record(config: PlannerConfig) -> dict[str, Any]:
 
 
 def make_planner(
-    spec: EnvSpec,
+    spec: EnvSpec | str,
     step_fn: planners.StepFn,
     config: PlannerConfig | None = None,
     *,
@@ -278,13 +281,16 @@ def make_planner(
     open-loop CEM config gives an `Agent` (for `planners.evaluate`).
 
     Args:
-      spec: the environment.
+      spec: the environment (or its id).
       step_fn: the model on one state, `step(state, action) -> (next_state, reward, done)`.
       config: a config from `planner_config` (default: `planner_config(spec, **fields)`).
       value_fn, prior_fn, action_mask_fn: MCTS's leaf evaluation and masks
         (see `planners.make_mcts_planner`).
       **fields: config fields, over `config` or the defaults.
     """
+    from cwm_jax import envs
+
+    spec = envs.env_spec(spec)
     if config is None:
         config = planner_config(spec, **fields)
     elif fields:

@@ -78,7 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="search value of the synthesis methods: the paper code's reward-weighted accuracy, or "
                              "strict accuracy (all of state, reward and done right) (default: paper)")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default: 1.0)")
-    parser.add_argument("--max-tokens", type=int, default=1500, help="completion limit per call (default: 1500)")
+    parser.add_argument("--max-tokens", type=int, default=4096,
+                        help="completion limit per call, hidden reasoning tokens included (default: 4096, as "
+                             "`cwm-jax synth`; the paper's 1500 cuts off an explanation plus an RK4 program)")
     parser.add_argument("--prices", type=float, nargs=2, metavar=("IN", "OUT"),
                         help="dollars per million prompt and completion tokens, to count cost")
     parser.add_argument("--concurrency", type=int, default=1,
@@ -160,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
         return command.EXIT_ENDPOINT
     table = write_results(records, args.out, config=config.to_json(), plots=not args.no_plots)
     print("\n" + table)
-    print(f"wrote {Path(args.out) / 'results.md'}, results.csv, results.json, aggregates.json"
-          + ("" if args.no_plots else ", accuracy.png, normalized_return.png, accuracy_vs_calls.png"))
+    plots = [name for name in ("accuracy.png", "normalized_return.png", "accuracy_vs_calls.png")
+             if not args.no_plots and (Path(args.out) / name).exists()]
+    print(f"wrote {Path(args.out) / 'results.md'}, " + ", ".join(["results.csv", "results.json", "aggregates.json",
+                                                                  *plots]))
     return command.EXIT_OK

@@ -1,18 +1,21 @@
-"""The `cwm-jax` command (also `python -m cwm_jax`): one parser, one subcommand per job.
+"""cwm-jax: Code World Models in JAX. An LLM writes an environment's dynamics as a jax.numpy
+program; cwm-jax checks it, scores it on recorded transitions, fits its constants and plans with it.
 
-    cwm-jax plan --env gymnax/CartPole          plan with a CWM (cwm_jax/commands/plan.py)
-    cwm-jax synth --env ... --model ... --out   synthesise a CWM with an LLM (cwm_jax/commands/synth.py)
-    cwm-jax check MODEL.py --env ...            validate, load and score a CWM file
-    cwm-jax fit MODEL.py --env ... --out F.py   fit a CWM's numeric constants
-    cwm-jax envs                                list the environments
-    cwm-jax bench ...                           the benchmark tables (cwm_jax/commands/bench.py)
-    cwm-jax train --env ...                     PPO inside a CWM (cwm_jax/commands/train.py)
+    cwm-jax plan --env gymnax/CartPole          plan with a world model; compare with random and the oracle
+    cwm-jax envs [ENV]                          the environments; one environment's description and state layout
+    cwm-jax check MODEL.py --env ENV            validate a world-model file and score it on recorded transitions
+    cwm-jax fit MODEL.py --env ENV --out F.py   fit a world model's numeric constants to the recorded transitions
+    cwm-jax synth --env ENV --model NAME --out DIR   have an LLM write a world model (GIF-MCTS or a baseline)
+    cwm-jax train --env ENV                     train PPO inside a world model; evaluate it in the real env
+    cwm-jax bench ...                           the benchmark tables: methods x environments x seeds
 
-Each subcommand module has `add_arguments(parser)` and `run(args) -> int`;
-errors and exit statuses follow one rule for all of them (cwm_jax/commands/common.py).
-This module is the application's shell: the one place in `cwm_jax` that
-imports `synth` (lazily, for the synth and bench subcommands).
+`cwm-jax SUBCOMMAND --help` for the options. Exit status: 0 done, 1 negative result (model rejected,
+nothing found), 2 bad usage (nothing run), 3 the LLM endpoint failed, 130 interrupted.
 """
+
+# Code layout: each subcommand module has `add_arguments(parser)` and `run(args) -> int`; errors and exit
+# statuses follow one rule for all of them (cwm_jax/commands/common.py). This module is the application's
+# shell: the one place in `cwm_jax` that imports `synth` (lazily, for the synth and bench subcommands).
 
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ HELP = {
     "synth": "synthesise a CWM with an LLM (GIF-MCTS or a baseline)",
     "check": "validate, load and score a CWM file against recorded transitions",
     "fit": "fit the numeric constants of a CWM file to the train split",
-    "envs": "list the registered environments",
+    "envs": "list the environments, or show one's description and state layout",
     "bench": "the benchmark: methods x environments x seeds -> tables",
     "train": "train PPO inside a CWM; evaluate the policy in the real env",
 }
@@ -55,7 +58,7 @@ def _subcommand(name: str) -> tuple[Callable[[argparse.ArgumentParser], None], C
         from cwm_jax.commands import bench as module
     else:
         return {"check": (_check_arguments, _check), "fit": (_fit_arguments, _fit),
-                "envs": (lambda parser: None, _envs)}[name]
+                "envs": (_envs_arguments, _envs)}[name]
     return module.add_arguments, module.run
 
 
@@ -258,9 +261,26 @@ def _fit(args) -> int:
     return command.EXIT_OK if report.valid and written else command.EXIT_FAILED
 
 
+def _envs_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("env", nargs="?", help="an environment id: print its description (state layout, actions, "
+                                              "reward, termination), as the LLM is given it")
+    parser.add_argument("--level", choices=("full", "docs"), default="full",
+                        help="full: every constant and quirk; docs: the Gymnasium documentation level (default: full)")
+
+
 def _envs(args) -> int:
     from cwm_jax import envs
 
+    if args.env:
+        spec = envs.env_spec(args.env)
+        kind = (f"{spec.num_actions} discrete actions" if spec.discrete
+                else f"continuous action [{spec.action_dim}] in [{spec.action_low}, {spec.action_high}]")
+        print(f"{spec.id} ({spec.gymnax_id}): state float32 [{spec.obs_dim}], {kind}\n")
+        try:
+            print(spec.description_for(args.level).rstrip())
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        return command.EXIT_OK
     for spec in envs.ALL_SPECS:
         kind = f"{spec.num_actions} discrete actions" if spec.discrete else f"continuous action [{spec.action_dim}]"
         note = " (constants unknown)" if spec.gymnax_params else ""
