@@ -116,17 +116,6 @@ class Planner:
         return getattr(planners, self.factory_name)(step_fn, config, **leaf_functions)
 
 
-def _mcts_bytes(config: planners.MCTSConfig, obs_dim: int) -> int:
-    # mctx's tree: per node 5 scalars, 6 per child (index, prior, visits, reward, discount, value) and the
-    # embedding (the state); x2 for the copy the search loop carries.
-    return 2 * 4 * (config.num_simulations + 1) * (5 + 6 * config.num_actions + obs_dim)
-
-
-def _cem_bytes(config: planners.CEMConfig, obs_dim: int) -> int:
-    # The sampled action sequences and the states along them, x2 for the sort and the elites.
-    return 2 * 4 * config.num_samples * config.horizon * (config.action_dim + obs_dim + 2)
-
-
 def _cem_work(config: planners.CEMConfig) -> float:
     per_search = config.num_samples * config.iterations
     return per_search // config.horizon if config.open_loop else per_search
@@ -153,7 +142,9 @@ PLANNERS: dict[str, Planner] = {
             leaf_functions=True, unit="simulations/s",
             factory_name="make_mcts_planner",
             action_space=lambda spec: {"num_actions": spec.num_actions},
-            work_per_step=lambda config: config.num_simulations, search_bytes=_mcts_bytes,
+            work_per_step=lambda config: config.num_simulations,
+            # mctx's tree: per node 5 scalars, 6 per child and the state; x2 for the copy the search loop carries.
+            search_bytes=lambda c, obs_dim: 8 * (c.num_simulations + 1) * (5 + 6 * c.num_actions + obs_dim),
             describe=lambda config, value: (
                 f"MCTS ({config.policy}), {config.num_simulations} simulations, "
                 + (f"random rollouts <= {config.rollout_depth} steps x {config.num_rollouts}"
@@ -177,7 +168,8 @@ PLANNERS: dict[str, Planner] = {
             factory_name="make_cem_planner",
             action_space=lambda spec: {"action_dim": spec.action_dim, "action_low": spec.action_low,
                                        "action_high": spec.action_high},
-            work_per_step=_cem_work, search_bytes=_cem_bytes,
+            work_per_step=_cem_work,  # below: the sampled sequences and their states, x2 for sort and elites
+            search_bytes=lambda c, obs_dim: 8 * c.num_samples * c.horizon * (c.action_dim + obs_dim + 2),
             describe=lambda config, value: (
                 f"CEM ({'open loop' if config.open_loop else 'replanning every step'}), horizon {config.horizon}, "
                 f"{config.iterations} iterations, {config.num_samples} samples, {config.num_elites} elites"),

@@ -1,6 +1,6 @@
 """What every `cwm-jax` subcommand shares: exit statuses and how an error is printed.
 
-The rule (README, "The `cwm-jax` command"): a subcommand returns
+The rule (docs/guide.md, "The `cwm-jax` command"): a subcommand returns
 
 - 0 when it did its job;
 - 1 when it ran and the result is negative: the model was rejected (a
