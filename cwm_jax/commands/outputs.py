@@ -2,8 +2,9 @@
 
 Before any work, `check_files` and `check_dirs` try each path for real (no
 `os.access`, which answers yes to root for `/sys`): a file path is opened for
-appending (and removed again if that created it), a directory is created if
-missing and a probe file is made in it. A path that fails raises `UsageError`
+appending (and removed again if that created it), and a probe file is made
+(and removed) in a directory or, if it does not exist yet, in its nearest
+existing parent. A path that fails raises `UsageError`
 (one `error:` line, exit 2, nothing run).
 
 After the work, `write_output` writes a result; if that still fails (a full
@@ -54,16 +55,19 @@ def check_files(*paths: str | None) -> None:
 
 
 def check_dirs(*paths: str | None) -> None:
-    """UsageError unless each given output directory exists or can be made, and a file can be made in it."""
+    """UsageError unless each given output directory can hold new files (it, or its nearest existing parent,
+    takes a probe file, removed at once); nothing is left behind, not even the directory."""
     for path in paths:
         if not path:
             continue
         target = Path(path)
         if target.exists() and not target.is_dir():
             raise UsageError(f"cannot write to {path}: it exists and is not a directory")
+        existing = next(p for p in (target, *target.absolute().parents) if p.exists())
+        if not existing.is_dir():
+            raise UsageError(f"cannot write to {path}: {str(existing)!r} is not a directory")
         try:
-            target.mkdir(parents=True, exist_ok=True)
-            handle, probe = tempfile.mkstemp(prefix=".cwm-jax-probe-", dir=target)
+            handle, probe = tempfile.mkstemp(prefix=".cwm-jax-probe-", dir=existing)
             os.close(handle)
             os.unlink(probe)
         except OSError as exc:

@@ -59,6 +59,7 @@ def test_every_output_option_is_checked_before_the_work(no_work, tmp_path, capsy
 
 def test_a_checked_new_file_is_not_left_behind(tmp_path):
     outputs.check_files(str(tmp_path / "new.json"))
+    outputs.check_dirs(str(tmp_path / "new" / "dir"))  # a usage error later must find nothing written
     assert list(tmp_path.iterdir()) == []
 
 
