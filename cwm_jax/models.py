@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,8 @@ def non_finite_message(count: int, total: int, split: str) -> str:
             "planning or training with it feeds those values to the planner")
 
 
-def load_model(spec: EnvSpec, model: str, *, say=print, warn=None) -> tuple[StepFn, str]:
+def load_model(spec: EnvSpec, model: str, *, say: Callable[[str], None] = print,
+               warn: Callable[[str], None] | None = None) -> tuple[StepFn, str]:
     """(step_fn, description) for `--model reference|oracle|PATH.py`.
 
     `reference`: the env's hand-written CWM; `oracle`: the true gymnax dynamics;
