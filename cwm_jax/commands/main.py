@@ -232,7 +232,8 @@ def _fit(args) -> int:
     written = True
     if report.valid and args.out:
         written = outputs.write_output(args.out, lambda path: Path(path).write_text(report.program, encoding="utf-8"),
-                                       say=lambda text: None, error=command.error, what="the fitted program")
+                                       say=lambda text: None, error=command.error, what="the fitted program",
+                                       suffix=".py")
     if args.json:
         payload = report.to_dict()
         payload.update(env=spec.id, out=args.out if report.valid else None, tolerance=tolerance._asdict())

@@ -74,10 +74,13 @@ def check_dirs(*paths: str | None) -> None:
             raise UsageError(f"cannot write to {path}: {_reason(exc)}") from None
 
 
-def fallback_path(path: str) -> Path:
-    """A new file for what could not be written to `path`: `cwm-jax-NAME-XXXX.SUFFIX` here, else in the temp dir."""
+def fallback_path(path: str, suffix: str = "") -> Path:
+    """A new file for what could not be written to `path`: `cwm-jax-NAME-XXXX.SUFFIX` here, else in the temp dir.
+
+    SUFFIX is `path`'s own, else `suffix` (what the content is: ".json", ".png", ...).
+    """
     name = Path(path).name or "output"
-    stem, suffix = Path(name).stem, Path(name).suffix
+    stem, suffix = Path(name).stem, Path(name).suffix or suffix
     for folder in (Path.cwd(), Path(tempfile.gettempdir())):
         try:
             handle, fallback = tempfile.mkstemp(prefix=f"cwm-jax-{stem}-", suffix=suffix, dir=folder)
@@ -92,7 +95,7 @@ def fallback_path(path: str) -> Path:
 
 
 def write_output(path: str, write: Callable[[str], None], *, say: Callable[[str], None], error: Callable[[str], None],
-                 what: str = "the result") -> bool:
+                 what: str = "the result", suffix: str = "") -> bool:
     """`write(path)`; if it fails, `write(fallback)` and `error` says where. True when `path` was written.
 
     Raises:
@@ -101,13 +104,13 @@ def write_output(path: str, write: Callable[[str], None], *, say: Callable[[str]
     try:
         write(path)
     except OSError as exc:
-        fallback = fallback_path(path)
+        fallback = fallback_path(path, suffix)
         try:
             write(str(fallback))
         except OSError:
             fallback.unlink(missing_ok=True)
             raise exc from None
-        error(f"cannot write {path}: {_reason(exc)}; {what} was saved to {fallback} instead")
+        error(f"cannot write {path}: {_reason(exc)}; saved {what} to {fallback} instead")
         return False
     say(f"wrote {path}")
     return True

@@ -59,9 +59,10 @@ def run(args: argparse.Namespace) -> int:
     """`cwm-jax plan`: errors are raised (UsageError, CWMError) for `command.run_guarded` to print."""
     outputs.check_files(args.json, args.plot)
     record, draw = plan(args, say)
-    written = [outputs.write_output(path, write, say=say, error=command.error, what=what)
-               for path, write, what in ((args.json, lambda p: outputs.write_json(p, record), "the JSON record"),
-                                         (args.plot, draw, "the plot")) if path]
+    written = [outputs.write_output(path, write, say=say, error=command.error, what=what, suffix=suffix)
+               for path, write, what, suffix in (
+                   (args.json, lambda p: outputs.write_json(p, record), "the JSON record", ".json"),
+                   (args.plot, draw, "the plot", ".png")) if path]
     return command.EXIT_OK if all(written) else command.EXIT_FAILED
 
 

@@ -74,10 +74,11 @@ def run(args: argparse.Namespace) -> int:
         print(text, flush=True)
 
     record, save, draw = train(args, say)
-    written = [outputs.write_output(path, write, say=say, error=command.error, what=what)
-               for path, write, what in ((args.save, save, "the trained parameters"),
-                                         (args.json, lambda p: outputs.write_json(p, record), "the JSON record"),
-                                         (args.plot, draw, "the plot")) if path]
+    written = [outputs.write_output(path, write, say=say, error=command.error, what=what, suffix=suffix)
+               for path, write, what, suffix in (
+                   (args.save, save, "the trained parameters", ".ppo"),
+                   (args.json, lambda p: outputs.write_json(p, record), "the JSON record", ".json"),
+                   (args.plot, draw, "the plot", ".png")) if path]
     return command.EXIT_OK if all(written) else command.EXIT_FAILED
 
 

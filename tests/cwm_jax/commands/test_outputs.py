@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -73,9 +74,10 @@ def test_a_failed_write_after_the_work_saves_the_result_and_says_where(monkeypat
     assert main(["plan", "--json", full, "--plot", full]) == command.EXIT_FAILED
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 2 and all(line.startswith("error: cannot write /dev/full") for line in err), err
-    saved = [Path(line.rsplit(" saved to ", 1)[1].split(" instead")[0]) for line in err]
+    saved = [Path(re.search(r" to (\S+) instead$", line).group(1)) for line in err]
     assert json.loads(saved[0].read_text()) == record and saved[1].read_bytes() == b"PNG"
     assert all(path.parent == tmp_path for path in saved)
+    assert [path.suffix for path in saved] == [".json", ".png"] and "saved the JSON record to" in err[0]
 
 
 def test_a_plot_on_a_full_disk_raises(tmp_path):
