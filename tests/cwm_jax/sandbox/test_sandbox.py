@@ -122,6 +122,24 @@ def test_hostile_program_is_rejected(box, case, tmp_path):
     assert not canary.exists()
 
 
+# A Python integer squared 64 times while `step` is traced: no signal reaches it, only the kill.
+INT_SQUARING = """import jax.numpy as jnp
+def step(state, action):
+    n = 3
+    for i in range(64):
+        n = n * n
+    return state + n, jnp.float32(1.0), state[0] > 100.0
+"""
+
+
+def test_fit_stops_a_runaway_program_at_the_candidate_limit_not_the_fit_limit():
+    with Sandbox(size=1, timeout_s=4) as small:
+        report = small.fit(INT_SQUARING, ENV, timeout_s=300)
+    assert not report.valid and report.error_kind == "timeout", report.error
+    assert "longer than 4 s" in report.error
+    assert report.seconds < 4 + SLACK_S + 30  # the worker's start and warm-up are not charged to the candidate
+
+
 @pytest.mark.parametrize(
     "program, kind",
     [(TRACE_BOMB, "timeout"), (FORI_BOMB, "timeout"), (MEMORY_BOMB, "memory")],
