@@ -128,6 +128,7 @@ def script(command_name: str, prog: str, argv: list[str] | None = None) -> int:
 
 def _check_arguments(check: argparse.ArgumentParser) -> None:
     from cwm_jax import envs
+    from cwm_jax.sandbox import DEFAULT_TIMEOUT_S
     from cwm_jax.data import transitions as data
 
     check.description = ("Validate a CWM file against the jax-subset rules, check its contract for the "
@@ -139,7 +140,8 @@ def _check_arguments(check: argparse.ArgumentParser) -> None:
     check.add_argument("--counterexamples", type=int, default=1, metavar="K",
                        help="failing transitions to show in text mode (default: 1)")
     check.add_argument("--timeout", type=float, default=None, metavar="S",
-                       help="wall-clock limit of the scoring (load, compile, score) in seconds (default: 60)")
+                       help="wall-clock limit of the scoring (load, compile, score) in seconds "
+                            f"(default: {DEFAULT_TIMEOUT_S:g})")
     command.add_tolerance_argument(check)
 
 
