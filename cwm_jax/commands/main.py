@@ -160,6 +160,10 @@ def _fit_arguments(fit: argparse.ArgumentParser) -> None:
     command.add_tolerance_argument(fit, note="; the fit maximises accuracy at this tolerance")
 
 
+# Scored by likelihood (a stochastic environment or a CWM with chance; docs/chance.md).
+LIKELIHOOD_KEYS = ("log_likelihood", "support_accuracy", "calibration_error", "likelihood_value")
+
+
 def _check(args) -> int:
     from cwm_jax import envs, sandbox
     from cwm_jax.models import non_finite_message
@@ -183,6 +187,7 @@ def _check(args) -> int:
         keys = ("accuracy", "strict_accuracy", "state_accuracy", "reward_accuracy", "done_accuracy",
                 "weighted_accuracy", "n_transitions", "non_finite")
         payload.update({k: (result.summary or {}).get(k) for k in keys})
+        payload.update({k: result.summary[k] for k in LIKELIHOOD_KEYS if k in (result.summary or {})})
         print(json.dumps(payload))
     elif not result.valid:
         command.error(f"rejected: {result.error}")
@@ -191,7 +196,7 @@ def _check(args) -> int:
         print(f"{printable(args.model)}: valid CWM for {spec.id}")
         print(f"split {args.split}: {s['n_transitions']} transitions")
         for key in ("accuracy", "strict_accuracy", "state_accuracy", "reward_accuracy", "done_accuracy",
-                    "weighted_accuracy"):
+                    "weighted_accuracy") + tuple(k for k in LIKELIHOOD_KEYS if k in s):
             print(f"  {key:<18} {s[key]:.4f}")
         if s.get("non_finite"):
             command.warning(non_finite_message(s["non_finite"], s["n_transitions"], args.split))
@@ -249,6 +254,9 @@ def _fit(args) -> int:
         for label, key in (("train accuracy", "train_accuracy"), ("train strict accuracy", "train_strict_accuracy"),
                            ("test accuracy", "test_accuracy"), ("test strict accuracy", "test_strict_accuracy")):
             print(f"  {label:<22}{getattr(b, key):>8.4f}{getattr(a, key):>8.4f}")
+        for split in ("train", "test") if report.likelihood else ():  # fitted by likelihood (docs/chance.md)
+            print(f"  {split + ' log-likelihood':<22}{report.likelihood[split + '_before']:>8.4f}"
+                  f"{report.likelihood[split + '_after']:>8.4f}")
         for change in report.changed:
             print(f"  {change['name']} {change['old']!r} -> {change['new']!r}")
         if not report.changed:

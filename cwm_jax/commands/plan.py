@@ -81,6 +81,9 @@ def plan(args: argparse.Namespace, say=say) -> tuple[dict[str, Any], Callable[[s
     if args.seeds < 1:
         raise UsageError(f"--seeds must be >= 1, got {args.seeds}")
     spec = envs.env_spec(args.env)
+    if spec.stochastic:
+        raise UsageError(f"{spec.id} is random: `plan` does not plan with chance CWMs yet; "
+                         "use planners.make_stochastic_mcts_planner (experiments/chance.py, docs/chance.md)")
     config = config_from_args(spec, args)
     entry = planner_of(config)
     learned_leaves = bool(args.value) and args.value[0] == "learned"

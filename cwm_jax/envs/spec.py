@@ -53,6 +53,10 @@ class EnvSpec:
       docs_description: the Gymnasium-documentation level of description
         (state, actions, reward, termination; no constants, no integrator
         details), for comparison with the paper; see `description_for`.
+      stochastic: the dynamics draw chance outcomes: CWMs follow the chance
+        contract and are scored by likelihood (docs/chance.md).
+      make_env: () -> (env, params) for an environment of this project that
+        gymnax does not ship (None: `gymnax.make(gymnax_id)`).
     """
 
     name: str
@@ -70,6 +74,8 @@ class EnvSpec:
     to_gymnax_action: Callable[[jax.Array], jax.Array] | None = None
     gymnax_params: tuple[tuple[str, float], ...] = ()
     docs_description: str = ""
+    stochastic: bool = False
+    make_env: Callable[[], tuple[Any, Any]] | None = None
 
     @property
     def discrete(self) -> bool:
@@ -133,7 +139,7 @@ class EnvSpec:
 
     def make_gymnax(self):
         """(env, params) from gymnax: its default params with `gymnax_params` applied."""
-        env, params = _make_gymnax(self.gymnax_id)
+        env, params = self.make_env() if self.make_env is not None else _make_gymnax(self.gymnax_id)
         if self.gymnax_params:
             params = params.replace(**dict(self.gymnax_params))
         return env, params
