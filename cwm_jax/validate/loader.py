@@ -17,6 +17,7 @@ import builtins
 import dis
 import functools
 import math
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -43,6 +44,7 @@ __all__ = [
     "PROBE_STATES",
     "check_output",
     "check_resources",
+    "check_step_shapes",
     "compile_cwm",
     "is_chance_program",
     "load_cwm",
@@ -256,6 +258,19 @@ def _check_finite(step: StepFn, spec: EnvSpec, source_lines: list[str]) -> None:
         )
 
 
+def check_step_shapes(step: StepFn, env: str | EnvSpec) -> None:
+    """CWMContractError unless `step` (any jittable step, e.g. one written in Python by hand) has the contract's
+    input and output shapes and dtypes for `env`: checked on shapes only, nothing computed."""
+    spec = envs.env_spec(env)
+    try:
+        out = jax.eval_shape(step, spec.state_struct(), spec.action_struct())
+    except Exception as exc:  # noqa: BLE001 - the step's own error, named as such
+        raise CWMContractError(f"`step` fails on a state float32 [{spec.obs_dim}] and one action of "
+                               f"{spec.id}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                               ) from None
+    check_output(out, spec)
+
+
 def is_chance_program(tree) -> bool:
     """The validated program defines the chance functions (`cwm_jax.validate.chance`), not `step`."""
     return any(getattr(stmt, "name", None) == contract.CHANCE_FUNCTIONS[0][0] for stmt in tree.body)
@@ -277,7 +292,12 @@ def load_cwm(source: str, env: str | EnvSpec, *, check_finite: bool = True) -> S
 
     Raises:
       CWMError: a subclass naming the problem and its line.
+      TypeError: `source` is a path (use `load_cwm_file`).
     """
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source
+                                          and source.strip().endswith(".py")):
+        raise TypeError(f"load_cwm takes the program's text, not a path ({str(source)!r}); "
+                        "for a file use cwm_jax.load_cwm_file(path, env)")
     spec = envs.env_spec(env)
     tree = validator.validate(source)
     if is_chance_program(tree):

@@ -136,6 +136,31 @@ def test_options_reach_the_search(monkeypatch, tmp_path, capsys, no_fit):
     assert ("fit step: off" in out) == no_fit and "strict: train 0.5000, test 0.4000" in out
 
 
+def test_demo_runs_the_search_against_the_scripted_model(monkeypatch, capsys):
+    """`synth --demo`: the real command, answered by the scripted model on loopback (no network, no LLM)."""
+    import urllib.request
+
+    from cwm_jax.commands import synth as synth_cli
+
+    seen = []
+
+    def search(args):  # stands for the search the other tests run on this server: here, what it is pointed at
+        request = urllib.request.Request(f"{args.base_url}/chat/completions", method="POST",
+                                         headers={"Content-Type": "application/json"},
+                                         data=json.dumps({"model": args.model, "messages": [
+                                             {"role": "user", "content": "write it"}]}).encode())
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            seen.append((args.env, json.loads(reply.read())["choices"][0]["message"]["content"]))
+        return command.EXIT_OK
+
+    monkeypatch.setattr(synth_cli, "_synthesize", search)
+    assert synth(["--demo", "--out", "unused"]) == command.EXIT_OK
+    assert seen == [("gymnax/CartPole", scripted_llm.responder({"messages": [{"content": "write it"}]}))]
+    assert synth(["--demo", "--env", "Acrobot", "--out", "unused"]) == command.EXIT_USAGE
+    assert synth(["--out", "unused"]) == command.EXIT_USAGE  # no --env/--model without --demo
+    assert "--demo" in capsys.readouterr().err
+
+
 # -- a stochastic environment end to end (docs/chance.md) ----------------------------------------------------
 
 GRID = "gymnax/SlipperyGrid"
