@@ -286,7 +286,8 @@ def _envs(args) -> int:
         spec = envs.env_spec(args.env)
         kind = (f"{spec.num_actions} discrete actions" if spec.discrete
                 else f"continuous action [{spec.action_dim}] in [{spec.action_low}, {spec.action_high}]")
-        print(f"{spec.id} ({spec.gymnax_id}): state float32 [{spec.obs_dim}], {kind}\n")
+        origin = f" ({spec.gymnax_id})" if spec.gymnax_id else ""
+        print(f"{spec.id}{origin}: state float32 [{spec.obs_dim}], {kind}\n")
         try:
             print(spec.description_for(args.level).rstrip())
         except ValueError as exc:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from collections.abc import Sequence
@@ -116,6 +117,8 @@ def _metadata(spec: EnvSpec, split: str) -> dict:
 def _policy_name(spec: EnvSpec) -> str:
     if spec.make_env is not None:  # a generated world: its generator's heuristic
         return f"{spec.id}'s generator, heuristic"
+    if spec.heuristic_policy is None:
+        return "none known for this environment: uniform random actions again"
     return f"cwm_jax.envs.{spec.reference}.heuristic_policy"
 
 
@@ -146,6 +149,8 @@ def collect(env_id: str | EnvSpec, split: str) -> tuple[Transitions, dict]:
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     n = RANDOM_EPISODES + HEURISTIC_EPISODES
+    if spec.source == "gymnasium":
+        return _collect_gymnasium(spec, split, n)
     keys = jax.random.split(jax.random.key(SPLIT_SEEDS[split]), n)
     heuristic = jnp.arange(n) >= RANDOM_EPISODES
     records = jax.jit(jax.vmap(lambda k, h: _rollout(spec, k, h)))(keys, heuristic)
@@ -164,16 +169,31 @@ def collect(env_id: str | EnvSpec, split: str) -> tuple[Transitions, dict]:
         done=flat(done).astype(bool),
         episode=flat(episode),
     )
+    return _finish(spec, split, data, n)
+
+
+def _finish(spec: EnvSpec, split: str, data: Transitions, n_episodes: int) -> tuple[Transitions, dict]:
     meta = _metadata(spec, split)
     meta["n_transitions"] = len(data)
-    meta["n_episodes"] = n
+    meta["n_episodes"] = n_episodes
     meta["n_terminations"] = int(data.done.sum())
     return data, meta
 
 
+def _collect_gymnasium(spec: EnvSpec, split: str, n: int) -> tuple[Transitions, dict]:
+    """One split stepped through gymnasium itself (`cwm_jax.envs.gymnasium_source`), seeds disjoint per split."""
+    from cwm_jax.envs.gymnasium_source import record_episodes
+
+    seeds = [SPLIT_SEEDS[split] * 100_000 + i for i in range(n)]
+    heuristic = [i >= RANDOM_EPISODES for i in range(n)]
+    rows = record_episodes(spec, seeds, heuristic, max_steps=MAX_EPISODE_STEPS)
+    return _finish(spec, split, Transitions(**rows), n)
+
+
 def cache_path(spec: EnvSpec, split: str) -> Path:
     """Where the split of `spec` is cached (`cache_dir()`)."""
-    return cache_dir() / f"{spec.name}-{split}-v{FORMAT_VERSION}.npz"
+    name = spec.name if spec.source == "gymnax" else f"{spec.source}-{re.sub(r'[^A-Za-z0-9_.-]', '_', spec.name)}"
+    return cache_dir() / f"{name}-{split}-v{FORMAT_VERSION}.npz"
 
 
 def _read(path: Path) -> tuple[Transitions, dict]:

@@ -90,16 +90,22 @@ def env_spec(env_id: str | EnvSpec) -> EnvSpec:
     if spec is None:
         raise UnknownEnvError(
             f"unknown environment {env_id!r}; known environments: {', '.join(names())}, "
-            "gymnax/Novel-Physics-<seed>, gymnax/Novel-Grid-<seed>"
+            "gymnax/Novel-Physics-<seed>, gymnax/Novel-Grid-<seed>, gymnasium/<any installed gymnasium id>"
         )
     return spec
 
 
 def _pattern_spec(env_id: str) -> EnvSpec | None:
-    """The pattern hook: ids that name a family of environments rather than one (generated worlds)."""
-    from cwm_jax.envs import novel  # lazily: drawing a world is only needed when one is asked for
+    """The pattern hook: ids that name a family of environments (generated worlds, gymnasium's)."""
+    from cwm_jax.envs import gymnasium_source, novel  # lazily: only needed when one is asked for
 
-    return novel.spec_for(env_id)
+    return novel.spec_for(env_id) or gymnasium_source.spec_for(env_id.strip(), twin_of=_gymnax_twin)
+
+
+def _gymnax_twin(gym_id: str) -> EnvSpec | None:
+    """The registered gymnax spec answering to gymnasium's id `gym_id` (not a variant), if any."""
+    spec = _BY_ID.get(gym_id.lower())
+    return spec if spec is not None and spec.gymnax_id == gym_id and not spec.gymnax_params else None
 
 
 # The older name, kept as an alias. Unlike `gymnax.make`, it returns an EnvSpec, not `(env, params)`.

@@ -10,6 +10,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from cwm_jax.errors import UsageError
+
 __all__ = ["DESCRIPTION_LEVELS", "EnvSpec", "StepFn", "epsilon_greedy"]
 
 # A transition function with the CWM signature: (state, action) -> (next_state, reward, done).
@@ -63,14 +65,18 @@ class EnvSpec:
       data_version: identifies the dynamics behind cached transitions beyond
         `gymnax_params` (a generated world's generator version and digest);
         a cache file recorded under another one is collected again.
+      source: where the environment comes from: "gymnax" (gymnax and this
+        project's JAX environments), or "gymnasium" (stepped through
+        gymnasium itself, `cwm_jax.envs.gymnasium_source`; no gymnax env, so
+        `state_from_obs` is None and `heuristic_policy` may be).
     """
 
     name: str
     gymnax_id: str
     description: str
     obs_shape: tuple[int, ...]
-    state_from_obs: Callable[[jax.Array], Any]
-    heuristic_policy: Callable[[jax.Array, jax.Array], jax.Array]
+    state_from_obs: Callable[[jax.Array], Any] | None
+    heuristic_policy: Callable[[jax.Array, jax.Array], jax.Array] | None
     reference: str
     num_actions: int | None = None
     action_dim: int | None = None
@@ -84,6 +90,7 @@ class EnvSpec:
     make_env: Callable[[], tuple[Any, Any]] | None = None
     reference_source: str = ""
     data_version: str = ""
+    source: str = "gymnax"
 
     @property
     def discrete(self) -> bool:
@@ -99,11 +106,13 @@ class EnvSpec:
     @property
     def id(self) -> str:
         """The canonical id, the registry's key: "gymnax/CartPole", "gymnax/CartPole-unknown"."""
-        return f"gymnax/{self.name}"
+        return f"{self.source}/{self.name}"
 
     @property
     def ids(self) -> tuple[str, ...]:
         """Every id that resolves to this spec (a variant does not answer to gymnax's id)."""
+        if self.source != "gymnax":
+            return (self.id,)
         if self.gymnax_params:
             return (self.id, self.name, *self.aliases)
         return (self.id, self.name, self.gymnax_id, f"gymnax/{self.gymnax_id}", *self.aliases)
@@ -147,6 +156,9 @@ class EnvSpec:
 
     def make_gymnax(self):
         """(env, params) from gymnax: its default params with `gymnax_params` applied."""
+        if self.source != "gymnax" and self.make_env is None:
+            raise UsageError(f"{self.id} runs in {self.source}, not in JAX: check, fit and synth work on its "
+                             "recorded transitions; planning, training and the oracle in it are not built yet")
         env, params = self.make_env() if self.make_env is not None else _make_gymnax(self.gymnax_id)
         if self.gymnax_params:
             params = params.replace(**dict(self.gymnax_params))

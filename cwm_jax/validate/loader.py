@@ -221,6 +221,10 @@ def check_resources(closed_jaxpr) -> None:
 @functools.cache
 def probe_states(spec: EnvSpec) -> np.ndarray:
     """float32 [PROBE_STATES, obs_dim]: start states of the real environment."""
+    if spec.source == "gymnasium":
+        from cwm_jax.envs.gymnasium_source import start_states
+
+        return start_states(spec, PROBE_STATES, seed=1234)
     env, params = spec.make_gymnax()
     keys = jax.random.split(jax.random.key(1234), PROBE_STATES)
     obs, _ = jax.vmap(env.reset_env, in_axes=(0, None))(keys, params)

@@ -1,0 +1,243 @@
+"""Gymnasium environments as a source: `gymnasium/<id>` -> an `EnvSpec`, transitions recorded through gymnasium.
+
+Any installed gymnasium environment resolves, including gymnasium's
+`module:EnvId` convention (`gymnasium/my_pkg.envs:MyEnv-v0` imports
+`my_pkg.envs` first, as `gymnasium.make` does). The CWM's state is the
+observation flattened to float32 `[obs_dim]` (`flatten_space`,
+`flatten_observation`; docs/environments.md): a Box is raveled, a Discrete
+is one float (its value), a Tuple or Dict is the concatenation of its parts
+(Dict in gymnasium's key order). Actions: a Discrete(n) space starting at 0
+is the contract's int32 scalar; a 1-D Box with the same bounds in every
+element is the float32 `[action_dim]` vector.
+
+Transitions are recorded in this (trusted) process by stepping the
+environment itself: random episodes plus episodes of a better-than-random
+policy, the heuristic of the environment's gymnax twin where it has one
+(CartPole-v1, Acrobot-v1, MountainCar-v0, MountainCarContinuous-v0,
+Pendulum-v1), else random again (the metadata says which). `done` is
+gymnasium's `terminated`; truncation ends an episode without being `done`.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.metadata
+import re
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+
+from cwm_jax.envs.spec import EnvSpec
+from cwm_jax.errors import UsageError
+
+__all__ = ["PREFIX", "REFERENCES", "GymnasiumSourceError", "clean_docstring", "flatten_observation", "flatten_space",
+           "make_env", "record_episodes", "spec_for", "start_states"]
+
+PREFIX = "gymnasium/"
+
+# Reference CWMs (modules of `cwm_jax.reference`) where gymnasium differs from the gymnax twin or has none.
+REFERENCES = {
+    "CliffWalking-v1": "gymnasium_cliff_walking",
+    "MountainCarContinuous-v0": "gymnasium_mountain_car_continuous",  # the left wall (docs/environments.md)
+}
+
+# Sections of gymnasium's docstrings that the paper removed from its descriptions.
+_DROPPED_SECTIONS = ("arguments", "vectorized", "version history", "credits", "notes on")
+
+
+class GymnasiumSourceError(UsageError):
+    """A gymnasium id that cannot be made, or spaces the CWM contract cannot hold."""
+
+
+def make_env(env_id: str):
+    """`gymnasium.make(env_id)`, importing the module of a `module:EnvId` id first.
+
+    Raises:
+      GymnasiumSourceError: the module or the id is unknown to gymnasium.
+    """
+    import gymnasium
+
+    if ":" in env_id:
+        module, _ = env_id.split(":", 1)
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise GymnasiumSourceError(f"gymnasium/{env_id}: cannot import module {module!r}: {exc}") from None
+    try:
+        return gymnasium.make(env_id)
+    except gymnasium.error.Error as exc:
+        raise GymnasiumSourceError(f"gymnasium/{env_id}: {exc}") from None
+    except ImportError as exc:  # e.g. a MuJoCo or Box2D env whose extra is not installed
+        raise GymnasiumSourceError(f"gymnasium/{env_id} needs a package that is not installed: {exc}") from None
+
+
+def flatten_space(space, where: str = "observation") -> int:
+    """The length of the flat float32 vector for `space` (Box, Discrete, Tuple/Dict of those).
+
+    Raises:
+      GymnasiumSourceError: any other space (naming it and `where` it is).
+    """
+    from gymnasium import spaces
+
+    if isinstance(space, spaces.Box):
+        return int(np.prod(space.shape))
+    if isinstance(space, spaces.Discrete):
+        return 1
+    if isinstance(space, spaces.Tuple):
+        return sum(flatten_space(s, f"{where}[{i}]") for i, s in enumerate(space.spaces))
+    if isinstance(space, spaces.Dict):
+        return sum(flatten_space(s, f"{where}[{k!r}]") for k, s in space.spaces.items())
+    raise GymnasiumSourceError(
+        f"the {where} space {space} cannot be a CWM state: only Box, Discrete and Tuple/Dict of those are supported"
+    )
+
+
+def flatten_observation(space, observation) -> np.ndarray:
+    """`observation` of `space` as float32 [flatten_space(space)]."""
+    from gymnasium import spaces
+
+    if isinstance(space, spaces.Tuple):
+        return np.concatenate([flatten_observation(s, o) for s, o in zip(space.spaces, observation)])
+    if isinstance(space, spaces.Dict):
+        return np.concatenate([flatten_observation(s, observation[k]) for k, s in space.spaces.items()])
+    return np.asarray(observation, np.float32).reshape(-1)
+
+
+def _action_contract(space, env_id: str) -> dict[str, Any]:
+    from gymnasium import spaces
+
+    if isinstance(space, spaces.Discrete):
+        if int(space.start) != 0:
+            raise GymnasiumSourceError(f"gymnasium/{env_id}: a Discrete action space must start at 0, "
+                                       f"this one starts at {int(space.start)}")
+        return {"num_actions": int(space.n)}
+    if isinstance(space, spaces.Box) and len(space.shape) == 1:
+        low, high = np.unique(space.low), np.unique(space.high)
+        if len(low) != 1 or len(high) != 1 or not np.isfinite([low[0], high[0]]).all():
+            raise GymnasiumSourceError(f"gymnasium/{env_id}: the action space {space} has bounds that differ "
+                                       "between elements or are infinite; the contract needs one finite [low, high]")
+        return {"action_dim": int(space.shape[0]), "action_low": float(low[0]), "action_high": float(high[0])}
+    raise GymnasiumSourceError(f"gymnasium/{env_id}: the action space {space} is not supported: "
+                               "use Discrete(n) or a 1-D Box")
+
+
+def clean_docstring(text: str) -> str:
+    """A gymnasium class docstring cleaned the paper's way.
+
+    Drops the Arguments, Vectorized, Version History (and Credits) sections,
+    code examples, and links (a markdown link keeps its text).
+    """
+    lines = [line.rstrip() for line in (text or "").expandtabs().splitlines()]
+    indent = min((len(x) - len(x.lstrip()) for x in lines if x.strip()), default=0)
+    kept, dropping, in_code = [], False, False
+    for line in (x[indent:] for x in lines):
+        heading = re.match(r"#+\s*(.*)", line.strip())
+        if heading:
+            dropping = heading.group(1).strip().lower().startswith(_DROPPED_SECTIONS)
+        if line.strip().startswith("```"):
+            in_code = not in_code
+            continue
+        if dropping or in_code:
+            continue
+        line = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", line)
+        line = re.sub(r"<[^>]+>", "", line)  # HTML anchors and tags
+        kept.append(re.sub(r"https?://\S+", "", line))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
+
+
+def spec_for(env_id: str, *, twin_of: Callable[[str], EnvSpec | None]) -> EnvSpec | None:
+    """The spec of `gymnasium/<id>`, or None when `env_id` does not start with `gymnasium/`.
+
+    `twin_of(gym_id)` is the gymnax spec of the same environment, if any: its
+    heuristic policy records the better-than-random episodes and its reference
+    CWM is the default one (unless `REFERENCES` names another).
+
+    Raises:
+      GymnasiumSourceError: the env cannot be made, or its spaces do not fit the contract.
+    """
+    if not env_id.lower().startswith(PREFIX):
+        return None
+    gym_id = env_id[len(PREFIX):].strip()
+    return _spec(gym_id, twin_of(gym_id))
+
+
+@functools.cache
+def _spec(gym_id: str, twin: EnvSpec | None) -> EnvSpec:
+    env = make_env(gym_id)
+    try:
+        obs_dim = flatten_space(env.observation_space)
+        actions = _action_contract(env.action_space, gym_id)
+        doc = clean_docstring(type(env.unwrapped).__doc__ or "")
+    finally:
+        env.close()
+    layout = (f"The state is the observation flattened to float32 [{obs_dim}] "
+              "(Box raveled, Discrete as its value, Tuple/Dict parts concatenated in order).")
+    return EnvSpec(
+        name=gym_id,
+        gymnax_id="",
+        description=f"{doc}\n\n{layout}" if doc else layout,
+        obs_shape=(obs_dim,),
+        state_from_obs=None,
+        heuristic_policy=None if twin is None else twin.heuristic_policy,
+        reference=REFERENCES.get(gym_id, "" if twin is None else twin.reference),
+        source="gymnasium",
+        data_version=f"gymnasium {importlib.metadata.version('gymnasium')}",
+        **actions,
+    )
+
+
+def _contract_action(spec: EnvSpec, action) -> Any:
+    return int(action) if spec.discrete else np.asarray(action, np.float32).reshape(spec.action_dim)
+
+
+def start_states(spec: EnvSpec, n: int, *, seed: int) -> np.ndarray:
+    """float32 [n, obs_dim]: the observations of `n` resets (seeds `seed`, `seed + 1`, ...)."""
+    env = make_env(spec.name)
+    try:
+        return np.stack([flatten_observation(env.observation_space, env.reset(seed=seed + i)[0]) for i in range(n)])
+    finally:
+        env.close()
+
+
+def record_episodes(spec: EnvSpec, seeds: list[int], heuristic: list[bool], *, max_steps: int) -> dict[str, np.ndarray]:
+    """Steps the gymnasium env: one episode per seed, at most `max_steps` steps, to the end of the episode.
+
+    Returns per-transition arrays: state, action, next_state, reward, done
+    (= terminated), episode (the index into `seeds`).
+    """
+    env = make_env(spec.name)
+    policy = None if spec.heuristic_policy is None else jax.jit(spec.heuristic_policy)
+    rows: dict[str, list] = {k: [] for k in ("state", "action", "next_state", "reward", "done", "episode")}
+    try:
+        for episode, (seed, smart) in enumerate(zip(seeds, heuristic)):
+            obs, _ = env.reset(seed=seed)
+            env.action_space.seed(seed)
+            key = jax.random.key(seed)
+            state = flatten_observation(env.observation_space, obs)
+            for _ in range(max_steps):
+                if smart and policy is not None:
+                    key, sub = jax.random.split(key)
+                    action = _contract_action(spec, policy(sub, state))
+                else:
+                    action = _contract_action(spec, env.action_space.sample())
+                obs, reward, terminated, truncated, _ = env.step(action)
+                next_state = flatten_observation(env.observation_space, obs)
+                for name, value in zip(rows, (state, action, next_state, reward, terminated, episode)):
+                    rows[name].append(value)
+                state = next_state
+                if terminated or truncated:
+                    break
+    finally:
+        env.close()
+    return {
+        "state": np.asarray(rows["state"], np.float32),
+        "action": np.asarray(rows["action"], np.int32 if spec.discrete else np.float32),
+        "next_state": np.asarray(rows["next_state"], np.float32),
+        "reward": np.asarray(rows["reward"], np.float32),
+        "done": np.asarray(rows["done"], bool),
+        "episode": np.asarray(rows["episode"], np.int32),
+    }
+

@@ -1,0 +1,77 @@
+"""`gymnasium/<id>`: specs from gymnasium's spaces, transitions recorded through gymnasium, references at 1.0."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cwm_jax import envs, reference
+from cwm_jax.commands import main as cli
+from cwm_jax.data import transitions as data
+from cwm_jax.envs import gymnasium_source as source
+from cwm_jax.score import scoring
+
+TOY = "gymnasium/tests.cwm_jax.envs.toy_gymnasium:ToyWalk-v0"
+
+
+def test_the_docstring_is_cleaned_the_papers_way():
+    spec = envs.env_spec(TOY)
+    assert "moves the walker by the action minus one" in spec.description
+    assert "SECRET" not in spec.description and "## Arguments" not in spec.description
+    assert "float32 [3]" in spec.description  # the flattening is stated
+    text = source.clean_docstring("""
+        ## Description
+        See [the paper](https://example.org/p) and <a href="#x">1</a> at https://example.org.
+
+        ```python
+        >>> gym.make("X")
+        ```
+        ## Vectorized environment
+        gone
+        """)
+    assert text == "## Description\nSee the paper and 1 at"
+
+
+def test_module_ids_resolve_and_dict_spaces_flatten_in_order():
+    spec = envs.env_spec(TOY)
+    assert spec.id == TOY and spec.source == "gymnasium" and envs.env_spec(TOY) is spec
+    assert (spec.obs_dim, spec.num_actions, spec.reference, spec.heuristic_policy) == (3, 3, "", None)
+    env = source.make_env(spec.name)
+    obs, _ = env.reset(seed=0)
+    np.testing.assert_array_equal(source.flatten_observation(env.observation_space, obs),
+                                  [obs["position"][0], obs["position"][1], obs["steps"]])
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("ToyBits-v0", "MultiBinary"), ("ToyLopsided-v0", "bounds that differ"), ("NoSuchEnv-v0", "doesn't exist"),
+])
+def test_what_the_contract_cannot_hold_is_one_usage_error(name, problem, capsys):
+    env_id = f"gymnasium/tests.cwm_jax.envs.toy_gymnasium:{name}"
+    with pytest.raises(source.GymnasiumSourceError, match=problem):
+        envs.env_spec(env_id)
+    status = cli.main(["check", "--env", env_id, "any.py"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and err[0].startswith("error:") and problem in err[0]
+
+
+def test_truncation_ends_an_episode_without_being_done():
+    spec = envs.env_spec(TOY)
+    rows = source.record_episodes(spec, [0, 1], [False, True], max_steps=50)
+    assert not rows["done"].any()
+    assert np.bincount(rows["episode"]).tolist() == [5, 5]  # the TimeLimit of 5 steps
+    np.testing.assert_array_equal(rows["state"][1:5], rows["next_state"][0:4])
+
+
+@pytest.mark.parametrize("env_id, module", [
+    ("gymnasium/CartPole-v1", "cartpole"),  # the gymnax twin's reference, exact on gymnasium's float64 physics
+    ("gymnasium/CliffWalking-v1", "gymnasium_cliff_walking"),
+])
+def test_references_are_exact_on_transitions_recorded_through_gymnasium(env_id, module):
+    spec = envs.env_spec(env_id)
+    assert spec.reference == module
+    split, meta = data.collect(spec, "test")
+    assert meta["n_episodes"] == data.RANDOM_EPISODES + data.HEURISTIC_EPISODES and len(split) > 500
+    result = scoring.score_source(reference.source(spec), spec, splits=("test",),
+                                  load_split=lambda s, name: split)
+    assert result.valid, result.error
+    assert result.summaries["test"]["strict_accuracy"] == 1.0
