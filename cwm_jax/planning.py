@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
+
+from cwm_jax.compile_timing import compile_then_run
 
 if TYPE_CHECKING:
     import numpy as np
@@ -340,6 +341,9 @@ def evaluate(spec: EnvSpec, policy, keys, label: str, say: Callable[[str], None]
 
     import planners
 
+    if spec.source == "gymnasium":  # a host loop over gymnasium's own environments
+        from cwm_jax.gymnasium_eval import evaluate_in_gymnasium
+        return Evaluation(label, *evaluate_in_gymnasium(spec, policy, keys, label, say))
     env, params = spec.make_gymnax()
     run = planners.make_evaluate(
         env, params, policy, obs_fn=spec.flatten_obs, action_fn=spec.to_gymnax_action, mesh=mesh
@@ -362,6 +366,13 @@ def evaluate_baselines(spec: EnvSpec, config: PlannerConfig, keys, say: Callable
     import planners
 
     random = evaluate(spec, planners.random_policy(spec.random_action), keys, "random", say, mesh=mesh)
+    if oracle is None and spec.source == "gymnasium":  # NaN returns: the normalized return is N/A
+        import numpy as np
+
+        from cwm_jax.gymnasium_eval import ORACLE_NOT_BUILT
+        say(f"  oracle: {ORACLE_NOT_BUILT}")
+        n = int(keys.shape[0])
+        oracle = Evaluation("oracle", np.full(n, np.nan), np.zeros(n, np.int64), 0.0, 0.0)
     if oracle is None:
         policy = make_planner(spec, spec.oracle_step, config, **leaf_functions)
         oracle = evaluate(spec, policy, keys, "oracle", say, mesh=mesh)
@@ -379,21 +390,3 @@ def normalized_return(model: float | None, random: float, oracle: float) -> floa
     if planners.normalized_return(oracle, random, oracle) is None:
         return None
     return 0.0 if model is None else planners.normalized_return(model, random, oracle)
-
-
-def compile_then_run(jitted, *args, on_compiled: Callable[[float], None] = lambda seconds: None):
-    """Compiles `jitted` (a `jax.jit` function) for `args`, then runs it once, timing each apart.
-
-    Returns:
-      (output, compile_seconds, run_seconds); `on_compiled(compile_seconds)` is
-      called in between (to report progress).
-    """
-    import jax
-
-    start = time.perf_counter()
-    compiled = jitted.lower(*args).compile()
-    compile_seconds = time.perf_counter() - start
-    on_compiled(compile_seconds)
-    start = time.perf_counter()
-    output = jax.block_until_ready(compiled(*args))
-    return output, compile_seconds, time.perf_counter() - start

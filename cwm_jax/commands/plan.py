@@ -99,7 +99,7 @@ def plan(args: argparse.Namespace, say=say) -> tuple[dict[str, Any], Callable[[s
         raise UsageError(str(exc)) from None
     learned = learned_value(spec, args.value)
     settings = {**settings_record(config), "value": " ".join(args.value) if learned else "rollouts"}
-    say(f"environment: {spec.name} ({spec.gymnax_id}); loading model {args.model!r} ...")
+    say(f"environment: {spec.id}; loading model {args.model!r} ...")
     step_fn, model_desc = load_model(spec, args.model, say=say, warn=command.warning)
     say(f"model: {model_desc}")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 __all__ = ["summary_table", "write_learning_curve", "write_plot"]
 
 
@@ -15,7 +17,8 @@ def summary_table(spec, model_desc, config, value, model, random, oracle, norm, 
     def row(name, ev):
         return f"  {name:<8} {ev.mean:>10.1f} ± {ev.std:<8.1f} {ev.compile_seconds:>9.1f} {ev.run_seconds:>8.1f}"
 
-    norm_text = "N/A (the oracle does not beat random)" if norm is None else f"{norm:.3f}"
+    reason = "no oracle for this environment" if math.isnan(oracle.mean) else "the oracle does not beat random"
+    norm_text = f"N/A ({reason})" if norm is None else f"{norm:.3f}"
     entry = planner_of(config)
     how = f"{entry.describe(config, value)}, discount {config.discount}"
     unit = entry.unit

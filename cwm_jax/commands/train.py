@@ -24,7 +24,7 @@ from cwm_jax.commands import common as command
 from cwm_jax.commands import outputs
 from cwm_jax.errors import UsageError
 from cwm_jax.models import load_model
-from cwm_jax.planning import compile_then_run
+from cwm_jax.compile_timing import compile_then_run
 from cwm_jax.commands.report import write_learning_curve
 
 __all__ = ["PRESETS", "add_arguments", "run", "train", "training_env"]

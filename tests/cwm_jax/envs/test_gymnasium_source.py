@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -75,3 +77,14 @@ def test_references_are_exact_on_transitions_recorded_through_gymnasium(env_id, 
                                   load_split=lambda s, name: split)
     assert result.valid, result.error
     assert result.summaries["test"]["strict_accuracy"] == 1.0
+
+
+def test_plan_acts_in_gymnasium_with_the_cwm_and_says_the_oracle_is_missing(tmp_path, capsys):
+    out = tmp_path / "plan.json"
+    status = cli.main(["plan", "--env", "gymnasium/CartPole-v1", "--model", "reference", "--seeds", "2",
+                       "--simulations", "4", "--rollout-depth", "10", "--num-rollouts", "4", "--json", str(out)])
+    assert status == 0, capsys.readouterr().err
+    record = json.loads(out.read_text())
+    assert record["env"] == "gymnasium/CartPole-v1" and record["normalized_return"] is None
+    assert record["mean_return"] > 3 * record["random_return"]  # planning with the CWM, acting in gymnasium
+    assert "the oracle) is not built yet" in capsys.readouterr().out
