@@ -35,11 +35,12 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 
 from typing import TYPE_CHECKING
 
-from cwm_jax.errors import CWMError, SandboxError, UsageError
+from cwm_jax.errors import CWMError, DeterminismWarning, SandboxError, UsageError
 from cwm_jax.validate.text import printable, source_lines
 
 if TYPE_CHECKING:
@@ -121,7 +122,13 @@ def run_guarded(body: Callable[[], int]) -> int:
     from cwm_jax.envs import UnknownEnvError
 
     try:
-        return body()
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", DeterminismWarning)
+            default_show = warnings.showwarning
+            warnings.showwarning = lambda message, category, *rest, **kw: (
+                warning(message) if issubclass(category, DeterminismWarning) else default_show(message, category,
+                                                                                                *rest, **kw))
+            return body()
     except (UsageError, UnknownEnvError) as exc:
         error(" ".join(str(exc).split()))  # one line, whatever the message held
         return EXIT_USAGE

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import tempfile
+import warnings
 from pathlib import Path
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -28,6 +29,7 @@ import numpy as np
 
 from cwm_jax import envs
 from cwm_jax.envs import EnvSpec
+from cwm_jax.errors import DeterminismWarning
 
 __all__ = [
     "FORMAT_VERSION",
@@ -182,12 +184,16 @@ def _finish(spec: EnvSpec, split: str, data: Transitions, n_episodes: int) -> tu
 
 def _collect_gymnasium(spec: EnvSpec, split: str, n: int) -> tuple[Transitions, dict]:
     """One split stepped through gymnasium itself (`cwm_jax.envs.gymnasium_source`), seeds disjoint per split."""
-    from cwm_jax.envs.gymnasium_source import record_episodes
+    from cwm_jax.envs.gymnasium_source import collisions, record_episodes
 
     seeds = [SPLIT_SEEDS[split] * 100_000 + i for i in range(n)]
     heuristic = [i >= RANDOM_EPISODES for i in range(n)]
     rows = record_episodes(spec, seeds, heuristic, max_steps=MAX_EPISODE_STEPS)
-    return _finish(spec, split, Transitions(**rows), n)
+    data, meta = _finish(spec, split, Transitions(**rows), n)
+    meta["determinism"] = collisions(rows) or "no repeated (observation, action) pair disagreed"
+    if meta["determinism"].startswith(tuple("0123456789")):
+        warnings.warn(f"{spec.id}, {split} split: {meta['determinism']}", DeterminismWarning, stacklevel=2)
+    return data, meta
 
 
 def cache_path(spec: EnvSpec, split: str) -> Path:

@@ -31,9 +31,9 @@ import jax
 import numpy as np
 
 from cwm_jax.envs.spec import EnvSpec
-from cwm_jax.errors import UsageError
+from cwm_jax.errors import DeterminismWarning, UsageError
 
-__all__ = ["PREFIX", "REFERENCES", "GymnasiumSourceError", "clean_docstring", "flatten_observation", "flatten_space",
+__all__ = ["PREFIX", "REFERENCES", "DeterminismWarning", "collisions", "GymnasiumSourceError", "clean_docstring", "flatten_observation", "flatten_space",
            "make_env", "record_episodes", "spec_for", "start_states"]
 
 PREFIX = "gymnasium/"
@@ -241,3 +241,35 @@ def record_episodes(spec: EnvSpec, seeds: list[int], heuristic: list[bool], *, m
         "episode": np.asarray(rows["episode"], np.int32),
     }
 
+
+
+def collisions(rows: dict[str, np.ndarray], *, tolerance: float = 1e-5) -> str | None:
+    """The determinism test's collision check on recorded transitions (docs/environments.md, test 3).
+
+    Equal (state, action) pairs must have equal outcomes (next state, reward,
+    done, within `tolerance` relative and absolute). Returns a one-line
+    account of the first disagreement and how many repeated pairs disagree,
+    or None when none does (which proves nothing when no pair repeats).
+    """
+    first: dict[bytes, int] = {}
+    repeated = differing = 0
+    example = ""
+    for i in range(len(rows["state"])):
+        key = rows["state"][i].tobytes() + np.asarray(rows["action"][i]).tobytes()
+        j = first.setdefault(key, i)
+        if j == i:
+            continue
+        repeated += 1
+        same = (np.allclose(rows["next_state"][i], rows["next_state"][j], rtol=tolerance, atol=tolerance)
+                and np.isclose(rows["reward"][i], rows["reward"][j], rtol=tolerance, atol=tolerance)
+                and rows["done"][i] == rows["done"][j])
+        if not same:
+            differing += 1
+            example = example or (f"state {rows['state'][i].tolist()} with action {np.asarray(rows['action'][i]).tolist()} "
+                                   f"led to {rows['next_state'][j].tolist()} (reward {float(rows['reward'][j]):g}) and to "
+                                   f"{rows['next_state'][i].tolist()} (reward {float(rows['reward'][i]):g})")
+    if not differing:
+        return None
+    return (f"{differing} of {repeated} repeated (observation, action) pairs in the recorded transitions had different "
+            f"outcomes, e.g. {example}: the environment is random or its observation hides part of its state, so no "
+            "deterministic CWM can score 1.0 on it")

@@ -11,6 +11,7 @@ from cwm_jax import envs, reference
 from cwm_jax.commands import main as cli
 from cwm_jax.data import transitions as data
 from cwm_jax.envs import gymnasium_source as source
+from cwm_jax.errors import DeterminismWarning
 from cwm_jax.score import scoring
 
 TOY = "gymnasium/tests.cwm_jax.envs.toy_gymnasium:ToyWalk-v0"
@@ -88,3 +89,15 @@ def test_plan_acts_in_gymnasium_with_the_cwm_and_says_the_oracle_is_missing(tmp_
     assert record["env"] == "gymnasium/CartPole-v1" and record["normalized_return"] is None
     assert record["mean_return"] > 3 * record["random_return"]  # planning with the CWM, acting in gymnasium
     assert "the oracle) is not built yet" in capsys.readouterr().out
+
+
+def test_a_random_environment_is_flagged_when_its_transitions_are_recorded():
+    with pytest.warns(DeterminismWarning, match="repeated .observation, action. pairs .* had different outcomes"):
+        _, meta = data.collect(envs.env_spec("gymnasium/Blackjack-v1"), "train")
+    assert meta["determinism"][0].isdigit()
+    rows = {"state": np.zeros((3, 1), np.float32), "action": np.zeros(3, np.int32),
+            "next_state": np.array([[1.0], [1.0], [1.0 + 1e-7]], np.float32), "reward": np.zeros(3, np.float32),
+            "done": np.zeros(3, bool)}
+    assert source.collisions(rows) is None  # equal within the tolerance
+    rows["reward"][2] = 1.0
+    assert source.collisions(rows).startswith("1 of 2 repeated")
