@@ -332,6 +332,7 @@ COMMANDS: list[Callable] = [
     module_command("evaluate", "speed_evaluate", "planners.evaluate: 1st call (compiles) vs 2nd call (reuses it)"),
     module_command("batch", "speed_batch", "evaluate and rollout loops at thousands of seeds"),
     module_command("returns", "speed_returns", "MCTS variants: mean return over seeds and time per decision"),
+    module_command("gymnasium", "speed_gymnasium", "planning with a CWM vs with the real gymnasium env as model"),
     module_command("chance", "speed_chance", "stochastic vs deterministic MCTS on SlipperyGrid: simulations/s"),
 ]
 

@@ -33,7 +33,7 @@ import numpy as np
 from cwm_jax.envs.spec import EnvSpec
 from cwm_jax.errors import DeterminismWarning, UsageError
 
-__all__ = ["PREFIX", "REFERENCES", "DeterminismWarning", "collisions", "GymnasiumSourceError", "clean_docstring", "flatten_observation", "flatten_space",
+__all__ = ["PREFIX", "REFERENCES", "STATE_SETTERS", "DeterminismWarning", "collisions", "real_step", "GymnasiumSourceError", "clean_docstring", "flatten_observation", "flatten_space",
            "make_env", "record_episodes", "spec_for", "start_states"]
 
 PREFIX = "gymnasium/"
@@ -273,3 +273,56 @@ def collisions(rows: dict[str, np.ndarray], *, tolerance: float = 1e-5) -> str |
     return (f"{differing} of {repeated} repeated (observation, action) pairs in the recorded transitions had different "
             f"outcomes, e.g. {example}: the environment is random or its observation hides part of its state, so no "
             "deterministic CWM can score 1.0 on it")
+
+
+def _angles(obs: np.ndarray, pairs: int) -> list[float]:
+    """[cos a, sin a, ...] pairs -> the angles a, then the remaining values as they are."""
+    return [float(np.arctan2(obs[2 * k + 1], obs[2 * k])) for k in range(pairs)] + [float(v) for v in obs[2 * pairs:]]
+
+
+# How to put a gymnasium env into the state an observation shows: gymnasium id -> (unwrapped env, obs) -> None.
+STATE_SETTERS: dict[str, Callable[[Any, np.ndarray], None]] = {
+    "CartPole-v1": lambda env, obs: env.__dict__.update(state=np.asarray(obs, np.float64),
+                                                        steps_beyond_terminated=None),  # a step after the end: reward 1
+    "MountainCar-v0": lambda env, obs: setattr(env, "state", np.asarray(obs, np.float64)),
+    "MountainCarContinuous-v0": lambda env, obs: setattr(env, "state", np.asarray(obs, np.float64)),
+    "Pendulum-v1": lambda env, obs: setattr(env, "state", np.asarray(_angles(obs, 1), np.float64)),
+    "Acrobot-v1": lambda env, obs: setattr(env, "state", np.asarray(_angles(obs, 2), np.float64)),
+    "CliffWalking-v1": lambda env, obs: setattr(env, "s", int(round(float(obs[0])))),
+}
+
+
+def real_step(spec: EnvSpec) -> Callable:
+    """The real gymnasium environment as a model with the CWM signature, through `jax.pure_callback`.
+
+    Each call sets one unwrapped environment to the state its observation
+    shows (`STATE_SETTERS`) and steps it: the true dynamics, at Python speed,
+    usable by the same jitted planners as a CWM (batched calls loop on the
+    host). Raises GymnasiumSourceError for an environment without a setter.
+    """
+    setter = STATE_SETTERS.get(spec.name)
+    if setter is None:
+        raise GymnasiumSourceError(f"{spec.id}: its state cannot be set from an observation here "
+                                   f"(known: {', '.join(sorted(STATE_SETTERS))})")
+    env = make_env(spec.name)
+    env.reset(seed=0)
+    inner = env.unwrapped
+
+    def host_step(states: np.ndarray, actions: np.ndarray):
+        states, actions = np.asarray(states), np.asarray(actions)
+        batch = states.shape[:-1]
+        flat_states = states.reshape(-1, spec.obs_dim)
+        flat_actions = actions.reshape((len(flat_states),) + (() if spec.discrete else (spec.action_dim,)))
+        out = np.empty_like(flat_states), np.empty(len(flat_states), np.float32), np.empty(len(flat_states), bool)
+        for i, (state, action) in enumerate(zip(flat_states, flat_actions)):
+            setter(inner, state)
+            obs, reward, terminated, _, _ = inner.step(_contract_action(spec, action))
+            out[0][i], out[1][i], out[2][i] = flatten_observation(inner.observation_space, obs), reward, terminated
+        return out[0].reshape(states.shape), out[1].reshape(batch), out[2].reshape(batch)
+
+    def step(state: jax.Array, action: jax.Array):
+        shapes = (jax.ShapeDtypeStruct(state.shape, np.float32), jax.ShapeDtypeStruct(state.shape[:-1], np.float32),
+                  jax.ShapeDtypeStruct(state.shape[:-1], np.bool_))
+        return jax.pure_callback(host_step, shapes, state, action, vmap_method="expand_dims")
+
+    return step

@@ -101,3 +101,23 @@ def test_a_random_environment_is_flagged_when_its_transitions_are_recorded():
     assert source.collisions(rows) is None  # equal within the tolerance
     rows["reward"][2] = 1.0
     assert source.collisions(rows).startswith("1 of 2 repeated")
+
+
+@pytest.mark.parametrize("env_id", ["gymnasium/CartPole-v1", "gymnasium/Pendulum-v1", "gymnasium/CliffWalking-v1"])
+def test_the_real_env_as_a_model_reproduces_its_recorded_transitions(env_id):
+    import jax
+    import jax.numpy as jnp
+
+    spec = envs.env_spec(env_id)
+    split, _ = data.collect(spec, "test")
+    part = slice(0, 400)
+    next_state, reward, done = jax.jit(jax.vmap(source.real_step(spec)))(
+        jnp.asarray(split.state[part]), jnp.asarray(split.action[part]))
+    np.testing.assert_allclose(next_state, split.next_state[part], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(reward, split.reward[part], rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(done, split.done[part])
+
+
+def test_an_env_whose_state_cannot_be_set_has_no_real_step():
+    with pytest.raises(source.GymnasiumSourceError, match="cannot be set"):
+        source.real_step(envs.env_spec(TOY))
