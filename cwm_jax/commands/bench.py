@@ -24,6 +24,7 @@ from pathlib import Path
 
 from cwm_jax import envs
 from cwm_jax.commands import common as command
+from cwm_jax.commands import outputs
 from cwm_jax.errors import UsageError
 from cwm_jax.commands.planner_options import add_planner_arguments, check_options, given_options
 from synth.bench.config import BenchConfig
@@ -83,7 +84,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="search value of the synthesis methods: the paper code's reward-weighted accuracy, or "
                              "strict accuracy (all of state, reward and done right) (default: paper)")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default: 1.0)")
-    parser.add_argument("--max-tokens", type=int, default=1500, help="completion limit per call (default: 1500)")
+    parser.add_argument("--max-tokens", type=int, default=4096,
+                        help="completion limit per call, hidden reasoning tokens included (default: 4096, as "
+                             "`cwm-jax synth`; the paper's 1500 cuts off an explanation plus an RK4 program)")
     parser.add_argument("--prices", type=float, nargs=2, metavar=("IN", "OUT"),
                         help="dollars per million prompt and completion tokens, to count cost")
     parser.add_argument("--concurrency", type=int, default=1,
@@ -147,11 +150,13 @@ def run(args: argparse.Namespace) -> int:
         print(text, flush=True)
 
     config = config_from_args(args)
+    outputs.check_dirs(args.out)
     if args.ray_gpus < 0:
         raise UsageError("--ray-gpus must be >= 0")
     try:
-        records = run_benchmark(config, args.out, resume=args.resume, replay_from=args.replay, say=say,
-                                ray_address=args.ray, ray_gpus=args.ray_gpus)
+        with command.progress("benchmark running (a line per finished task)", every=30.0):
+            records = run_benchmark(config, args.out, resume=args.resume, replay_from=args.replay, say=say,
+                                    ray_address=args.ray, ray_gpus=args.ray_gpus)
     except RuntimeError as exc:
         command.error(str(exc))
         return command.EXIT_FAILED
@@ -163,6 +168,8 @@ def run(args: argparse.Namespace) -> int:
         return command.EXIT_ENDPOINT
     table = write_results(records, args.out, config=config.to_json(), plots=not args.no_plots)
     print("\n" + table)
-    print(f"wrote {Path(args.out) / 'results.md'}, results.csv, results.json, aggregates.json"
-          + ("" if args.no_plots else ", accuracy.png, normalized_return.png, accuracy_vs_calls.png"))
+    plots = [name for name in ("accuracy.png", "normalized_return.png", "accuracy_vs_calls.png")
+             if not args.no_plots and (Path(args.out) / name).exists()]
+    print(f"wrote {Path(args.out) / 'results.md'}, " + ", ".join(["results.csv", "results.json", "aggregates.json",
+                                                                  *plots]))
     return command.EXIT_OK

@@ -45,7 +45,7 @@ def write_plot(path: str, spec, model, random, oracle) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(9, 4))
     seeds = np.arange(len(model.returns))
     width = 0.27
     for i, (ev, color) in enumerate([(model, "tab:blue"), (random, "tab:gray"), (oracle, "tab:green")]):
@@ -54,10 +54,8 @@ def write_plot(path: str, spec, model, random, oracle) -> None:
     ax.set_ylabel("episode return")
     ax.set_title(f"{spec.name}: per-seed returns")
     ax.set_xticks(seeds)
-    ax.legend(loc="best", fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, not on them
+    _save(fig, path)
 
 
 def write_learning_curve(path: str, name: str, model: str, steps, real_curve, model_curve) -> None:
@@ -72,8 +70,23 @@ def write_learning_curve(path: str, name: str, model: str, steps, real_curve, mo
     ax.plot(steps, model_curve, marker=".", linestyle="--", label=f"training env ({model}, stochastic)")
     ax.set_xlabel("model steps per seed")
     ax.set_ylabel("mean episode return")
-    ax.set_title(f"PPO on {name}, trained in {model}")
+    ax.set_title(f"PPO on {name}, trained in {model}", fontsize="medium", wrap=True)  # a long PATH.py wraps
     ax.legend(loc="best", fontsize="small")
+    _save(fig, path)
+
+
+def _save(fig, path: str) -> None:
+    """Writes `fig` as PNG through Python's own file, so a failed write raises OSError.
+
+    (matplotlib's PNG writer reports no error for a full disk: `savefig("/dev/full")` returns quietly.)
+    """
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(buffer, format="png", dpi=120)
     plt.close(fig)
+    with open(path, "wb") as handle:
+        handle.write(buffer.getvalue())

@@ -20,6 +20,7 @@ from cwm_jax.envs.mountain_car import SPEC as MOUNTAIN_CAR
 from cwm_jax.envs.mountain_car_continuous import SPEC as MOUNTAIN_CAR_CONTINUOUS
 from cwm_jax.envs.pendulum import SPEC as PENDULUM
 from cwm_jax.envs.reacher import SPEC as REACHER
+from cwm_jax.envs.slippery_grid import SPEC as SLIPPERY_GRID
 from cwm_jax.envs.spec import DESCRIPTION_LEVELS, EnvSpec, StepFn
 from cwm_jax.envs.swimmer import SPEC as SWIMMER
 from cwm_jax.envs.unknown import UNKNOWN_SPECS
@@ -46,7 +47,9 @@ VARIANT_SPECS: tuple[EnvSpec, ...] = tuple(
     dataclasses.replace(spec, docs_description=docs.DOCS[spec.name.removesuffix("-unknown")])
     for spec in UNKNOWN_SPECS
 )
-ALL_SPECS: tuple[EnvSpec, ...] = SPECS + VARIANT_SPECS
+# Environments with chance (docs/chance.md): their CWMs follow the chance contract, scored by likelihood.
+STOCHASTIC_SPECS: tuple[EnvSpec, ...] = (SLIPPERY_GRID,)
+ALL_SPECS: tuple[EnvSpec, ...] = SPECS + VARIANT_SPECS + STOCHASTIC_SPECS
 
 
 class UnknownEnvError(KeyError):
@@ -103,5 +106,6 @@ def _pattern_spec(env_id: str) -> EnvSpec | None:
 make = env_spec
 
 
-__all__ = ["ALL_SPECS", "DESCRIPTION_LEVELS", "EnvSpec", "SPECS", "StepFn", "UnknownEnvError", "VARIANT_SPECS",
+__all__ = ["ALL_SPECS", "DESCRIPTION_LEVELS", "EnvSpec", "SPECS", "STOCHASTIC_SPECS", "StepFn", "UnknownEnvError",
+           "VARIANT_SPECS",
            "env_spec", "make", "names"]

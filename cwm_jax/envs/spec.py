@@ -53,8 +53,11 @@ class EnvSpec:
       docs_description: the Gymnasium-documentation level of description
         (state, actions, reward, termination; no constants, no integrator
         details), for comparison with the paper; see `description_for`.
-      make_env: () -> (env, params) for an environment that is not one of
-        gymnax's (a generated world, `cwm_jax.envs.novel`); None: `gymnax.make`.
+      stochastic: the dynamics draw chance outcomes: CWMs follow the chance
+        contract and are scored by likelihood (docs/chance.md).
+      make_env: () -> (env, params) for an environment that gymnax does not
+        ship (a generated world, `cwm_jax.envs.novel`, or one of this
+        project's); None: `gymnax.make(gymnax_id)`.
       reference_source: the reference CWM's text when it is generated rather
         than a module of `cwm_jax.reference` ("": read `reference`).
       data_version: identifies the dynamics behind cached transitions beyond
@@ -77,6 +80,7 @@ class EnvSpec:
     to_gymnax_action: Callable[[jax.Array], jax.Array] | None = None
     gymnax_params: tuple[tuple[str, float], ...] = ()
     docs_description: str = ""
+    stochastic: bool = False
     make_env: Callable[[], tuple[Any, Any]] | None = None
     reference_source: str = ""
     data_version: str = ""
@@ -143,9 +147,7 @@ class EnvSpec:
 
     def make_gymnax(self):
         """(env, params) from gymnax: its default params with `gymnax_params` applied."""
-        if self.make_env is not None:
-            return self.make_env()
-        env, params = _make_gymnax(self.gymnax_id)
+        env, params = self.make_env() if self.make_env is not None else _make_gymnax(self.gymnax_id)
         if self.gymnax_params:
             params = params.replace(**dict(self.gymnax_params))
         return env, params

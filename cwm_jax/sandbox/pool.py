@@ -36,8 +36,14 @@ __all__ = [
     "DEFAULT_WARMUP_TIMEOUT_S", "Sandbox"
 ]
 
-DEFAULT_TIMEOUT_S = 60.0
-"""Wall-clock limit for one candidate: load, trace, compile and score."""
+DEFAULT_TIMEOUT_S = 45.0
+"""Wall-clock limit for one candidate: load, trace, compile and score.
+
+45 s leaves a command that meets a runaway program (a Python integer squared
+64 times at trace time) room for its own start, the worker's start and the
+transitions' loading inside one minute (docs/sandbox.md); the heaviest
+reference CWM here (gymnax/Swimmer) scores in about 10 s on a loaded 2-core
+machine."""
 
 DEFAULT_FIT_TIMEOUT_S = 300.0
 """Wall-clock limit for fitting one candidate's constants (`Sandbox.fit`): scoring twice, compiling, fitting."""
@@ -218,6 +224,17 @@ class Sandbox:
         error = static_rejection(source)
         if error is not None:
             return FitReport.rejected(source, error, seconds=time.perf_counter() - start)
+        # The candidate's own limit first: a program that cannot be scored in
+        # `timeout_s` (one that runs away at trace time) must not hold the
+        # command for the whole fit limit.
+        scored = self._run({"op": "score", "source": source, "env": spec.id, "splits": ["train"],
+                            "counterexamples": 0, "tolerance": tolerance._asdict(), "export": False},
+                           spec, ("train", "test"), min(self.timeout_s, limit))
+        if not scored.valid:
+            fit_limit_hit = scored.error_kind == "timeout" and limit <= self.timeout_s
+            error = fit_timeout_message(limit) if fit_limit_hit else scored.error
+            return FitReport(valid=False, program=source, error=error, error_kind=scored.error_kind,
+                             seconds=time.perf_counter() - start)
         message = {"op": "fit", "source": source, "env": spec.id, "tolerance": tolerance._asdict()}
         result = self._run(message, spec, ("train", "test"), limit)
         seconds = time.perf_counter() - start

@@ -90,6 +90,9 @@ class AccuracyReport:
       weighted_accuracy: the paper code's search value: per-element state
         credit, terminal transitions scored on reward and done only, and each
         transition weighted by the inverse frequency of its reward value.
+      non_finite: transitions whose predicted next state or reward holds a
+        NaN or an infinity (they count as wrong; reported so that a model
+        that breaks down on some inputs is not mistaken for a merely inexact one).
 
     Per transition (numpy, [N] unless noted): state_ok, reward_ok, done_ok,
     state_element_ok [N, obs_dim], and the predictions pred_next_state
@@ -103,6 +106,7 @@ class AccuracyReport:
     done_accuracy: float
     weighted_accuracy: float
     n_transitions: int
+    non_finite: int
     state_ok: np.ndarray
     reward_ok: np.ndarray
     done_ok: np.ndarray
@@ -121,6 +125,7 @@ class AccuracyReport:
             "done_accuracy": self.done_accuracy,
             "weighted_accuracy": self.weighted_accuracy,
             "n_transitions": self.n_transitions,
+            "non_finite": self.non_finite,
         }
 
     @property
@@ -210,6 +215,7 @@ def report_from_comparison(data: Transitions, comparison: Comparison) -> Accurac
         done_accuracy=float(done_ok.mean()),
         weighted_accuracy=float((weights * paper_score).sum() / weights.sum()),
         n_transitions=n,
+        non_finite=int((~np.isfinite(pred_next).all(axis=1) | ~np.isfinite(pred_reward)).sum()),
         state_ok=state_ok,
         reward_ok=reward_ok,
         done_ok=done_ok,

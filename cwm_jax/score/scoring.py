@@ -15,8 +15,8 @@ import numpy as np
 from cwm_jax import envs
 from cwm_jax.data import transitions as data
 from cwm_jax.sandbox import artifact
-from cwm_jax.score import accuracy
-from cwm_jax.validate import loader
+from cwm_jax.score import accuracy, likelihood
+from cwm_jax.validate import chance, loader, validator
 from cwm_jax.envs import EnvSpec
 from cwm_jax.errors import CWMError
 
@@ -63,8 +63,10 @@ class ScoreResult:
 
     @property
     def value(self) -> float:
-        """Accuracy on the first scored split; 0 for invalid programs."""
-        return float(self.summary["accuracy"]) if self.valid and self.summary else 0.0
+        """Accuracy on the first scored split (its likelihood value when scored by likelihood); 0 if invalid."""
+        if not (self.valid and self.summary):
+            return 0.0
+        return float(self.summary.get(likelihood.LIKELIHOOD_VALUE, self.summary["accuracy"]))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -114,6 +116,8 @@ def score_source(
     load_split = load_split or data.load_split
     parts = [load_split(spec, split) for split in splits]  # a failure here is the sandbox's, not the program's
     try:
+        if spec.stochastic or loader.is_chance_program(validator.validate(source)):
+            return _score_by_likelihood(source, spec, splits, parts, counterexamples, tolerance, start)
         step = loader.load_cwm(source, spec)
     except CWMError as exc:
         return rejected(exc, time.perf_counter() - start)
@@ -125,6 +129,21 @@ def score_source(
         error = loader.CWMRuntimeError(f"`step` failed while scoring: {type(exc).__name__}: {exc}"[:600])
         return rejected(error, time.perf_counter() - start)
 
+
+def _score_by_likelihood(source, spec, splits, parts, counterexamples, tolerance, start) -> ScoreResult:
+    """A stochastic environment or a program with chance: scored by likelihood (`cwm_jax.score.likelihood`).
+
+    Runs the program's Python (the worker is the sandbox); no artifact is exported.
+    """
+    model = chance.load_chance_cwm(source, spec)
+    try:
+        summaries, examples = likelihood.score_model(model, splits, parts, tolerance=tolerance,
+                                                     counterexamples=counterexamples)
+    except Exception as exc:  # noqa: BLE001 - untrusted code may fail while compiling or running
+        raise loader.CWMRuntimeError(f"the chance functions failed while scoring: {type(exc).__name__}: "
+                                     f"{exc}"[:600]) from None
+    return ScoreResult(valid=True, summaries=summaries, counterexamples=examples,
+                       seconds=time.perf_counter() - start)
 
 
 def _score(step, spec: EnvSpec, splits, parts, counterexamples: int, tolerance, export: bool, feedback: str,

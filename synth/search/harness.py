@@ -27,6 +27,7 @@ from pathlib import Path
 
 from cwm_jax.sandbox.messages import SandboxError
 from cwm_jax.score.scoring import ScoreResult
+from cwm_jax.score.likelihood import LIKELIHOOD_VALUE
 from synth import prompts
 from synth.llm.client import BudgetExceeded, LLMClient, LLMError, LLMModelNotFound, LLMRequestRejected, LLMUnavailable
 from synth.llm.extract import Extraction, extract_code
@@ -217,7 +218,8 @@ class Harness:
             node.error = result.error
             return
         summary = result.summary or {}
-        node.metrics = {name: float(summary[key]) for name, key in VALUE_METRICS.items()}
+        # Scored by likelihood (a stochastic environment, docs/chance.md): its value is the search's value.
+        node.metrics = {name: float(summary.get(LIKELIHOOD_VALUE, summary[key])) for name, key in VALUE_METRICS.items()}
         node.value = node.metrics[self.value_metric]
         node.counterexample = result.counterexamples
         # Which transitions and elements are right (the sandbox's digest), and the first failure with its

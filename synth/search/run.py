@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cwm_jax import envs
+from cwm_jax.score.likelihood import LIKELIHOOD_VALUE
 from cwm_jax.score.accuracy import Tolerance
 from cwm_jax.sandbox import Sandbox
 from synth.search.harness import Harness
@@ -176,7 +177,8 @@ def synthesize(
     test_summary = test.summary if test and test.valid else None
     values = {
         "train": {name: best.metrics.get(name) for name in VALUE_METRICS} if best else None,
-        "test": {name: float(test_summary[key]) for name, key in VALUE_METRICS.items()} if test_summary else None,
+        "test": {name: float(test_summary.get(LIKELIHOOD_VALUE, test_summary[key]))  # likelihood: docs/chance.md
+                 for name, key in VALUE_METRICS.items()} if test_summary else None,
     }
     summary = {
         "env": spec.id,

@@ -231,6 +231,9 @@ def test_value_is_forwarded_to_synthesize_and_recorded(tmp_path, monkeypatch):
     [record] = run_benchmark(config, tmp_path, say=lambda text: None)
     assert seen == ["strict"] and record["value"] == "strict"
     assert "search value strict" in write_results([record], tmp_path, config=config.to_json(), plots=False)
+    (tmp_path / "accuracy_vs_calls.png").write_bytes(b"stale")
+    write_results([record], tmp_path, config=config.to_json(), plots=True)  # no task called an LLM: no empty plot
+    assert (tmp_path / "accuracy.png").exists() and not (tmp_path / "accuracy_vs_calls.png").exists()
     assert json.loads((tmp_path / "benchmark.json").read_text())["value"] == "strict"
     with pytest.raises(UsageError, match="--value must be one of paper, strict"):
         run_benchmark(dataclasses.replace(config, value="best"), tmp_path / "x", say=lambda text: None)
