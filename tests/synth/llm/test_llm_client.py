@@ -6,13 +6,9 @@ import asyncio
 import json
 import math
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
-from collections.abc import Coroutine, Iterator
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -26,40 +22,10 @@ from synth import (
     LLMRetriesExhausted,
     LLMUnavailable,
     Prices,
-    ResponseCache,
     extract_code,
 )
 from synth.testing.llm_server import Fault, LLMTestServer
-
-T = TypeVar("T")
-CHAT = "/v1/chat/completions"
-PROMPT = [{"role": "system", "content": "You write JAX."}, {"role": "user", "content": "Write step."}]
-FIXED = "```python\ndef step(state, action):\n    return state\n```\n"
-
-
-@pytest.fixture
-def llm_server() -> Iterator[LLMTestServer]:
-    """A running `LLMTestServer` with default options; tests tune its attributes."""
-    with LLMTestServer() as server:
-        yield server
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
-
-
-def client_for(server: LLMTestServer, *, cache: Any = None, budget: Budget | None = None, **config: Any) -> LLMClient:
-    """A client with tiny timeouts and backoff so faults cost milliseconds."""
-    settings: dict[str, Any] = dict(
-        model=server.model, base_url=server.base_url, timeout=2.0, max_retries=3, backoff_base=0.01, backoff_max=0.05
-    )
-    settings.update(config)
-    return LLMClient(LLMConfig(**settings), cache=cache, budget=budget, jitter_seed=0)
-
-
-async def complete(client: LLMClient, messages: Any = PROMPT, **kwargs: Any) -> list[Any]:
-    async with client:
-        return await client.complete(messages, **kwargs)
+from tests.synth.llm.llm_support import CHAT, FIXED, PROMPT, client_for, complete, run
 
 
 # -- basics ------------------------------------------------------------------
@@ -346,111 +312,8 @@ def test_missing_usage_is_estimated_and_flagged(llm_server: LLMTestServer) -> No
     assert (usage.prompt_tokens, usage.completion_tokens) == (10, math.ceil(len(FIXED) / 4))
 
 
-# -- cache -------------------------------------------------------------------
-
-
-def test_second_run_replays_everything_with_zero_requests(llm_server: LLMTestServer, tmp_path: Path) -> None:
-    cache = tmp_path / "llm.sqlite"
-
-    async def a_run(client: LLMClient) -> list[str]:
-        async with client:
-            batches = await asyncio.gather(client.complete(PROMPT, n=3, temperature=0.8), client.complete("other"))
-        return [c.text for batch in batches for c in batch]
-
-    first = run(a_run(client_for(llm_server, cache=cache)))
-    requests = llm_server.requests_total
-    replay_client = client_for(llm_server, cache=cache)  # a new instance, the same file
-    assert run(a_run(replay_client)) == first
-    assert llm_server.requests_total == requests
-    usage = replay_client.usage()
-    assert (usage.calls, usage.cached, usage.http_requests, usage.total_tokens) == (4, 4, 0, 0)
-
-
-def test_cache_is_keyed_on_sample_index_and_parameters(llm_server: LLMTestServer, tmp_path: Path) -> None:
-    cache = ResponseCache(tmp_path / "llm.sqlite")
-
-    async def calls() -> None:
-        async with client_for(llm_server, cache=cache) as client:
-            two = await client.complete(PROMPT, n=2, temperature=0.8)
-            four = await client.complete(PROMPT, n=4, temperature=0.8)
-            assert [c.text for c in four[:2]] == [c.text for c in two]
-            assert [c.cached for c in four] == [True, True, False, False]
-            assert llm_server.chat_requests[-1]["n"] == 2  # only the two new samples
-            assert len(cache) == 4
-            await client.complete(PROMPT, n=1, temperature=0.3)
-            await client.complete(PROMPT, n=1, temperature=0.8, seed=1)
-            await client.complete(PROMPT, n=1, temperature=0.8, max_tokens=100)
-
-    run(calls())
-    assert llm_server.requests_by_path[CHAT] == 5 and len(cache) == 7
-
-
-def test_samples_that_arrived_are_cached_when_a_sibling_fails(llm_server: LLMTestServer, tmp_path: Path) -> None:
-    llm_server.n_mode = "one"
-    llm_server.inject(Fault.http_error(400))
-    client = client_for(llm_server, cache=tmp_path / "c.sqlite", supports_n=False)
-
-    async def calls() -> list[Any]:
-        async with client:
-            with pytest.raises(LLMRequestRejected):
-                await client.complete(PROMPT, n=3)
-            return await client.complete(PROMPT, n=3)
-
-    samples = run(calls())
-    assert [c.cached for c in samples] == [True, True, False]
-    assert llm_server.requests_by_path[CHAT] == 4
-
-
-def test_empty_completion_is_replayed_from_the_cache(llm_server: LLMTestServer, tmp_path: Path) -> None:
-    llm_server.inject(Fault.empty())
-    cache = tmp_path / "c.sqlite"
-    run(complete(client_for(llm_server, cache=cache)))
-    [c] = run(complete(client_for(llm_server, cache=cache)))
-    assert c.cached and c.empty and llm_server.requests_by_path[CHAT] == 1
-
-
-_WRITER = """
-import importlib.util, pathlib, sys, time
-spec = importlib.util.spec_from_file_location("cache", sys.argv[1])  # stdlib only: starts fast
-cache_module = sys.modules["cache"] = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(cache_module)
-cache = cache_module.ResponseCache(sys.argv[2])
-go = pathlib.Path(sys.argv[2] + ".go")
-while not go.exists():  # both writers start writing together
-    time.sleep(0.005)
-for i in range(500):
-    fp = {"model": "m", "messages": [], "params": {"writer": sys.argv[3]}}
-    stored = cache_module.StoredResponse("x", "stop", 1, 1, False)
-    cache.put(f"{sys.argv[3]}-{i}", stored, fingerprint=fp, sample_index=i)
-"""
-
-
-def test_cache_is_safe_for_two_processes(tmp_path: Path) -> None:
-    path = tmp_path / "shared.sqlite"
-    module_file = sys.modules[ResponseCache.__module__].__file__
-    writers = [subprocess.Popen([sys.executable, "-c", _WRITER, str(module_file), str(path), name]) for name in "ab"]
-    time.sleep(0.2)
-    Path(str(path) + ".go").touch()
-    assert [w.wait(timeout=60) for w in writers] == [0, 0]
-    cache = ResponseCache(path)
-    assert len(cache) == 1000 and cache.get("a-499") is not None and cache.get("b-499") is not None
-
-
 def test_the_test_server_lists_its_models(llm_server: LLMTestServer) -> None:
     with urllib.request.urlopen(f"{llm_server.base_url}/models", timeout=5) as response:
         listing = json.load(response)
     assert [m["id"] for m in listing["data"]] == [llm_server.model]
     assert llm_server.requests_by_path == {"/v1/models": 1}
-
-
-def test_sample_offset_makes_repeats_new_samples(llm_server, tmp_path):
-    from synth.llm.client import LLMClient, LLMConfig
-
-    config = LLMConfig(model=llm_server.model, base_url=llm_server.base_url, max_retries=0)
-    client = LLMClient(config, cache=tmp_path / "cache.sqlite")
-    first = client.complete_sync("same prompt", sample_offset=0)[0].text
-    second = client.complete_sync("same prompt", sample_offset=1)[0].text
-    assert first != second and llm_server.requests_total == 2
-    replay = LLMClient(config, cache=tmp_path / "cache.sqlite")
-    assert replay.complete_sync("same prompt", sample_offset=1)[0].text == second
-    assert llm_server.requests_total == 2
