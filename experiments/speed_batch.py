@@ -17,8 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import time
 from pathlib import Path
+
+from cwm_jax.compile_timing import compile_then_run
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,18 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=int, default=10, help="real steps per episode at most (default 10)")
     parser.add_argument("--devices", type=int, default=1, help="devices to split the seeds over (default 1)")
     parser.add_argument("--json", metavar="PATH", help="write the figures as JSON")
-
-
-def _timed(fn, keys) -> tuple[float, float, object]:
-    """(compile seconds, run seconds, output) of jitted `fn` on `keys`."""
-    import jax
-
-    start = time.perf_counter()
-    compiled = fn.lower(keys).compile()
-    compile_s = time.perf_counter() - start
-    start = time.perf_counter()
-    out = jax.block_until_ready(compiled(keys))
-    return compile_s, time.perf_counter() - start, out
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -71,7 +60,7 @@ def run(args: argparse.Namespace) -> dict:
                                                 max_steps=args.max_steps, mesh=mesh)
                 else:
                     fn = _planning_loop(spec, policy, seeds, args.max_steps)
-                compile_s, run_s, out = _timed(fn, keys)
+                out, compile_s, run_s = compile_then_run(fn, keys)
                 steps = int(out.length.sum()) if loop == "evaluate" else seeds * args.max_steps
                 row = {"loop": loop, "policy": name, "seeds": seeds, "compile_s": compile_s, "run_s": run_s,
                        "real_steps": steps, "real_steps_per_s": steps / run_s, "sims_per_s": steps * sims / run_s,

@@ -14,7 +14,6 @@ ratio (CWM / real environment).
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 
@@ -28,15 +27,12 @@ def add_arguments(p) -> None:
 def _decisions_per_s(plan, states, repeats: int) -> float:
     import jax
 
+    from speed import _timed_calls
+
     decide = jax.jit(jax.vmap(plan))
     keys = jax.random.split(jax.random.key(0), states.shape[0])
     jax.block_until_ready(decide(keys, states))  # compile
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(decide(keys, states))
-        times.append(time.perf_counter() - start)
-    return states.shape[0] / sorted(times)[len(times) // 2]
+    return states.shape[0] / _timed_calls(decide, (keys, states), repeats)
 
 
 def run(args) -> None:

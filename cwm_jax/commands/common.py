@@ -122,12 +122,17 @@ def run_guarded(body: Callable[[], int]) -> int:
     from cwm_jax.envs import UnknownEnvError
 
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # restores showwarning on the way out
             warnings.simplefilter("always", DeterminismWarning)
             default_show = warnings.showwarning
-            warnings.showwarning = lambda message, category, *rest, **kw: (
-                warning(message) if issubclass(category, DeterminismWarning) else default_show(message, category,
-                                                                                                *rest, **kw))
+
+            def show(message, category, *rest, **kwargs):
+                if issubclass(category, DeterminismWarning):
+                    warning(message)  # one `warning:` line, like the commands' own
+                else:
+                    default_show(message, category, *rest, **kwargs)
+
+            warnings.showwarning = show
             return body()
     except (UsageError, UnknownEnvError) as exc:
         error(" ".join(str(exc).split()))  # one line, whatever the message held

@@ -190,9 +190,10 @@ def _collect_gymnasium(spec: EnvSpec, split: str, n: int) -> tuple[Transitions, 
     heuristic = [i >= RANDOM_EPISODES for i in range(n)]
     rows = record_episodes(spec, seeds, heuristic, max_steps=MAX_EPISODE_STEPS)
     data, meta = _finish(spec, split, Transitions(**rows), n)
-    meta["determinism"] = collisions(rows) or "no repeated (observation, action) pair disagreed"
-    if meta["determinism"].startswith(tuple("0123456789")):
-        warnings.warn(f"{spec.id}, {split} split: {meta['determinism']}", DeterminismWarning, stacklevel=2)
+    disagreement = collisions(rows)
+    meta["determinism"] = disagreement or "no repeated (observation, action) pair disagreed"
+    if disagreement:
+        warnings.warn(f"{spec.id}, {split} split: {disagreement}", DeterminismWarning, stacklevel=2)
     return data, meta
 
 
