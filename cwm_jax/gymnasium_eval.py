@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cwm_jax.envs import EnvSpec
-from cwm_jax.envs.gymnasium_source import flatten_observation, make_env
+from cwm_jax.envs.gymnasium_source import contract_action, flatten_observation, make_env
 
 __all__ = ["ORACLE_NOT_BUILT", "evaluate_in_gymnasium"]
 
@@ -52,8 +52,7 @@ def evaluate_in_gymnasium(spec: EnvSpec, policy: Callable, keys: jax.Array, labe
         start = time.perf_counter()
         while running.any():
             for i in np.flatnonzero(running):
-                action = int(actions[i]) if spec.discrete else np.asarray(actions[i], np.float32)
-                obs, reward, terminated, truncated, _ = envs_[i].step(action)
+                obs, reward, terminated, truncated, _ = envs_[i].step(contract_action(spec, actions[i]))
                 states[i] = flatten_observation(envs_[i].observation_space, obs)
                 returns[i] += float(reward)
                 lengths[i] += 1

@@ -31,10 +31,24 @@ import jax
 import numpy as np
 
 from cwm_jax.envs.spec import EnvSpec
-from cwm_jax.errors import DeterminismWarning, UsageError
+from cwm_jax.errors import UsageError
 
-__all__ = ["PREFIX", "REFERENCES", "STATE_SETTERS", "DeterminismWarning", "collisions", "real_step", "GymnasiumSourceError", "clean_docstring", "flatten_observation", "flatten_space",
-           "make_env", "record_episodes", "spec_for", "start_states"]
+__all__ = [
+    "GymnasiumSourceError",
+    "PREFIX",
+    "REFERENCES",
+    "STATE_SETTERS",
+    "clean_docstring",
+    "collisions",
+    "contract_action",
+    "flatten_observation",
+    "flatten_space",
+    "make_env",
+    "real_step",
+    "record_episodes",
+    "spec_for",
+    "start_states",
+]
 
 PREFIX = "gymnasium/"
 
@@ -189,7 +203,8 @@ def _spec(gym_id: str, twin: EnvSpec | None) -> EnvSpec:
     )
 
 
-def _contract_action(spec: EnvSpec, action) -> Any:
+def contract_action(spec: EnvSpec, action) -> Any:
+    """A contract action as gymnasium's `step` takes it: int (discrete) or float32 [action_dim]."""
     return int(action) if spec.discrete else np.asarray(action, np.float32).reshape(spec.action_dim)
 
 
@@ -220,9 +235,9 @@ def record_episodes(spec: EnvSpec, seeds: list[int], heuristic: list[bool], *, m
             for _ in range(max_steps):
                 if smart and policy is not None:
                     key, sub = jax.random.split(key)
-                    action = _contract_action(spec, policy(sub, state))
+                    action = contract_action(spec, policy(sub, state))
                 else:
-                    action = _contract_action(spec, env.action_space.sample())
+                    action = contract_action(spec, env.action_space.sample())
                 obs, reward, terminated, truncated, _ = env.step(action)
                 next_state = flatten_observation(env.observation_space, obs)
                 for name, value in zip(rows, (state, action, next_state, reward, terminated, episode)):
@@ -316,7 +331,7 @@ def real_step(spec: EnvSpec) -> Callable:
         out = np.empty_like(flat_states), np.empty(len(flat_states), np.float32), np.empty(len(flat_states), bool)
         for i, (state, action) in enumerate(zip(flat_states, flat_actions)):
             setter(inner, state)
-            obs, reward, terminated, _, _ = inner.step(_contract_action(spec, action))
+            obs, reward, terminated, _, _ = inner.step(contract_action(spec, action))
             out[0][i], out[1][i], out[2][i] = flatten_observation(inner.observation_space, obs), reward, terminated
         return out[0].reshape(states.shape), out[1].reshape(batch), out[2].reshape(batch)
 
