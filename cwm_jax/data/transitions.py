@@ -90,17 +90,27 @@ def cache_dir() -> Path:
     return Path(root) / "transitions"
 
 
-def _gymnax_version() -> str:
-    return importlib.metadata.version("gymnax")
+def _source_version(spec: EnvSpec) -> tuple[str, str]:
+    """("gymnax_version", its version): the package the real environment comes from (a cache made by another
+    version is stale)."""
+    return f"{spec.source}_version", importlib.metadata.version(spec.source)
 
 
 def _metadata(spec: EnvSpec, split: str) -> dict:
+    if spec.source == "gymnasium":
+        from cwm_jax.data import gymnasium_record
+
+        return {"format_version": FORMAT_VERSION, "env": spec.id, "gymnasium_id": spec.source_id,
+                _source_version(spec)[0]: _source_version(spec)[1], "split": split, "seed": SPLIT_SEEDS[split],
+                "policy": f"{RANDOM_EPISODES} episodes of the action space's sample() + {HEURISTIC_EPISODES} "
+                          f"episodes of {gymnasium_record.heuristic_name(spec)}, {gymnasium_record.EPSILON:g} of "
+                          f"its actions random", "max_episode_steps": MAX_EPISODE_STEPS}
     return {
         "format_version": FORMAT_VERSION,
         "env": spec.id,
         "gymnax_id": spec.gymnax_id,
         "gymnax_params": dict(spec.gymnax_params),
-        "gymnax_version": _gymnax_version(),
+        "gymnax_version": _source_version(spec)[1],
         "jax_version": jax.__version__,
         "split": split,
         "seed": SPLIT_SEEDS[split],
@@ -139,6 +149,13 @@ def collect(env_id: str | EnvSpec, split: str) -> tuple[Transitions, dict]:
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     n = RANDOM_EPISODES + HEURISTIC_EPISODES
+    if spec.source == "gymnasium":  # Python: recorded by a host loop, not a jitted rollout
+        from cwm_jax.data import gymnasium_record
+
+        data = Transitions(*gymnasium_record.record(spec, SPLIT_SEEDS[split], random_episodes=RANDOM_EPISODES,
+                                                    heuristic_episodes=HEURISTIC_EPISODES,
+                                                    max_steps=MAX_EPISODE_STEPS))
+        return data, _counted(_metadata(spec, split), data, n)
     keys = jax.random.split(jax.random.key(SPLIT_SEEDS[split]), n)
     heuristic = jnp.arange(n) >= RANDOM_EPISODES
     records = jax.jit(jax.vmap(lambda k, h: _rollout(spec, k, h)))(keys, heuristic)
@@ -157,16 +174,17 @@ def collect(env_id: str | EnvSpec, split: str) -> tuple[Transitions, dict]:
         done=flat(done).astype(bool),
         episode=flat(episode),
     )
-    meta = _metadata(spec, split)
-    meta["n_transitions"] = len(data)
-    meta["n_episodes"] = n
-    meta["n_terminations"] = int(data.done.sum())
-    return data, meta
+    return data, _counted(_metadata(spec, split), data, n)
+
+
+def _counted(meta: dict, data: Transitions, n_episodes: int) -> dict:
+    return {**meta, "n_transitions": len(data), "n_episodes": n_episodes, "n_terminations": int(data.done.sum())}
 
 
 def cache_path(spec: EnvSpec, split: str) -> Path:
-    """Where the split of `spec` is cached (`cache_dir()`)."""
-    return cache_dir() / f"{spec.name}-{split}-v{FORMAT_VERSION}.npz"
+    """Where the split of `spec` is cached (`cache_dir()`); a non-gymnax source prefixes its name."""
+    stem = spec.name if spec.source == "gymnax" else f"{spec.source}-{spec.name}"
+    return cache_dir() / f"{stem}-{split}-v{FORMAT_VERSION}.npz"
 
 
 def _read(path: Path) -> tuple[Transitions, dict]:
@@ -211,7 +229,7 @@ def load_split_with_metadata(
     if path.exists() and not refresh:
         try:
             data, meta = _read(path)
-            if (meta.get("gymnax_version") == _gymnax_version() and meta.get("format_version") == FORMAT_VERSION
+            if (meta.get(_source_version(spec)[0]) == _source_version(spec)[1] and meta.get("format_version") == FORMAT_VERSION
                     and meta.get("gymnax_params", {}) == dict(spec.gymnax_params)):
                 return data, meta
         except (OSError, ValueError, KeyError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from cwm_jax.envs import docs
+from cwm_jax.envs import docs, gymnasium_source
 
 from cwm_jax.envs.acrobot import SPEC as ACROBOT
 from cwm_jax.envs.cartpole import SPEC as CARTPOLE
@@ -76,17 +76,26 @@ def env_spec(env_id: str | EnvSpec) -> EnvSpec:
     """Look up an environment's spec by any of its ids (case-insensitive).
 
     `gymnax/CartPole`, `CartPole` and `CartPole-v1` all name the same spec;
-    `spec.id` is the canonical one. An EnvSpec is returned as it is.
+    `spec.id` is the canonical one. `gymnasium/<id>` is any installed
+    gymnasium environment (`cwm_jax.envs.gymnasium_source`), made on first
+    use. An EnvSpec is returned as it is.
 
     Raises:
-      UnknownEnvError: listing the known ids.
+      UnknownEnvError: listing the known ids; for `gymnasium/<id>`, why it
+        cannot be made or which space the contract cannot hold.
     """
     if isinstance(env_id, EnvSpec):
         return env_id
+    if str(env_id).strip().lower().startswith(gymnasium_source.PREFIX):
+        try:
+            return gymnasium_source.spec(str(env_id).strip())
+        except gymnasium_source.SourceError as exc:
+            raise UnknownEnvError(f"environment {env_id!r}: {exc}") from None
     spec = _BY_ID.get(str(env_id).strip().lower())
     if spec is None:
         raise UnknownEnvError(
-            f"unknown environment {env_id!r}; known environments: {', '.join(names())}"
+            f"unknown environment {env_id!r}; known environments: {', '.join(names())}, "
+            f"or gymnasium/<id> for an installed gymnasium environment"
         )
     return spec
 

@@ -53,6 +53,17 @@ class EnvSpec:
       docs_description: the Gymnasium-documentation level of description
         (state, actions, reward, termination; no constants, no integrator
         details), for comparison with the paper; see `description_for`.
+      source: where the real environment comes from: "gymnax" (jax, the
+        fields above) or "gymnasium" (`cwm_jax.envs.gymnasium_source`:
+        Python, stepped on the host; `gymnax_id` is then empty).
+      source_id: the id within the source for a non-gymnax source
+        ("CartPole-v1", "my_pkg.envs:MyEnv-v0").
+      real_step: the real environment behind the CWM signature, for a source
+        whose dynamics are not jax (a `jax.pure_callback` into it); None with
+        `oracle_note` saying why when its state cannot be set.
+      oracle_note: why a non-gymnax source has no oracle ("" if it has one).
+      start_states: n -> float32 [n, obs_dim] start observations of the real
+        environment, for a non-gymnax source.
     """
 
     name: str
@@ -70,6 +81,11 @@ class EnvSpec:
     to_gymnax_action: Callable[[jax.Array], jax.Array] | None = None
     gymnax_params: tuple[tuple[str, float], ...] = ()
     docs_description: str = ""
+    source: str = "gymnax"
+    source_id: str = ""
+    real_step: StepFn | None = None
+    oracle_note: str = ""
+    start_states: Callable[[int], Any] | None = None
 
     @property
     def discrete(self) -> bool:
@@ -84,12 +100,16 @@ class EnvSpec:
 
     @property
     def id(self) -> str:
-        """The canonical id, the registry's key: "gymnax/CartPole", "gymnax/CartPole-unknown"."""
+        """The canonical id, the registry's key: "gymnax/CartPole", "gymnasium/CartPole-v1"."""
+        if self.source != "gymnax":
+            return f"{self.source}/{self.source_id}"
         return f"gymnax/{self.name}"
 
     @property
     def ids(self) -> tuple[str, ...]:
         """Every id that resolves to this spec (a variant does not answer to gymnax's id)."""
+        if self.source != "gymnax":
+            return (self.id,)
         if self.gymnax_params:
             return (self.id, self.name, *self.aliases)
         return (self.id, self.name, self.gymnax_id, f"gymnax/{self.gymnax_id}", *self.aliases)
@@ -132,7 +152,13 @@ class EnvSpec:
         )
 
     def make_gymnax(self):
-        """(env, params) from gymnax: its default params with `gymnax_params` applied."""
+        """(env, params) from gymnax: its default params with `gymnax_params` applied.
+
+        Raises:
+          ValueError: the spec's source is not gymnax.
+        """
+        if self.source != "gymnax":
+            raise ValueError(f"{self.id} is a {self.source} environment, not a gymnax one")
         env, params = _make_gymnax(self.gymnax_id)
         if self.gymnax_params:
             params = params.replace(**dict(self.gymnax_params))
@@ -145,7 +171,8 @@ class EnvSpec:
         """The true dynamics through the CWM signature.
 
         Rebuilds the gymnax state from the observation and calls gymnax's own
-        `step_env` (never `step`, which auto-resets). Deterministic: the key is
+        `step_env` (never `step`, which auto-resets); for another source, its
+        `real_step` (the real environment, set from the observation). Deterministic: the key is
         fixed and, for the envs in the registry, unused by the dynamics.
 
         Args:
@@ -155,6 +182,10 @@ class EnvSpec:
         Returns:
           (next_state float32 [obs_dim], reward float32 [], done bool []).
         """
+        if self.source != "gymnax":
+            if self.real_step is None:
+                raise ValueError(f"{self.id} has no oracle: {self.oracle_note}")
+            return self.real_step(state, action)
         env, params = self.make_gymnax()
         env_state = self.state_from_obs(state)
         if self.to_gymnax_action is not None:

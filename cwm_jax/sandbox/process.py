@@ -126,11 +126,14 @@ class Worker:
             shutil.copyfile(path, os.path.join(config_dir, path.name))
 
     def provide_splits(self, env_id: str, splits: Iterable[str]) -> None:
-        """Copies the cached splits the worker will read into its private cache (missing ones it collects)."""
+        """Copies the cached splits the worker will read into its private cache (missing ones it collects;
+        a non-gymnax source's are recorded here first)."""
         from cwm_jax.data import transitions as data
 
         spec = envs.env_spec(env_id)
         for split in splits:
+            if spec.source != "gymnax":  # recorded here, where the environment's own code is trusted
+                data.load_split(spec, split)
             source = data.cache_path(spec, split)
             target = Path(self.cache_dir) / source.relative_to(data.cache_dir().parent)
             if source.is_file() and not target.exists():

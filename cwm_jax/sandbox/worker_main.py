@@ -145,7 +145,7 @@ class SplitCache:
 
     def load(self, env: str | envs.EnvSpec, split: str = "train") -> data.Transitions:
         """The transitions of `split` ([N, ...] fields, not writable), read on first use."""
-        key = (envs.env_spec(env).name, split)
+        key = (envs.env_spec(env).id, split)
         if key not in self._splits:
             transitions = data.load_split(env, split)
             for field in transitions:
