@@ -36,8 +36,14 @@ def load_model(spec: EnvSpec, model: str, *, say=print) -> tuple[StepFn, str]:
     from cwm_jax.validate import loader
 
     if model == "reference":
+        if not spec.reference:
+            raise UsageError(f"{spec.id} has no reference CWM; pass --model PATH.py")
         return loader.load_reference(spec), f"reference CWM of {spec.name} (cwm_jax/reference/{spec.reference}.py)"
     if model == "oracle":
+        if spec.source != "gymnax":
+            if spec.real_step is None:
+                raise UsageError(f"--model oracle: {spec.id} has no oracle: {spec.oracle_note}")
+            return spec.oracle_step, f"oracle: the real {spec.source} env {spec.source_id}, set from each observation"
         return spec.oracle_step, f"oracle: the true gymnax dynamics of {spec.gymnax_id}"
     path = Path(model)
     if path.suffix != ".py":

@@ -300,7 +300,7 @@ class Baselines:
     """What a model's return is measured against: a uniformly random policy and the planner on the true dynamics."""
 
     random: Evaluation
-    oracle: Evaluation
+    oracle: Evaluation | None
 
 
 def evaluate(spec: EnvSpec, policy, keys, label: str, say: Callable[[str], None], *, mesh=None) -> Evaluation:
@@ -309,6 +309,14 @@ def evaluate(spec: EnvSpec, policy, keys, label: str, say: Callable[[str], None]
 
     import planners
 
+    if spec.source == "gymnasium":  # Python: a host loop acting in the real env, one planner call per step
+        from cwm_jax import gymnasium_episodes
+
+        say(f"  {label}: acting in the real gymnasium env {spec.source_id} (one jitted, vmapped planner call "
+            f"per real step for all {keys.shape[0]} seeds) ...")
+        returns, lengths, first_call, run_seconds = gymnasium_episodes.run_episodes(spec, policy, keys)
+        say(f"  {label}: done in {run_seconds + first_call:.1f} s, mean return {returns.mean():.1f}")
+        return Evaluation(label, returns, lengths, first_call, run_seconds)
     env, params = spec.make_gymnax()
     run = planners.make_evaluate(
         env, params, policy, obs_fn=spec.flatten_obs, action_fn=spec.to_gymnax_action, mesh=mesh
@@ -326,10 +334,17 @@ def evaluate(spec: EnvSpec, policy, keys, label: str, say: Callable[[str], None]
 
 def evaluate_baselines(spec: EnvSpec, config: PlannerConfig, keys, say: Callable[[str], None], *, mesh=None,
                        oracle: Evaluation | None = None, **leaf_functions) -> Baselines:
-    """The random policy and the planner of `config` on the true dynamics (`oracle`, if given, is reused)."""
+    """The random policy and the planner of `config` on the true dynamics (`oracle`, if given, is reused).
+
+    The oracle is None for a source whose state cannot be set from an
+    observation (`spec.oracle_note` says why).
+    """
     import planners
 
     random = evaluate(spec, planners.random_policy(spec.random_action), keys, "random", say, mesh=mesh)
+    if oracle is None and spec.source != "gymnax" and spec.real_step is None:
+        say(f"  oracle: none ({spec.oracle_note})")
+        return Baselines(random=random, oracle=None)
     if oracle is None:
         policy = make_planner(spec, spec.oracle_step, config, **leaf_functions)
         oracle = evaluate(spec, policy, keys, "oracle", say, mesh=mesh)

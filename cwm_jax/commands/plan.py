@@ -83,7 +83,7 @@ def plan(args: argparse.Namespace, say=say) -> dict[str, Any]:
 
     learned = learned_value(spec, args.value)
     settings = {**settings_record(config), "value": " ".join(args.value) if learned else "rollouts"}
-    say(f"environment: {spec.name} ({spec.gymnax_id}); loading model {args.model!r} ...")
+    say(f"environment: {spec.id}; loading model {args.model!r} ...")
     step_fn, model_desc = load_model(spec, args.model, say=say)
     say(f"model: {model_desc}")
 
@@ -98,7 +98,7 @@ def plan(args: argparse.Namespace, say=say) -> dict[str, Any]:
                                    **learned)
     random, oracle = baselines.random, baselines.oracle
 
-    norm = normalized_return(model.mean, random.mean, oracle.mean)
+    norm = None if oracle is None else normalized_return(model.mean, random.mean, oracle.mean)
     sims = entry.work_per_step(config) * float(model.lengths.sum())
     sims_per_s = sims / model.run_seconds if model.run_seconds > 0 else math.inf
     say(summary_table(spec, model_desc, config, settings["value"], model, random, oracle, norm, sims_per_s))
@@ -117,16 +117,17 @@ def plan(args: argparse.Namespace, say=say) -> dict[str, Any]:
         "random_return": random.mean,
         "random_std": random.std,
         "random_returns": random.returns.tolist(),
-        "oracle_return": oracle.mean,
-        "oracle_std": oracle.std,
-        "oracle_returns": oracle.returns.tolist(),
+        "oracle_return": oracle.mean if oracle else None,
+        "oracle_std": oracle.std if oracle else None,
+        "oracle_returns": oracle.returns.tolist() if oracle else None,
+        "oracle_note": spec.oracle_note,
         "normalized_return": norm,
         "compile_seconds": model.compile_seconds,
         "run_seconds": model.run_seconds,
         "compile_seconds_total": model.compile_seconds + random.compile_seconds
-        + (oracle.compile_seconds if args.model != "oracle" else 0.0),
+        + (oracle.compile_seconds if oracle and args.model != "oracle" else 0.0),
         "run_seconds_total": model.run_seconds + random.run_seconds
-        + (oracle.run_seconds if args.model != "oracle" else 0.0),
+        + (oracle.run_seconds if oracle and args.model != "oracle" else 0.0),
         "real_steps": int(model.lengths.sum()),
         "sims_per_s": sims_per_s,
         "device": str(jax.devices()[0]),

@@ -15,20 +15,23 @@ def summary_table(spec, model_desc, config, value, model, random, oracle, norm, 
     def row(name, ev):
         return f"  {name:<8} {ev.mean:>10.1f} ± {ev.std:<8.1f} {ev.compile_seconds:>9.1f} {ev.run_seconds:>8.1f}"
 
-    norm_text = "N/A (the oracle does not beat random)" if norm is None else f"{norm:.3f}"
+    if oracle is None:
+        norm_text = f"N/A (no oracle: {spec.oracle_note})"
+    else:
+        norm_text = "N/A (the oracle does not beat random)" if norm is None else f"{norm:.3f}"
     entry = planner_of(config)
     how = f"{entry.describe(config, value)}, discount {config.discount}"
     unit = entry.unit
     n = len(model.returns)
     lines = [
         "",
-        f"{spec.name}: {n} seeds, {how}",
+        f"{spec.id}: {n} seeds, {how}",
         f"model: {model_desc}",
         "",
         f"  {'policy':<8} {'mean return ± std':>21} {'compile s':>9} {'run s':>8}",
         row("model", model),
         row("random", random),
-        row("oracle", oracle),
+        *([row("oracle", oracle)] if oracle is not None else []),
         "",
         f"  normalized return (model - random) / (oracle - random): {norm_text}",
         f"  model planning: {model.compile_seconds:.1f} s compile, {model.run_seconds:.1f} s run, "
@@ -48,7 +51,8 @@ def write_plot(path: str, spec, model, random, oracle) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     seeds = np.arange(len(model.returns))
     width = 0.27
-    for i, (ev, color) in enumerate([(model, "tab:blue"), (random, "tab:gray"), (oracle, "tab:green")]):
+    runs = [(model, "tab:blue"), (random, "tab:gray")] + ([(oracle, "tab:green")] if oracle is not None else [])
+    for i, (ev, color) in enumerate(runs):
         ax.bar(seeds + (i - 1) * width, ev.returns, width, label=f"{ev.label} (mean {ev.mean:.1f})", color=color)
     ax.set_xlabel("seed")
     ax.set_ylabel("episode return")
