@@ -144,7 +144,7 @@ def _state_setter(env, obs_dim: int) -> tuple[Callable[[Any, np.ndarray], None] 
     state = getattr(unwrapped, "state", None)
     if isinstance(state, np.ndarray) and state.size == obs_dim:
         def set_state(u, obs):
-            u.state = np.asarray(obs, np.float64).reshape(u.state.shape)
+            u.state = np.asarray(obs, np.float64).reshape(np.shape(u.state))
             if hasattr(u, "steps_beyond_terminated"):  # CartPole: a fresh step, not one past termination
                 u.steps_beyond_terminated = None
         return set_state, ""
@@ -220,18 +220,19 @@ def _real_step(src: Source, env) -> Callable:
     return step
 
 
-def determinism_failure(src: Source, env, *, steps: int = 300, seed: int = 0) -> str | None:
-    """Why the env is not a function of (observation, action), measured on `steps` random steps; None if it looks so.
+def determinism_failure(src: Source, env, *, steps: int = 300, seed: int = 0) -> tuple[str | None, str | None]:
+    """Measured on `steps` random steps: (why the env is not a function of (observation, action), why its
+    state cannot be set from an observation); each None when no evidence was found.
 
-    Two probes: repeated (observation, action) pairs whose outcomes differ,
-    and, where the state can be set, each step replayed from its observation.
+    Two probes: repeated (observation, action) pairs whose outcomes differ
+    (nondeterminism), and, where a state setter exists, each step replayed
+    from its observation (a mismatch without the first is a wrong setter).
     """
-    env.reset(seed=seed)
     env.action_space.seed(seed)
     obs = src.flatten(env.reset(seed=seed)[0])
     seen: dict[bytes, tuple] = {}
     clashes = replays = 0
-    example = ""
+    clash_example = replay_example = ""
     for _ in range(steps):
         action = env.action_space.sample()
         raw = env.step(action)
@@ -239,20 +240,22 @@ def determinism_failure(src: Source, env, *, steps: int = 300, seed: int = 0) ->
         key = obs.tobytes() + np.asarray(action).tobytes()
         if key in seen and not _same(seen[key], outcome):
             clashes += 1
-            example = example or f"observation {obs.tolist()} and action {np.asarray(action).tolist()} gave " \
-                                 f"{_show(seen[key])} and {_show(outcome)}"
+            clash_example = clash_example or (f"observation {obs.tolist()} and action {np.asarray(action).tolist()} "
+                                              f"gave {_show(seen[key])} and {_show(outcome)}")
         seen.setdefault(key, outcome)
         if src.set_state is not None:
             replay = make_replay(src)(obs, action)
             if not _same(replay, outcome):
                 replays += 1
-                example = example or f"observation {obs.tolist()} and action {np.asarray(action).tolist()} gave " \
-                                     f"{_show(outcome)}, replayed from the observation {_show(replay)}"
+                replay_example = replay_example or (
+                    f"observation {obs.tolist()} and action {np.asarray(action).tolist()} gave {_show(outcome)}, "
+                    f"replayed from the observation {_show(replay)}")
         obs = outcome[0] if not (raw[2] or raw[3]) else src.flatten(env.reset()[0])
-    if clashes or replays:
-        return (f"{clashes} repeated (observation, action) pairs had different outcomes and {replays} of {steps} "
-                f"steps replayed from their observation differed; e.g. {example}")
-    return None
+    clash = f"{clashes} repeated (observation, action) pairs of {steps} random steps had different outcomes; " \
+            f"e.g. {clash_example}" if clashes else None
+    replay = f"{replays} of {steps} random steps replayed from their observation differed; e.g. {replay_example}" \
+        if replays else None
+    return clash, replay
 
 
 @functools.cache
@@ -311,10 +314,13 @@ def spec(env_id: str) -> EnvSpec:
         source="gymnasium", source_id=gym_id, real_step=_real_step(src, env) if src.set_state else None,
         oracle_note=note, start_states=functools.partial(_start_states, gym_id), **fields,
     )
-    failure = determinism_failure(src, src.make_env())
-    if failure:
+    clash, replay = determinism_failure(src, src.make_env())
+    if clash:
         warnings.warn(f"{made.id} is not deterministic in (observation, action), so no CWM can score 1.0 on it: "
-                      f"{failure}", NondeterminismWarning, stacklevel=2)
+                      f"{clash}", NondeterminismWarning, stacklevel=2)
+    elif replay:  # deterministic as far as measured, but the setter does not reproduce it: no oracle
+        made = dataclasses.replace(made, real_step=None, oracle_note=f"setting its state from the observation does "
+                                                                     f"not reproduce its steps ({replay})")
     return made
 
 
