@@ -319,6 +319,7 @@ COMMANDS: list[Callable] = [
     module_command("fit", "speed_fit", "fitting the constants of a CWM: seconds per program and environment"),
     module_command("fit-search", "speed_fit_search", "GIF-MCTS with and without fit on the unknown-constants envs"),
     module_command("value", "speed_value", "MCTS: random-rollout leaf values vs a learned value and prior"),
+    module_command("gymnasium", "speed_gymnasium", "planning decisions/s: the CWM vs the real gymnasium env as model"),
     module_command("evaluate", "speed_evaluate", "planners.evaluate: 1st call (compiles) vs 2nd call (reuses it)"),
 ]
 
