@@ -7,6 +7,7 @@ use instead; the Fix prompt of the search shows `str(error)` verbatim.
 from __future__ import annotations
 
 __all__ = [
+    "DeterminismWarning",
     "CWMContractError",
     "CWMError",
     "CWMLoadError",
@@ -16,6 +17,10 @@ __all__ = [
     "CWMValidationError",
     "UsageError",
 ]
+
+
+class DeterminismWarning(UserWarning):
+    """Recorded transitions show that the next observation is not a function of observation and action."""
 
 
 class UsageError(Exception):

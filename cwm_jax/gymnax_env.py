@@ -30,6 +30,7 @@ from gymnax.environments import environment, spaces
 
 from cwm_jax import envs
 from cwm_jax.envs.spec import EnvSpec, StepFn
+from cwm_jax.validate.loader import check_step_shapes
 
 
 @struct.dataclass
@@ -60,6 +61,7 @@ class CWMEnv(environment.Environment[CWMEnvState, Any]):
     def __init__(self, spec: EnvSpec | str, step_fn: StepFn):
         super().__init__()
         self.spec = spec = envs.env_spec(spec)
+        check_step_shapes(step_fn, spec)  # a wrongly shaped step fails here, named, not in a reshape later
         self.step_fn = step_fn
         self.real_env, self.real_params = spec.make_gymnax()
         self.obs_shape = (spec.obs_dim,)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,10 +17,17 @@ from cwm_jax.errors import CWMError, UsageError
 if TYPE_CHECKING:
     from cwm_jax.score.scoring import ScoreResult
 
-__all__ = ["learned_value", "load_model", "sandboxed_step"]
+__all__ = ["learned_value", "load_model", "non_finite_message", "sandboxed_step"]
 
 
-def load_model(spec: EnvSpec, model: str, *, say=print) -> tuple[StepFn, str]:
+def non_finite_message(count: int, total: int, split: str) -> str:
+    """What `check` and `plan` say of a model that returns NaN or inf on some recorded transitions."""
+    return (f"the model returns NaN or inf (next state or reward) on {count} of {total} {split} transitions; "
+            "planning or training with it feeds those values to the planner")
+
+
+def load_model(spec: EnvSpec, model: str, *, say: Callable[[str], None] = print,
+               warn: Callable[[str], None] | None = None) -> tuple[StepFn, str]:
     """(step_fn, description) for `--model reference|oracle|PATH.py`.
 
     `reference`: the env's hand-written CWM; `oracle`: the true gymnax dynamics;
@@ -30,20 +38,16 @@ def load_model(spec: EnvSpec, model: str, *, say=print) -> tuple[StepFn, str]:
     checked. No Python of the program runs here: the worker exports the step
     it scored (StableHLO, `cwm_jax.sandbox.artifact`) and this process runs that
     artifact (`sandboxed_step`).
+    A file whose step returns NaN or inf on recorded transitions is loaded
+    with a warning (`warn`, default `say`).
     Raises UsageError for a name that is not a .py path, CWMError (clear
     message) for a missing, unreadable or rejected model file.
     """
     from cwm_jax.validate import loader
 
     if model == "reference":
-        if not spec.reference:
-            raise UsageError(f"{spec.id} has no reference CWM; pass --model PATH.py")
         return loader.load_reference(spec), f"reference CWM of {spec.name} (cwm_jax/reference/{spec.reference}.py)"
     if model == "oracle":
-        if spec.source != "gymnax":
-            if spec.real_step is None:
-                raise UsageError(f"--model oracle: {spec.id} has no oracle: {spec.oracle_note}")
-            return spec.oracle_step, f"oracle: the real {spec.source} env {spec.source_id}, set from each observation"
         return spec.oracle_step, f"oracle: the true gymnax dynamics of {spec.gymnax_id}"
     path = Path(model)
     if path.suffix != ".py":
@@ -54,6 +58,8 @@ def load_model(spec: EnvSpec, model: str, *, say=print) -> tuple[StepFn, str]:
     if step is None:
         raise CWMError(f"model {model} was rejected: {checked.error or 'no reason given'}")
     accuracy = checked.summary["accuracy"]
+    if checked.summary.get("non_finite"):
+        (warn or say)(non_finite_message(checked.summary["non_finite"], checked.summary["n_transitions"], "train"))
     return step, f"CWM file {model} (train accuracy {accuracy:.4f})"
 
 

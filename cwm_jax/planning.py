@@ -19,9 +19,11 @@ Every evaluation is one jitted, vmapped call over the seeds; pass `mesh`
 from __future__ import annotations
 
 import dataclasses
-import time
+import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
+
+from cwm_jax.compile_timing import compile_then_run
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,6 +43,7 @@ __all__ = [
     "config_from_options",
     "evaluate",
     "evaluate_baselines",
+    "check_search_memory",
     "make_planner",
     "normalized_return",
     "planner_config",
@@ -83,6 +86,8 @@ class Planner:
         `action_mask_fn` (MCTS's leaf evaluation and masks).
       unit: what `work_per_step` counts, per second ("simulations/s").
       describe: (config, leaf value: "rollouts" or a `--value`) -> a line for reports.
+      search_bytes: (config, obs_dim) -> memory of one search's state (bytes, an
+        upper estimate), for `check_search_memory`.
       factory_name: its factory in `planners`, `(step_fn, config, **leaf_functions) -> plan`.
     """
 
@@ -98,6 +103,7 @@ class Planner:
     action_space: Callable[[EnvSpec], dict[str, Any]]
     work_per_step: Callable[[Any], float]
     describe: Callable[[Any, str], str]
+    search_bytes: Callable[[Any, int], int]
 
     @property
     def config_class(self) -> type:
@@ -138,6 +144,8 @@ PLANNERS: dict[str, Planner] = {
             factory_name="make_mcts_planner",
             action_space=lambda spec: {"num_actions": spec.num_actions},
             work_per_step=lambda config: config.num_simulations,
+            # mctx's tree: per node 5 scalars, 6 per child and the state; x2 for the copy the search loop carries.
+            search_bytes=lambda c, obs_dim: 8 * (c.num_simulations + 1) * (5 + 6 * c.num_actions + obs_dim),
             describe=lambda config, value: (
                 f"MCTS ({config.policy}), {config.num_simulations} simulations, "
                 + (f"random rollouts <= {config.rollout_depth} steps x {config.num_rollouts}"
@@ -161,13 +169,31 @@ PLANNERS: dict[str, Planner] = {
             factory_name="make_cem_planner",
             action_space=lambda spec: {"action_dim": spec.action_dim, "action_low": spec.action_low,
                                        "action_high": spec.action_high},
-            work_per_step=_cem_work,
+            work_per_step=_cem_work,  # below: the sampled sequences and their states, x2 for sort and elites
+            search_bytes=lambda c, obs_dim: 8 * c.num_samples * c.horizon * (c.action_dim + obs_dim + 2),
             describe=lambda config, value: (
                 f"CEM ({'open loop' if config.open_loop else 'replanning every step'}), horizon {config.horizon}, "
                 f"{config.iterations} iterations, {config.num_samples} samples, {config.num_elites} elites"),
         ),
     )
 }
+
+
+def check_search_memory(spec: EnvSpec, config: PlannerConfig, seeds: int, *, limit: int | None = None) -> int:
+    """The estimated memory of `seeds` searches at once (bytes); ValueError above `limit`.
+
+    `limit` defaults to half of this machine's memory: past it the planner
+    would swap or be killed after minutes of compiling, not fail at once.
+    """
+    need = seeds * planner_of(config).search_bytes(config, spec.obs_dim)
+    if limit is None:
+        limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    if need > limit:
+        raise ValueError(f"{planner_of(config).label} over {seeds} seed{'s' if seeds != 1 else ''} at once needs "
+                         f"about {need / 2**30:.1f} GiB with these settings, more "
+                         f"than {limit / 2**30:.1f} GiB (half of this machine's memory); "
+                         "lower the simulations, samples or horizon, or the seeds")
+    return need
 
 
 def planner_for(spec: EnvSpec, name: str | None = None) -> Planner:
@@ -189,7 +215,7 @@ def planner_of(config: PlannerConfig) -> Planner:
     return next(p for p in PLANNERS.values() if type(config).__name__ == p.config_name)
 
 
-def planner_config(spec: EnvSpec, planner: str | None = None, **fields: Any) -> PlannerConfig:
+def planner_config(spec: EnvSpec | str, planner: str | None = None, **fields: Any) -> PlannerConfig:
     """The config of `planner` (default: the one for `spec`'s action space): action space, tuned defaults, `fields`.
 
     Args:
@@ -202,6 +228,9 @@ def planner_config(spec: EnvSpec, planner: str | None = None, **fields: Any) -> 
       ValueError naming the fields that the config class does not have (or
       that it rejects).
     """
+    from cwm_jax import envs
+
+    spec = envs.env_spec(spec)
     entry = planner_for(spec, planner)
     known = {field.name for field in dataclasses.fields(entry.config_class)}
     unknown = sorted(set(fields) - known)
@@ -229,7 +258,7 @@ def settings_record(config: PlannerConfig) -> dict[str, Any]:
 
 
 def make_planner(
-    spec: EnvSpec,
+    spec: EnvSpec | str,
     step_fn: planners.StepFn,
     config: PlannerConfig | None = None,
     *,
@@ -245,13 +274,16 @@ def make_planner(
     open-loop CEM config gives an `Agent` (for `planners.evaluate`).
 
     Args:
-      spec: the environment.
+      spec: the environment (or its id).
       step_fn: the model on one state, `step(state, action) -> (next_state, reward, done)`.
       config: a config from `planner_config` (default: `planner_config(spec, **fields)`).
       value_fn, prior_fn, action_mask_fn: MCTS's leaf evaluation and masks
         (see `planners.make_mcts_planner`).
       **fields: config fields, over `config` or the defaults.
     """
+    from cwm_jax import envs
+
+    spec = envs.env_spec(spec)
     if config is None:
         config = planner_config(spec, **fields)
     elif fields:
@@ -300,7 +332,7 @@ class Baselines:
     """What a model's return is measured against: a uniformly random policy and the planner on the true dynamics."""
 
     random: Evaluation
-    oracle: Evaluation | None
+    oracle: Evaluation
 
 
 def evaluate(spec: EnvSpec, policy, keys, label: str, say: Callable[[str], None], *, mesh=None) -> Evaluation:
@@ -309,14 +341,9 @@ def evaluate(spec: EnvSpec, policy, keys, label: str, say: Callable[[str], None]
 
     import planners
 
-    if spec.source == "gymnasium":  # Python: a host loop acting in the real env, one planner call per step
-        from cwm_jax import gymnasium_episodes
-
-        say(f"  {label}: acting in the real gymnasium env {spec.source_id} (one jitted, vmapped planner call "
-            f"per real step for all {keys.shape[0]} seeds) ...")
-        returns, lengths, first_call, run_seconds = gymnasium_episodes.run_episodes(spec, policy, keys)
-        say(f"  {label}: done in {run_seconds + first_call:.1f} s, mean return {returns.mean():.1f}")
-        return Evaluation(label, returns, lengths, first_call, run_seconds)
+    if spec.source == "gymnasium":  # a host loop over gymnasium's own environments
+        from cwm_jax.gymnasium_eval import evaluate_in_gymnasium
+        return Evaluation(label, *evaluate_in_gymnasium(spec, policy, keys, label, say))
     env, params = spec.make_gymnax()
     run = planners.make_evaluate(
         env, params, policy, obs_fn=spec.flatten_obs, action_fn=spec.to_gymnax_action, mesh=mesh
@@ -324,7 +351,8 @@ def evaluate(spec: EnvSpec, policy, keys, label: str, say: Callable[[str], None]
     say(f"  {label}: compiling (one jitted, vmapped episode function; takes a few seconds) ...")
     result, compile_seconds, run_seconds = compile_then_run(
         run, keys,
-        on_compiled=lambda seconds: say(f"  {label}: compiled in {seconds:.1f} s; running {keys.shape[0]} episodes ..."),
+        on_compiled=lambda seconds: say(f"  {label}: compiled in {seconds:.1f} s; running {keys.shape[0]} "
+                                        f"episode{'s' if keys.shape[0] != 1 else ''} ..."),
     )
     returns = np.asarray(result.episode_return, np.float64)
     lengths = np.asarray(result.length)
@@ -334,17 +362,17 @@ def evaluate(spec: EnvSpec, policy, keys, label: str, say: Callable[[str], None]
 
 def evaluate_baselines(spec: EnvSpec, config: PlannerConfig, keys, say: Callable[[str], None], *, mesh=None,
                        oracle: Evaluation | None = None, **leaf_functions) -> Baselines:
-    """The random policy and the planner of `config` on the true dynamics (`oracle`, if given, is reused).
-
-    The oracle is None for a source whose state cannot be set from an
-    observation (`spec.oracle_note` says why).
-    """
+    """The random policy and the planner of `config` on the true dynamics (`oracle`, if given, is reused)."""
     import planners
 
     random = evaluate(spec, planners.random_policy(spec.random_action), keys, "random", say, mesh=mesh)
-    if oracle is None and spec.source != "gymnax" and spec.real_step is None:
-        say(f"  oracle: none ({spec.oracle_note})")
-        return Baselines(random=random, oracle=None)
+    if oracle is None and spec.source == "gymnasium":  # NaN returns: the normalized return is N/A
+        import numpy as np
+
+        from cwm_jax.gymnasium_eval import ORACLE_NOT_BUILT
+        say(f"  oracle: {ORACLE_NOT_BUILT}")
+        n = int(keys.shape[0])
+        oracle = Evaluation("oracle", np.full(n, np.nan), np.zeros(n, np.int64), 0.0, 0.0)
     if oracle is None:
         policy = make_planner(spec, spec.oracle_step, config, **leaf_functions)
         oracle = evaluate(spec, policy, keys, "oracle", say, mesh=mesh)
@@ -362,21 +390,3 @@ def normalized_return(model: float | None, random: float, oracle: float) -> floa
     if planners.normalized_return(oracle, random, oracle) is None:
         return None
     return 0.0 if model is None else planners.normalized_return(model, random, oracle)
-
-
-def compile_then_run(jitted, *args, on_compiled: Callable[[float], None] = lambda seconds: None):
-    """Compiles `jitted` (a `jax.jit` function) for `args`, then runs it once, timing each apart.
-
-    Returns:
-      (output, compile_seconds, run_seconds); `on_compiled(compile_seconds)` is
-      called in between (to report progress).
-    """
-    import jax
-
-    start = time.perf_counter()
-    compiled = jitted.lower(*args).compile()
-    compile_seconds = time.perf_counter() - start
-    on_compiled(compile_seconds)
-    start = time.perf_counter()
-    output = jax.block_until_ready(compiled(*args))
-    return output, compile_seconds, time.perf_counter() - start

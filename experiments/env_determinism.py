@@ -84,10 +84,19 @@ def differs(a, b):
     return far(a[0], b[0]) | far(a[1], b[1]) | jnp.any(a[2] != b[2])
 
 
+def make(env_id: str):
+    """gymnax's (env, params); an id gymnax does not know (a generated world) through the registry."""
+    if env_id.lower().removeprefix("gymnax/").startswith("novel-"):
+        from cwm_jax import envs
+
+        return envs.env_spec(env_id).make_gymnax()
+    return gymnax.make(env_id)
+
+
 def check(env_id: str) -> None:
     t0 = time.time()
     try:
-        env, params = gymnax.make(env_id)
+        env, params = make(env_id)
     except Exception as e:  # MNISTBandit downloads MNIST
         print(f"{env_id:26s} make failed: {type(e).__name__}: {str(e)[:100]}")
         return
@@ -198,7 +207,7 @@ def deep_collisions(env_id: str, n_envs: int = 256, n_steps: int = 2000, seed: i
     ball-following policy with 20% random actions where one is defined (a
     random policy dies within a few steps in Breakout), else random.
     """
-    env, params = gymnax.make(env_id)
+    env, params = make(env_id)
     space = env.action_space(params)
     policy = DEEP_POLICIES.get(env_id, lambda key, state: space.sample(key))
     fixed = jax.random.key(123)
@@ -268,7 +277,8 @@ def deep_collisions(env_id: str, n_envs: int = 256, n_steps: int = 2000, seed: i
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("env_ids", nargs="*", metavar="ENV_ID", help="gymnax ids (default: all 26)")
+    parser.add_argument("env_ids", nargs="*", metavar="ENV_ID", help="gymnax ids, or generated worlds gymnax/Novel-Physics-<seed>, "
+                        "gymnax/Novel-Grid-<seed> (default: all 26 gymnax ids)")
     parser.add_argument("--deep", action="store_true", help="experiment 3 at scale on the ENV_IDs given")
     return parser
 

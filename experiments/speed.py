@@ -1,6 +1,7 @@
 """Speed benchmarks. Subcommands:
 
     python experiments/speed.py plan [--quick] [--json PATH]
+    python experiments/speed.py plan --scaling [--json PATH]   (experiments/speed_scaling.py)
 
 `plan`, in one run with the same settings (the paper's: 25 simulations, random
 rollouts of up to 100 steps, discount 0.99, a fresh tree every real step):
@@ -111,6 +112,11 @@ def cmd_plan(args) -> int:
     from cwm_jax import envs
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    if args.scaling:
+        import speed_scaling
+
+        speed_scaling.run(args)
+        return 0
     import python_mcts
 
     def say(text: str = "") -> None:
@@ -286,6 +292,10 @@ def add_plan_command(subparsers) -> None:
                         "or its Python loaded in this process")
     p.add_argument("--simulations", type=int, default=25, help="MCTS simulations per real step (default 25)")
     p.add_argument("--rollout-depth", type=int, default=100, help="random rollout length (default 100)")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import speed_scaling
+
+    speed_scaling.add_arguments(p)
     p.set_defaults(func=cmd_plan)
 
 
@@ -319,8 +329,11 @@ COMMANDS: list[Callable] = [
     module_command("fit", "speed_fit", "fitting the constants of a CWM: seconds per program and environment"),
     module_command("fit-search", "speed_fit_search", "GIF-MCTS with and without fit on the unknown-constants envs"),
     module_command("value", "speed_value", "MCTS: random-rollout leaf values vs a learned value and prior"),
-    module_command("gymnasium", "speed_gymnasium", "planning decisions/s: the CWM vs the real gymnasium env as model"),
     module_command("evaluate", "speed_evaluate", "planners.evaluate: 1st call (compiles) vs 2nd call (reuses it)"),
+    module_command("batch", "speed_batch", "evaluate and rollout loops at thousands of seeds"),
+    module_command("returns", "speed_returns", "MCTS variants: mean return over seeds and time per decision"),
+    module_command("gymnasium", "speed_gymnasium", "planning with a CWM vs with the real gymnasium env as model"),
+    module_command("chance", "speed_chance", "stochastic vs deterministic MCTS on SlipperyGrid: simulations/s"),
 ]
 
 

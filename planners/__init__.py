@@ -36,6 +36,13 @@ from planners.evaluate import (
 )
 from planners.mcts import Embedding, MCTSConfig, make_mcts_planner, make_mcts_search, make_recurrent_fn
 from planners.ppo import PPOConfig, make_train
+from planners.stochastic_mcts import (
+    StochasticMCTSConfig,
+    make_sampled_rollout_value,
+    make_sampled_step,
+    make_stochastic_mcts_planner,
+    make_stochastic_mcts_search,
+)
 from planners.rollout import (
     make_rollout_value,
     rollout_return,
@@ -62,6 +69,12 @@ __all__ = [
     "make_mcts_planner",
     "make_mcts_search",
     "make_recurrent_fn",
+    # stochastic MCTS (mctx stochastic MuZero; models with chance, docs/chance.md)
+    "StochasticMCTSConfig",
+    "make_sampled_rollout_value",
+    "make_sampled_step",
+    "make_stochastic_mcts_planner",
+    "make_stochastic_mcts_search",
     # CEM
     "CEMConfig",
     "CEMOutput",

@@ -32,18 +32,28 @@ from planners.base import (
     check_num_actions,
     unbatched,
 )
+from planners.mctx_policies import run_policy
 from planners.rollout import make_rollout_value, uniform_discrete_actions, zero_value
 
 __all__ = [
     "INVALID_LOGIT",
     "POLICIES",
+    "ROLLOUT_UNROLL",
     "Embedding",
     "MCTSConfig",
     "SearchFn",
     "make_mcts_planner",
     "make_mcts_search",
     "make_recurrent_fn",
+    "rollout_unroll",
 ]
+
+# Default `MCTSConfig.rollout_unroll` per JAX backend (`jax.default_backend()`).
+# cpu: 1, measured (docs/planning.md: unroll 2-8 won 10% at batch 16 and lost
+# up to 20% at batches 1 and 256). gpu: 8, NOT measured (no GPU was lent): a
+# GPU pays a launch and a predicate read per loop iteration, which unrolling
+# divides; `speed.py plan --scaling` on a GPU compares it with 1.
+ROLLOUT_UNROLL = {"cpu": 1, "gpu": 8}
 
 # Logit of an illegal action inside the tree (mctx issue #29).
 INVALID_LOGIT = -1e9
@@ -176,6 +186,10 @@ class MCTSConfig:
       rollout_early_exit: end each rollout loop at done (see
         `planners.rollout.make_rollout_value`; default: only for a single
         rollout per leaf).
+      rollout_unroll: model steps per iteration of each rollout loop
+        (`planners.rollout.rollout_return`); the values are the same, only
+        the number of sequential loop iterations changes. Default (None):
+        `ROLLOUT_UNROLL` for the backend `jax.default_backend()` names.
       tie_break_noise: scale of Gumbel noise added to the prior logits of
         interior nodes. mctx's Gumbel interior selection is deterministic and
         breaks ties towards action 0; with uniform priors that biases whole
@@ -200,6 +214,7 @@ class MCTSConfig:
     max_num_considered_actions: int = 16
     qtransform: Callable | None = None
     rollout_early_exit: bool | None = None
+    rollout_unroll: int | None = None
     tie_break_noise: float | None = None
 
     def __post_init__(self):
@@ -216,12 +231,21 @@ class MCTSConfig:
              f"dirichlet_fraction must be in [0, 1], got {self.dirichlet_fraction}"),
             (self.max_num_considered_actions >= 1,
              f"max_num_considered_actions must be >= 1, got {self.max_num_considered_actions}"),
+            (self.rollout_unroll is None or self.rollout_unroll >= 1,
+             f"rollout_unroll must be >= 1, got {self.rollout_unroll}"),
             (self.tie_break_noise is None or self.tie_break_noise >= 0.0,
              f"tie_break_noise must be >= 0, got {self.tie_break_noise}"),
         )
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"MCTSConfig: {message}")
+
+
+def rollout_unroll(config: MCTSConfig) -> int:
+    """`config.rollout_unroll`, or the default of the current backend (`ROLLOUT_UNROLL`; 1 if unlisted)."""
+    if config.rollout_unroll is not None:
+        return config.rollout_unroll
+    return ROLLOUT_UNROLL.get(jax.default_backend(), 1)
 
 
 def make_mcts_search(
@@ -250,6 +274,7 @@ def make_mcts_search(
                 discount=config.discount,
                 num_rollouts=config.num_rollouts,
                 early_exit=config.rollout_early_exit,
+                unroll=rollout_unroll(config),
             )
             if config.rollout_depth > 0
             else zero_value
@@ -269,7 +294,6 @@ def make_mcts_search(
         action_mask_fn=action_mask_fn,
         tie_break_noise=tie_break_noise,
     )
-    qtransform = {} if config.qtransform is None else {"qtransform": config.qtransform}
 
     def search(key: jax.Array, states) -> mctx.PolicyOutput:
         batch = jax.tree.leaves(states)[0].shape[0]
@@ -283,32 +307,7 @@ def make_mcts_search(
         invalid_actions = None
         if action_mask_fn is not None:
             invalid_actions = ~jax.vmap(action_mask_fn)(states)
-        if config.policy == "muzero":
-            return mctx.muzero_policy(
-                None,
-                search_key,
-                root,
-                recurrent_fn,
-                config.num_simulations,
-                invalid_actions=invalid_actions,
-                max_depth=config.max_depth,
-                dirichlet_fraction=config.dirichlet_fraction,
-                pb_c_init=config.pb_c_init,
-                temperature=config.temperature,
-                **qtransform,
-            )
-        return mctx.gumbel_muzero_policy(
-            None,
-            search_key,
-            root,
-            recurrent_fn,
-            config.num_simulations,
-            invalid_actions=invalid_actions,
-            max_depth=config.max_depth,
-            max_num_considered_actions=config.max_num_considered_actions,
-            gumbel_scale=config.gumbel_scale,
-            **qtransform,
-        )
+        return run_policy(config, search_key, root, recurrent_fn, invalid_actions)
 
     return search
 

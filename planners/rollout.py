@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -42,6 +43,24 @@ def uniform_box_actions(action_dim: int, low, high) -> ActionSequenceFn:
     return sample
 
 
+def _latched_step(step_fn: StepFn, discount: float, carry: _ReturnCarry, action, active) -> _ReturnCarry:
+    """One rollout step that changes nothing where `active` is False (bool []).
+
+    The return is `where(active, ret + weight * r, ret)`: the same expression
+    as the early-exit loop's `ret + weight * r`, so that XLA compiles it the
+    same way (a `ret + where(active, weight * r, 0)` can round differently
+    where the unlatched sum is contracted into a fused multiply-add).
+    """
+    next_s, r, d = call_step(step_fn, carry.state, action)
+    return _ReturnCarry(
+        t=carry.t + active.astype(jnp.int32),
+        state=select_tree(active, next_s, carry.state),
+        done=carry.done | (active & d),
+        ret=jnp.where(active, carry.ret + carry.weight * r, carry.ret),
+        weight=jnp.where(active, carry.weight * discount, carry.weight),
+    )
+
+
 def rollout_return(
     step_fn: StepFn,
     state,
@@ -49,6 +68,7 @@ def rollout_return(
     *,
     discount: float,
     early_exit: bool = True,
+    unroll: int = 1,
 ) -> jax.Array:
     """Discounted return of an open-loop action sequence from `state`.
 
@@ -64,10 +84,20 @@ def rollout_return(
       early_exit: stop the loop as soon as the episode is done (a
         `lax.while_loop`; under vmap it runs until every row is done). With
         False the loop always runs T steps (a `lax.scan` with a done latch).
+      unroll: model steps per loop iteration (>= 1). The loop runs
+        ceil(T / unroll) (scan) or ceil(steps / unroll) (while) sequential
+        iterations. Fewer iterations cut the per-iteration cost of a loop (a
+        kernel launch and a predicate read on a GPU), for up to `unroll - 1`
+        model steps computed and discarded past the end. The while loop's
+        return is the same bit for bit (each iteration is `unroll` latched
+        steps); the scan's (`lax.scan(unroll=...)`) may differ in the last
+        bit of float32, as XLA fuses the unrolled body differently.
 
     Returns:
       float32 [].
     """
+    if unroll < 1:
+        raise ValueError(f"unroll must be >= 1, got {unroll}")
     horizon = actions.shape[0]
     init = _ReturnCarry(
         t=jnp.zeros((), jnp.int32),
@@ -76,6 +106,7 @@ def rollout_return(
         ret=jnp.zeros((), jnp.float32),
         weight=jnp.ones((), jnp.float32),
     )
+    latched = functools.partial(_latched_step, step_fn, discount)
 
     if not early_exit:
 
@@ -89,15 +120,26 @@ def rollout_return(
                 weight=carry.weight * discount,
             ), None
 
-        final, _ = jax.lax.scan(scan_body, init, actions)
+        final, _ = jax.lax.scan(scan_body, init, actions, unroll=max(1, min(unroll, horizon)))
         return final.ret
 
     def cond(carry: _ReturnCarry):
         return (carry.t < horizon) & ~carry.done
 
-    def body(carry: _ReturnCarry):
-        next_s, r, d = call_step(step_fn, carry.state, actions[carry.t])
-        return _ReturnCarry(carry.t + 1, next_s, d, carry.ret + carry.weight * r, carry.weight * discount)
+    if unroll == 1:
+
+        def body(carry: _ReturnCarry):
+            next_s, r, d = call_step(step_fn, carry.state, actions[carry.t])
+            return _ReturnCarry(carry.t + 1, next_s, d, carry.ret + carry.weight * r, carry.weight * discount)
+
+    else:
+
+        def body(carry: _ReturnCarry):
+            # `unroll` steps per iteration; those past the end change nothing.
+            for _ in range(unroll):
+                action = actions[jnp.minimum(carry.t, horizon - 1)]
+                carry = latched(carry, action, cond(carry))
+            return carry
 
     return jax.lax.while_loop(cond, body, init).ret
 
@@ -110,6 +152,7 @@ def make_rollout_value(
     discount: float = 0.99,
     num_rollouts: int = 1,
     early_exit: bool | None = None,
+    unroll: int = 1,
 ) -> ValueFn:
     """A value function from random rollouts of at most `depth` steps.
 
@@ -129,6 +172,7 @@ def make_rollout_value(
         rollout, False for several (a vmapped while loop runs until its
         longest rollout ends anyway, and the fixed-length scan compiles and
         runs faster).
+      unroll: model steps per loop iteration (see `rollout_return`).
 
     Returns:
       value(key, state) -> float32 [].
@@ -137,12 +181,14 @@ def make_rollout_value(
         raise ValueError(f"rollout depth must be >= 0, got {depth}")
     if num_rollouts < 1:
         raise ValueError(f"num_rollouts must be >= 1, got {num_rollouts}")
+    if unroll < 1:
+        raise ValueError(f"unroll must be >= 1, got {unroll}")
     if early_exit is None:
         early_exit = num_rollouts == 1
 
     def one(key: jax.Array, state) -> jax.Array:
         actions = action_sequence_fn(key, depth)
-        return rollout_return(step_fn, state, actions, discount=discount, early_exit=early_exit)
+        return rollout_return(step_fn, state, actions, discount=discount, early_exit=early_exit, unroll=unroll)
 
     def value(key: jax.Array, state) -> jax.Array:
         if depth == 0:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from cwm_jax import envs
 from cwm_jax.commands import common as command
+from cwm_jax.commands import outputs
 from cwm_jax.errors import UsageError
 from cwm_jax.commands.planner_options import add_planner_arguments, check_options, given_options
 from synth.bench.config import BenchConfig
@@ -31,12 +32,17 @@ from synth.bench.methods import METHOD_KINDS, parse_method
 
 __all__ = ["ENV_GROUPS", "add_arguments", "all_envs", "config_from_args", "resolve_envs", "run"]
 
-ENV_GROUPS = ("all", "discrete", "continuous", "unknown")
+ENV_GROUPS = ("all", "discrete", "continuous", "unknown", "novel")
 
 
 def all_envs(kind: str = "all") -> tuple[str, ...]:
-    """Registered env ids: "all", "discrete" or "continuous" (the default envs), or "unknown"
-    (the "-unknown" variants, whose constants have to be learned from the data)."""
+    """Registered env ids: "all", "discrete" or "continuous" (the default envs), "unknown"
+    (the "-unknown" variants, whose constants have to be learned from the data), or "novel"
+    (generated worlds, seeds 0-4 of each family, whose rules have to be learned from the data)."""
+    if kind == "novel":
+        from cwm_jax.envs import novel
+
+        return novel.bench_ids()
     specs = list(envs.VARIANT_SPECS if kind == "unknown" else envs.SPECS)
     if kind == "discrete":
         specs = [s for s in specs if s.discrete]
@@ -59,8 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--envs", default="all",
-                        help="comma-separated env ids, or all|discrete|continuous (the default envs) or unknown "
-                             "(the -unknown variants) (default: all)")
+                        help="comma-separated env ids, or all|discrete|continuous (the default envs), unknown "
+                             "(the -unknown variants) or novel (generated worlds: Novel-Physics-0..4, "
+                             "Novel-Grid-0..4) (default: all)")
     parser.add_argument("--methods", default="gif-mcts,worldcoder,zero-shot",
                         help=f"comma-separated: {', '.join(METHOD_KINDS)}, with variant "
                              "flags such as 'gif-mcts --no-fix' or 'gif-mcts --no-fit' (the synthesis methods fit "
@@ -77,7 +84,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="search value of the synthesis methods: the paper code's reward-weighted accuracy, or "
                              "strict accuracy (all of state, reward and done right) (default: paper)")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default: 1.0)")
-    parser.add_argument("--max-tokens", type=int, default=1500, help="completion limit per call (default: 1500)")
+    parser.add_argument("--max-tokens", type=int, default=4096,
+                        help="completion limit per call, hidden reasoning tokens included (default: 4096, as "
+                             "`cwm-jax synth`; the paper's 1500 cuts off an explanation plus an RK4 program)")
     parser.add_argument("--prices", type=float, nargs=2, metavar=("IN", "OUT"),
                         help="dollars per million prompt and completion tokens, to count cost")
     parser.add_argument("--concurrency", type=int, default=1,
@@ -141,11 +150,13 @@ def run(args: argparse.Namespace) -> int:
         print(text, flush=True)
 
     config = config_from_args(args)
+    outputs.check_dirs(args.out)
     if args.ray_gpus < 0:
         raise UsageError("--ray-gpus must be >= 0")
     try:
-        records = run_benchmark(config, args.out, resume=args.resume, replay_from=args.replay, say=say,
-                                ray_address=args.ray, ray_gpus=args.ray_gpus)
+        with command.progress("benchmark running (a line per finished task)", every=30.0):
+            records = run_benchmark(config, args.out, resume=args.resume, replay_from=args.replay, say=say,
+                                    ray_address=args.ray, ray_gpus=args.ray_gpus)
     except RuntimeError as exc:
         command.error(str(exc))
         return command.EXIT_FAILED
@@ -157,6 +168,8 @@ def run(args: argparse.Namespace) -> int:
         return command.EXIT_ENDPOINT
     table = write_results(records, args.out, config=config.to_json(), plots=not args.no_plots)
     print("\n" + table)
-    print(f"wrote {Path(args.out) / 'results.md'}, results.csv, results.json, aggregates.json"
-          + ("" if args.no_plots else ", accuracy.png, normalized_return.png, accuracy_vs_calls.png"))
+    plots = [name for name in ("accuracy.png", "normalized_return.png", "accuracy_vs_calls.png")
+             if not args.no_plots and (Path(args.out) / name).exists()]
+    print(f"wrote {Path(args.out) / 'results.md'}, " + ", ".join(["results.csv", "results.json", "aggregates.json",
+                                                                  *plots]))
     return command.EXIT_OK

@@ -1,6 +1,6 @@
 """What every `cwm-jax` subcommand shares: exit statuses and how an error is printed.
 
-The rule (README, "The `cwm-jax` command"): a subcommand returns
+The rule (docs/guide.md, "The `cwm-jax` command"): a subcommand returns
 
 - 0 when it did its job;
 - 1 when it ran and the result is negative: the model was rejected (a
@@ -11,18 +11,36 @@ The rule (README, "The `cwm-jax` command"): a subcommand returns
   was run. The message is ONE line: `error: ...`;
 - 3 when the LLM endpoint failed (synth, bench);
 - 130 when interrupted (Ctrl-C), with one line on stderr and no traceback.
+
+Ctrl-C, one mechanism. A command run as a process (`main` without argv)
+ends at once on SIGINT (`exit_on_interrupt`): a thread woken by the signal
+flushes stdout, writes `interrupted` and leaves through `os._exit(130)`. The
+signal can arrive while XLA compiles or runs on its own threads; raised as
+KeyboardInterrupt there, it either waited for the C call to return, was
+swallowed (`Exception ignored in: _xla_gc_callback`, the command then ran to
+the end with exit 0) or crashed the interpreter's teardown (`double free or
+corruption`, `pure virtual method called`, exit 134/139). `synth` and `bench`
+save partial results on Ctrl-C, so they keep KeyboardInterrupt, and their
+process still ends through `leave` (os._exit after an interrupt). Sandbox
+workers notice their parent's exit by themselves (their request pipe hangs
+up) and remove their directories.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
-from collections.abc import Callable
-from pathlib import Path
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
 
 from typing import TYPE_CHECKING
 
-from cwm_jax.errors import CWMError, SandboxError, UsageError
+from cwm_jax.errors import CWMError, DeterminismWarning, SandboxError, UsageError
 from cwm_jax.validate.text import printable, source_lines
 
 if TYPE_CHECKING:
@@ -36,10 +54,13 @@ __all__ = [
     "EXIT_USAGE",
     "ArgumentParser",
     "add_tolerance_argument",
-    "check_writable",
     "error",
+    "exit_on_interrupt",
+    "leave",
+    "progress",
     "run_guarded",
     "tolerance_from",
+    "warning",
 ]
 
 EXIT_OK = 0
@@ -70,12 +91,44 @@ def error(message: object) -> None:
     print(f"error: {one_line(message)}", file=sys.stderr, flush=True)
 
 
+def warning(message: object) -> None:
+    """Prints `warning: message` on stderr, as one line: the command goes on, but the result needs a look."""
+    print(f"warning: {one_line(message)}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def progress(message: str, *, every: float = 10.0) -> Iterator[None]:
+    """While the block runs, `  message: N s` on stderr every `every` seconds (long jitted calls say nothing else).
+
+    The one progress mechanism of the commands: plan, train, check, fit and bench use it.
+    """
+    stop = threading.Event()
+    start = time.monotonic()
+
+    def tick() -> None:
+        while not stop.wait(every):
+            print(f"  {message}: {time.monotonic() - start:.0f} s", file=sys.stderr, flush=True)
+
+    ticker = threading.Thread(target=tick, name="cwm-jax-progress", daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+
+
 def run_guarded(body: Callable[[], int]) -> int:
     """`body()`, with the rule above applied to what it raises."""
     from cwm_jax.envs import UnknownEnvError
 
     try:
-        return body()
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", DeterminismWarning)
+            default_show = warnings.showwarning
+            warnings.showwarning = lambda message, category, *rest, **kw: (
+                warning(message) if issubclass(category, DeterminismWarning) else default_show(message, category,
+                                                                                                *rest, **kw))
+            return body()
     except (UsageError, UnknownEnvError) as exc:
         error(" ".join(str(exc).split()))  # one line, whatever the message held
         return EXIT_USAGE
@@ -90,11 +143,45 @@ def run_guarded(body: Callable[[], int]) -> int:
         return EXIT_INTERRUPTED
 
 
-def check_writable(*paths: str | None) -> None:
-    """UsageError unless each given output path's directory exists; called before any work starts."""
-    for path in paths:
-        if path and not Path(path).resolve().parent.is_dir():
-            raise UsageError(f"cannot write {path}: directory {str(Path(path).parent)!r} does not exist")
+def _flush_stdio() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, RuntimeError):  # RuntimeError: a reentrant flush
+            pass
+
+
+def exit_on_interrupt() -> None:
+    """From now on SIGINT ends this process at once: stdout flushed, `interrupted` on stderr, exit 130.
+
+    The signal's C handler writes to a pipe (`signal.set_wakeup_fd`) that a
+    daemon thread reads, so the exit does not wait for the main thread to
+    come back from XLA. Call it from the main thread of a process entry point only.
+    """
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    signal.signal(signal.SIGINT, lambda signum, frame: None)  # the Python-level handler: the thread does the work
+    signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+
+    def watch() -> None:
+        while signal.SIGINT not in os.read(read_end, 64):
+            pass
+        _flush_stdio()
+        os.write(2, b"interrupted\n")
+        os._exit(EXIT_INTERRUPTED)
+
+    threading.Thread(target=watch, name="cwm-jax-interrupt", daemon=True).start()
+
+
+def leave(status: int) -> int:
+    """`status` for `sys.exit`, as the process ends; after an interrupt the process ends here (`os._exit`).
+
+    Called once, by the process's entry point (never by a command run in-process, as the tests run them).
+    """
+    _flush_stdio()
+    if status == EXIT_INTERRUPTED:
+        os._exit(status)
+    return status
 
 
 def add_tolerance_argument(parser: argparse.ArgumentParser, *, note: str = "") -> None:

@@ -12,18 +12,19 @@ Every evaluation is ONE jitted, vmapped call over the seeds.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from cwm_jax.commands import common as command
+from cwm_jax.commands import outputs
 from cwm_jax.commands.planner_options import add_planner_arguments, config_from_args
 from cwm_jax.commands.report import summary_table, write_plot
 from cwm_jax.errors import UsageError
 from cwm_jax.models import learned_value, load_model
 from cwm_jax.planning import (
     PLANNERS,
+    check_search_memory,
     evaluate,
     evaluate_baselines,
     make_planner,
@@ -56,22 +57,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """`cwm-jax plan`: errors are raised (UsageError, CWMError) for `command.run_guarded` to print."""
-    command.check_writable(args.json, args.plot)
-    plan(args, say)
-    return command.EXIT_OK
+    outputs.check_files(args.json, args.plot)
+    record, draw = plan(args, say)
+    written = [outputs.write_output(path, write, say=say, error=command.error, what=what, suffix=suffix)
+               for path, write, what, suffix in (
+                   (args.json, lambda p: outputs.write_json(p, record), "the JSON record", ".json"),
+                   (args.plot, draw, "the plot", ".png")) if path]
+    return command.EXIT_OK if all(written) else command.EXIT_FAILED
 
 
 def say(text: str) -> None:
     print(text, flush=True)
 
 
-def plan(args: argparse.Namespace, say=say) -> dict[str, Any]:
-    """Everything but argument parsing and error printing; returns the JSON record."""
+def plan(args: argparse.Namespace, say=say) -> tuple[dict[str, Any], Callable[[str], None]]:
+    """Everything but argument parsing, error printing and the output files.
+
+    Returns:
+      (the JSON record, a function that draws the per-seed returns plot to a path).
+    """
     from cwm_jax import envs
 
     if args.seeds < 1:
         raise UsageError(f"--seeds must be >= 1, got {args.seeds}")
     spec = envs.env_spec(args.env)
+    if spec.stochastic:
+        raise UsageError(f"{spec.id} is random: `plan` does not plan with chance CWMs yet; "
+                         "use planners.make_stochastic_mcts_planner (experiments/chance.py, docs/chance.md)")
     config = config_from_args(spec, args)
     entry = planner_of(config)
     learned_leaves = bool(args.value) and args.value[0] == "learned"
@@ -81,10 +93,14 @@ def plan(args: argparse.Namespace, say=say) -> dict[str, Any]:
     if entry.leaf_functions and config.rollout_depth == 0 and not learned_leaves:
         raise UsageError("--rollout-depth 0 leaves MCTS without leaf values; give a depth >= 1 or --value learned PATH")
 
+    try:
+        check_search_memory(spec, config, args.seeds)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     learned = learned_value(spec, args.value)
     settings = {**settings_record(config), "value": " ".join(args.value) if learned else "rollouts"}
     say(f"environment: {spec.id}; loading model {args.model!r} ...")
-    step_fn, model_desc = load_model(spec, args.model, say=say)
+    step_fn, model_desc = load_model(spec, args.model, say=say, warn=command.warning)
     say(f"model: {model_desc}")
 
     import jax
@@ -93,12 +109,13 @@ def plan(args: argparse.Namespace, say=say) -> dict[str, Any]:
 
     keys = planners.seed_keys(args.seeds, args.seed)
     say(f"planning with {entry.label} over {args.seeds} seeds (compilation takes seconds per policy):")
-    model = evaluate(spec, make_planner(spec, step_fn, config, **learned), keys, "model", say)
-    baselines = evaluate_baselines(spec, config, keys, say, oracle=model if args.model == "oracle" else None,
-                                   **learned)
+    with command.progress("planning (compile, then the episodes)"):
+        model = evaluate(spec, make_planner(spec, step_fn, config, **learned), keys, "model", say)
+        baselines = evaluate_baselines(spec, config, keys, say, oracle=model if args.model == "oracle" else None,
+                                       **learned)
     random, oracle = baselines.random, baselines.oracle
 
-    norm = None if oracle is None else normalized_return(model.mean, random.mean, oracle.mean)
+    norm = normalized_return(model.mean, random.mean, oracle.mean)
     sims = entry.work_per_step(config) * float(model.lengths.sum())
     sims_per_s = sims / model.run_seconds if model.run_seconds > 0 else math.inf
     say(summary_table(spec, model_desc, config, settings["value"], model, random, oracle, norm, sims_per_s))
@@ -117,25 +134,18 @@ def plan(args: argparse.Namespace, say=say) -> dict[str, Any]:
         "random_return": random.mean,
         "random_std": random.std,
         "random_returns": random.returns.tolist(),
-        "oracle_return": oracle.mean if oracle else None,
-        "oracle_std": oracle.std if oracle else None,
-        "oracle_returns": oracle.returns.tolist() if oracle else None,
-        "oracle_note": spec.oracle_note,
+        "oracle_return": oracle.mean,
+        "oracle_std": oracle.std,
+        "oracle_returns": oracle.returns.tolist(),
         "normalized_return": norm,
         "compile_seconds": model.compile_seconds,
         "run_seconds": model.run_seconds,
         "compile_seconds_total": model.compile_seconds + random.compile_seconds
-        + (oracle.compile_seconds if oracle and args.model != "oracle" else 0.0),
+        + (oracle.compile_seconds if args.model != "oracle" else 0.0),
         "run_seconds_total": model.run_seconds + random.run_seconds
-        + (oracle.run_seconds if oracle and args.model != "oracle" else 0.0),
+        + (oracle.run_seconds if args.model != "oracle" else 0.0),
         "real_steps": int(model.lengths.sum()),
         "sims_per_s": sims_per_s,
         "device": str(jax.devices()[0]),
     }
-    if args.json:
-        Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
-        say(f"wrote {args.json}")
-    if args.plot:
-        write_plot(args.plot, spec, model, random, oracle)
-        say(f"wrote {args.plot}")
-    return record
+    return record, lambda path: write_plot(path, spec, model, random, oracle)

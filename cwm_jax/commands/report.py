@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 __all__ = ["summary_table", "write_learning_curve", "write_plot"]
 
 
@@ -15,23 +17,21 @@ def summary_table(spec, model_desc, config, value, model, random, oracle, norm, 
     def row(name, ev):
         return f"  {name:<8} {ev.mean:>10.1f} ± {ev.std:<8.1f} {ev.compile_seconds:>9.1f} {ev.run_seconds:>8.1f}"
 
-    if oracle is None:
-        norm_text = f"N/A (no oracle: {spec.oracle_note})"
-    else:
-        norm_text = "N/A (the oracle does not beat random)" if norm is None else f"{norm:.3f}"
+    reason = "no oracle for this environment" if math.isnan(oracle.mean) else "the oracle does not beat random"
+    norm_text = f"N/A ({reason})" if norm is None else f"{norm:.3f}"
     entry = planner_of(config)
     how = f"{entry.describe(config, value)}, discount {config.discount}"
     unit = entry.unit
     n = len(model.returns)
     lines = [
         "",
-        f"{spec.id}: {n} seeds, {how}",
+        f"{spec.name}: {n} seeds, {how}",
         f"model: {model_desc}",
         "",
         f"  {'policy':<8} {'mean return ± std':>21} {'compile s':>9} {'run s':>8}",
         row("model", model),
         row("random", random),
-        *([row("oracle", oracle)] if oracle is not None else []),
+        row("oracle", oracle),
         "",
         f"  normalized return (model - random) / (oracle - random): {norm_text}",
         f"  model planning: {model.compile_seconds:.1f} s compile, {model.run_seconds:.1f} s run, "
@@ -48,20 +48,17 @@ def write_plot(path: str, spec, model, random, oracle) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(9, 4))
     seeds = np.arange(len(model.returns))
     width = 0.27
-    runs = [(model, "tab:blue"), (random, "tab:gray")] + ([(oracle, "tab:green")] if oracle is not None else [])
-    for i, (ev, color) in enumerate(runs):
+    for i, (ev, color) in enumerate([(model, "tab:blue"), (random, "tab:gray"), (oracle, "tab:green")]):
         ax.bar(seeds + (i - 1) * width, ev.returns, width, label=f"{ev.label} (mean {ev.mean:.1f})", color=color)
     ax.set_xlabel("seed")
     ax.set_ylabel("episode return")
     ax.set_title(f"{spec.name}: per-seed returns")
     ax.set_xticks(seeds)
-    ax.legend(loc="best", fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, not on them
+    _save(fig, path)
 
 
 def write_learning_curve(path: str, name: str, model: str, steps, real_curve, model_curve) -> None:
@@ -76,8 +73,23 @@ def write_learning_curve(path: str, name: str, model: str, steps, real_curve, mo
     ax.plot(steps, model_curve, marker=".", linestyle="--", label=f"training env ({model}, stochastic)")
     ax.set_xlabel("model steps per seed")
     ax.set_ylabel("mean episode return")
-    ax.set_title(f"PPO on {name}, trained in {model}")
+    ax.set_title(f"PPO on {name}, trained in {model}", fontsize="medium", wrap=True)  # a long PATH.py wraps
     ax.legend(loc="best", fontsize="small")
+    _save(fig, path)
+
+
+def _save(fig, path: str) -> None:
+    """Writes `fig` as PNG through Python's own file, so a failed write raises OSError.
+
+    (matplotlib's PNG writer reports no error for a full disk: `savefig("/dev/full")` returns quietly.)
+    """
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(buffer, format="png", dpi=120)
     plt.close(fig)
+    with open(path, "wb") as handle:
+        handle.write(buffer.getvalue())

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from cwm_jax.commands import common as command
+from cwm_jax.commands import outputs
 from cwm_jax.commands.common import EXIT_ENDPOINT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, error
 from cwm_jax.errors import UsageError
 
@@ -35,11 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.description = __doc__
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--env", required=True, help="environment id, e.g. gymnax/CartPole")
+    parser.add_argument("--env", help="environment id, e.g. gymnax/CartPole (required unless --demo)")
     parser.add_argument("--method", default="gif-mcts", choices=list(SEARCH_METHODS), help="search method (default: gif-mcts)")
     parser.add_argument("--budget", type=int, default=50, help="LLM calls (default: 50)")
     parser.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL or OpenAI)")
-    parser.add_argument("--model", required=True, help="model name as the server knows it")
+    parser.add_argument("--model", help="model name as the server knows it (required unless --demo)")
+    parser.add_argument("--demo", action="store_true",
+                        help="offline demo: a scripted model on a loopback server answers (no network, no real "
+                             "LLM; CartPole only): its first program crashes, the search feeds the error back, ...")
     parser.add_argument("--api-key", help="API key (default: $OPENAI_API_KEY; local servers need none)")
     parser.add_argument("--concurrency", type=int, default=1, help="LLM calls in flight at once (default: 1)")
     parser.add_argument("--out", required=True, help="output directory")
@@ -91,6 +95,8 @@ def ablations_of(args: argparse.Namespace) -> tuple[str, ...]:
 
 
 def _validate(args: argparse.Namespace) -> None:
+    if not args.demo and (args.env is None or args.model is None):
+        raise UsageError("--env and --model are required (or --demo, for the offline demo)")
     if args.budget < 1:
         raise UsageError("--budget must be at least 1")
     if args.concurrency < 1:
@@ -108,6 +114,30 @@ def _validate(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """`cwm-jax synth`; the exit status (cwm_jax/commands/common.py)."""
     _validate(args)
+    if args.demo:
+        return _demo(args)
+    return _synthesize(args)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """`synth --demo`: the real search, sandbox and fit, answered by the scripted model of the tests."""
+    from cwm_jax import envs
+    from synth.testing import scripted_llm
+    from synth.testing.llm_server import LLMTestServer
+
+    if args.env is not None and envs.env_spec(args.env).name != "CartPole":
+        raise UsageError("--demo is scripted for gymnax/CartPole only")
+    if args.model is not None or args.base_url is not None:
+        raise UsageError("--demo answers with its own scripted model: leave out --model and --base-url")
+    with LLMTestServer(responder=scripted_llm.responder) as server:
+        args.env, args.model, args.base_url = "gymnax/CartPole", server.model, server.base_url
+        print("demo: a scripted model on a loopback server answers (synth/testing/scripted_llm.py): its first "
+              "program crashes, its fix is subtly wrong, and it is right only when shown a failing transition",
+              flush=True)
+        return _synthesize(args)
+
+
+def _synthesize(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from cwm_jax import envs
@@ -125,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if (out / "checkpoint.json").exists() and not args.resume:
         raise UsageError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    outputs.check_dirs(args.out)
+    outputs.check_files(args.cache)
     tolerance = command.tolerance_from(args)
     if args.resume:
         try:

@@ -17,14 +17,14 @@ parameters for `cwm-jax plan --value learned PATH` (format: docs/rl.md).
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from cwm_jax.commands import common as command
+from cwm_jax.commands import outputs
 from cwm_jax.errors import UsageError
 from cwm_jax.models import load_model
-from cwm_jax.planning import compile_then_run
+from cwm_jax.compile_timing import compile_then_run
 from cwm_jax.commands.report import write_learning_curve
 
 __all__ = ["PRESETS", "add_arguments", "run", "train", "training_env"]
@@ -61,20 +61,33 @@ def training_env(spec, model: str, say=print):
     if model == "real":
         env, params = spec.make_gymnax()
         return env, params, f"the real gymnax env {spec.gymnax_id}", None
-    step_fn, desc = load_model(spec, model, say=say)
+    step_fn, desc = load_model(spec, model, say=say, warn=command.warning)
     env = CWMEnv(spec, step_fn)
     return env, env.default_params, desc, spec.to_gymnax_action
 
 
 def run(args: argparse.Namespace) -> int:
     """`cwm-jax train`: errors are raised (UsageError, CWMError) for `command.run_guarded` to print."""
-    command.check_writable(args.json, args.plot, args.save)
-    train(args, lambda text: print(text, flush=True))
-    return command.EXIT_OK
+    outputs.check_files(args.json, args.plot, args.save)
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+
+    record, save, draw = train(args, say)
+    written = [outputs.write_output(path, write, say=say, error=command.error, what=what, suffix=suffix)
+               for path, write, what, suffix in (
+                   (args.save, save, "the trained parameters", ".ppo"),
+                   (args.json, lambda p: outputs.write_json(p, record), "the JSON record", ".json"),
+                   (args.plot, draw, "the plot", ".png")) if path]
+    return command.EXIT_OK if all(written) else command.EXIT_FAILED
 
 
-def train(args: argparse.Namespace, say=print) -> dict[str, Any]:
-    """Everything but argument parsing and error printing; returns the JSON record."""
+def train(args: argparse.Namespace, say=print) -> tuple[dict[str, Any], Callable[[str], None], Callable[[str], None]]:
+    """Everything but argument parsing, error printing and the output files.
+
+    Returns:
+      (the JSON record, a function saving the best seed's parameters to a path, one drawing the curve).
+    """
     import jax
     import numpy as np
 
@@ -91,6 +104,10 @@ def train(args: argparse.Namespace, say=print) -> dict[str, Any]:
     config = ppo.PPOConfig(**{**settings, "num_evals": args.evals})
     if config.num_updates < args.evals:
         raise UsageError(f"--steps {config.total_timesteps} gives {config.num_updates} updates, fewer than --evals")
+    if config.model_steps != config.total_timesteps:
+        say(f"note: {config.total_timesteps:,} steps round down to {config.model_steps:,} model steps per seed: "
+            f"{args.evals} evaluation stretches of whole PPO updates ({config.num_envs} envs x "
+            f"{config.num_steps} steps = {config.num_envs * config.num_steps:,} per update)")
 
     say(f"environment: {spec.name}; training in {args.model!r} ...")
     env, env_params, desc, action_fn = training_env(spec, args.model, say)
@@ -108,9 +125,10 @@ def train(args: argparse.Namespace, say=print) -> dict[str, Any]:
                                             eval_fn=lambda p, k: real_episode(p, k).episode_return)))
     keys = planners.seed_keys(args.seeds, args.seed)
     say(f"PPO: {args.seeds} seeds x {config.model_steps:,} model steps; compiling ...")
-    out, compile_seconds, seconds = compile_then_run(
-        train, keys, on_compiled=lambda compile_s: say(f"compiled in {compile_s:.1f} s; training ...")
-    )
+    with command.progress(f"training ({config.model_steps:,} model steps per seed; compile, then train)"):
+        out, compile_seconds, seconds = compile_then_run(
+            train, keys, on_compiled=lambda compile_s: say(f"compiled in {compile_s:.1f} s; training ...")
+        )
 
     final = jax.jit(jax.vmap(real_episode))(out.params, jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys))
     returns = np.asarray(final.episode_return, np.float64)
@@ -145,20 +163,19 @@ def train(args: argparse.Namespace, say=print) -> dict[str, Any]:
         "curve": {"model_steps": curve_steps, "real_return": eval_curve.tolist(), "model_return": model_curve.tolist()},
         "device": str(jax.devices()[0]),
     }
+    # The seed with the best final return in the TRAINING env (no real-env selection).
+    best = int(np.nanargmax(np.asarray(out.model_return)[:, -1]))
     if args.save:
-        # The seed with the best final return in the TRAINING env (no real-env selection).
-        best = int(np.nanargmax(np.asarray(out.model_return)[:, -1]))
+        record["saved"] = {"path": args.save, "seed": best}
+
+    def save(path: str) -> None:
         params = jax.tree.map(lambda x: x[best], out.params)
-        ppo.save(args.save, network, params, {
+        ppo.save(path, network, params, {
             "env": spec.id, "obs_dim": spec.obs_dim, "model": args.model, "seed": best,
             "gamma": config.gamma, "reward_scale": config.reward_scale, "model_steps": steps_per_seed,
         })
-        record["saved"] = {"path": args.save, "seed": best}
-        say(f"wrote {args.save} (seed {best})")
-    if args.json:
-        Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
-        say(f"wrote {args.json}")
-    if args.plot:
-        write_learning_curve(args.plot, spec.name, args.model, curve_steps, eval_curve, model_curve)
-        say(f"wrote {args.plot}")
-    return record
+
+    def draw(path: str) -> None:
+        write_learning_curve(path, spec.name, args.model, curve_steps, eval_curve, model_curve)
+
+    return record, save, draw

@@ -16,7 +16,9 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import re
 import tempfile
+import warnings
 from pathlib import Path
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -27,6 +29,7 @@ import numpy as np
 
 from cwm_jax import envs
 from cwm_jax.envs import EnvSpec
+from cwm_jax.errors import DeterminismWarning
 
 __all__ = [
     "FORMAT_VERSION",
@@ -90,36 +93,35 @@ def cache_dir() -> Path:
     return Path(root) / "transitions"
 
 
-def _source_version(spec: EnvSpec) -> tuple[str, str]:
-    """("gymnax_version", its version): the package the real environment comes from (a cache made by another
-    version is stale)."""
-    return f"{spec.source}_version", importlib.metadata.version(spec.source)
+def _gymnax_version() -> str:
+    return importlib.metadata.version("gymnax")
 
 
 def _metadata(spec: EnvSpec, split: str) -> dict:
-    if spec.source == "gymnasium":
-        from cwm_jax.data import gymnasium_record
-
-        return {"format_version": FORMAT_VERSION, "env": spec.id, "gymnasium_id": spec.source_id,
-                _source_version(spec)[0]: _source_version(spec)[1], "split": split, "seed": SPLIT_SEEDS[split],
-                "policy": f"{RANDOM_EPISODES} episodes of the action space's sample() + {HEURISTIC_EPISODES} "
-                          f"episodes of {gymnasium_record.heuristic_name(spec)}, {gymnasium_record.EPSILON:g} of "
-                          f"its actions random", "max_episode_steps": MAX_EPISODE_STEPS}
     return {
         "format_version": FORMAT_VERSION,
         "env": spec.id,
         "gymnax_id": spec.gymnax_id,
         "gymnax_params": dict(spec.gymnax_params),
-        "gymnax_version": _source_version(spec)[1],
+        "data_version": spec.data_version,
+        "gymnax_version": _gymnax_version(),
         "jax_version": jax.__version__,
         "split": split,
         "seed": SPLIT_SEEDS[split],
         "policy": (
             f"{RANDOM_EPISODES} episodes of uniform random actions + {HEURISTIC_EPISODES} episodes "
-            f"of the environment's heuristic policy (cwm_jax.envs.{spec.reference}.heuristic_policy)"
+            f"of the environment's heuristic policy ({_policy_name(spec)})"
         ),
         "max_episode_steps": MAX_EPISODE_STEPS,
     }
+
+
+def _policy_name(spec: EnvSpec) -> str:
+    if spec.make_env is not None:  # a generated world: its generator's heuristic
+        return f"{spec.id}'s generator, heuristic"
+    if spec.heuristic_policy is None:
+        return "none known for this environment: uniform random actions again"
+    return f"cwm_jax.envs.{spec.reference}.heuristic_policy"
 
 
 def _rollout(spec: EnvSpec, key: jax.Array, heuristic: jax.Array):
@@ -149,13 +151,8 @@ def collect(env_id: str | EnvSpec, split: str) -> tuple[Transitions, dict]:
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     n = RANDOM_EPISODES + HEURISTIC_EPISODES
-    if spec.source == "gymnasium":  # Python: recorded by a host loop, not a jitted rollout
-        from cwm_jax.data import gymnasium_record
-
-        data = Transitions(*gymnasium_record.record(spec, SPLIT_SEEDS[split], random_episodes=RANDOM_EPISODES,
-                                                    heuristic_episodes=HEURISTIC_EPISODES,
-                                                    max_steps=MAX_EPISODE_STEPS))
-        return data, _counted(_metadata(spec, split), data, n)
+    if spec.source == "gymnasium":
+        return _collect_gymnasium(spec, split, n)
     keys = jax.random.split(jax.random.key(SPLIT_SEEDS[split]), n)
     heuristic = jnp.arange(n) >= RANDOM_EPISODES
     records = jax.jit(jax.vmap(lambda k, h: _rollout(spec, k, h)))(keys, heuristic)
@@ -174,17 +171,35 @@ def collect(env_id: str | EnvSpec, split: str) -> tuple[Transitions, dict]:
         done=flat(done).astype(bool),
         episode=flat(episode),
     )
-    return data, _counted(_metadata(spec, split), data, n)
+    return _finish(spec, split, data, n)
 
 
-def _counted(meta: dict, data: Transitions, n_episodes: int) -> dict:
-    return {**meta, "n_transitions": len(data), "n_episodes": n_episodes, "n_terminations": int(data.done.sum())}
+def _finish(spec: EnvSpec, split: str, data: Transitions, n_episodes: int) -> tuple[Transitions, dict]:
+    meta = _metadata(spec, split)
+    meta["n_transitions"] = len(data)
+    meta["n_episodes"] = n_episodes
+    meta["n_terminations"] = int(data.done.sum())
+    return data, meta
+
+
+def _collect_gymnasium(spec: EnvSpec, split: str, n: int) -> tuple[Transitions, dict]:
+    """One split stepped through gymnasium itself (`cwm_jax.envs.gymnasium_source`), seeds disjoint per split."""
+    from cwm_jax.envs.gymnasium_source import collisions, record_episodes
+
+    seeds = [SPLIT_SEEDS[split] * 100_000 + i for i in range(n)]
+    heuristic = [i >= RANDOM_EPISODES for i in range(n)]
+    rows = record_episodes(spec, seeds, heuristic, max_steps=MAX_EPISODE_STEPS)
+    data, meta = _finish(spec, split, Transitions(**rows), n)
+    meta["determinism"] = collisions(rows) or "no repeated (observation, action) pair disagreed"
+    if meta["determinism"].startswith(tuple("0123456789")):
+        warnings.warn(f"{spec.id}, {split} split: {meta['determinism']}", DeterminismWarning, stacklevel=2)
+    return data, meta
 
 
 def cache_path(spec: EnvSpec, split: str) -> Path:
-    """Where the split of `spec` is cached (`cache_dir()`); a non-gymnax source prefixes its name."""
-    stem = spec.name if spec.source == "gymnax" else f"{spec.source}-{spec.name}"
-    return cache_dir() / f"{stem}-{split}-v{FORMAT_VERSION}.npz"
+    """Where the split of `spec` is cached (`cache_dir()`)."""
+    name = spec.name if spec.source == "gymnax" else f"{spec.source}-{re.sub(r'[^A-Za-z0-9_.-]', '_', spec.name)}"
+    return cache_dir() / f"{name}-{split}-v{FORMAT_VERSION}.npz"
 
 
 def _read(path: Path) -> tuple[Transitions, dict]:
@@ -229,8 +244,9 @@ def load_split_with_metadata(
     if path.exists() and not refresh:
         try:
             data, meta = _read(path)
-            if (meta.get(_source_version(spec)[0]) == _source_version(spec)[1] and meta.get("format_version") == FORMAT_VERSION
-                    and meta.get("gymnax_params", {}) == dict(spec.gymnax_params)):
+            if (meta.get("gymnax_version") == _gymnax_version() and meta.get("format_version") == FORMAT_VERSION
+                    and meta.get("gymnax_params", {}) == dict(spec.gymnax_params)
+                    and meta.get("data_version", "") == spec.data_version):
                 return data, meta
         except (OSError, ValueError, KeyError):
             pass  # a corrupt or foreign file: collect again and overwrite it

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from cwm_jax.envs import docs, gymnasium_source
+from cwm_jax.envs import docs
 
 from cwm_jax.envs.acrobot import SPEC as ACROBOT
 from cwm_jax.envs.cartpole import SPEC as CARTPOLE
@@ -20,6 +20,7 @@ from cwm_jax.envs.mountain_car import SPEC as MOUNTAIN_CAR
 from cwm_jax.envs.mountain_car_continuous import SPEC as MOUNTAIN_CAR_CONTINUOUS
 from cwm_jax.envs.pendulum import SPEC as PENDULUM
 from cwm_jax.envs.reacher import SPEC as REACHER
+from cwm_jax.envs.slippery_grid import SPEC as SLIPPERY_GRID
 from cwm_jax.envs.spec import DESCRIPTION_LEVELS, EnvSpec, StepFn
 from cwm_jax.envs.swimmer import SPEC as SWIMMER
 from cwm_jax.envs.unknown import UNKNOWN_SPECS
@@ -46,7 +47,9 @@ VARIANT_SPECS: tuple[EnvSpec, ...] = tuple(
     dataclasses.replace(spec, docs_description=docs.DOCS[spec.name.removesuffix("-unknown")])
     for spec in UNKNOWN_SPECS
 )
-ALL_SPECS: tuple[EnvSpec, ...] = SPECS + VARIANT_SPECS
+# Environments with chance (docs/chance.md): their CWMs follow the chance contract, scored by likelihood.
+STOCHASTIC_SPECS: tuple[EnvSpec, ...] = (SLIPPERY_GRID,)
+ALL_SPECS: tuple[EnvSpec, ...] = SPECS + VARIANT_SPECS + STOCHASTIC_SPECS
 
 
 class UnknownEnvError(KeyError):
@@ -76,33 +79,39 @@ def env_spec(env_id: str | EnvSpec) -> EnvSpec:
     """Look up an environment's spec by any of its ids (case-insensitive).
 
     `gymnax/CartPole`, `CartPole` and `CartPole-v1` all name the same spec;
-    `spec.id` is the canonical one. `gymnasium/<id>` is any installed
-    gymnasium environment (`cwm_jax.envs.gymnasium_source`), made on first
-    use. An EnvSpec is returned as it is.
+    `spec.id` is the canonical one. An EnvSpec is returned as it is.
 
     Raises:
-      UnknownEnvError: listing the known ids; for `gymnasium/<id>`, why it
-        cannot be made or which space the contract cannot hold.
+      UnknownEnvError: listing the known ids.
     """
     if isinstance(env_id, EnvSpec):
         return env_id
-    if str(env_id).strip().lower().startswith(gymnasium_source.PREFIX):
-        try:
-            return gymnasium_source.spec(str(env_id).strip())
-        except gymnasium_source.SourceError as exc:
-            raise UnknownEnvError(f"environment {env_id!r}: {exc}") from None
-    spec = _BY_ID.get(str(env_id).strip().lower())
+    spec = _BY_ID.get(str(env_id).strip().lower()) or _pattern_spec(str(env_id))
     if spec is None:
         raise UnknownEnvError(
             f"unknown environment {env_id!r}; known environments: {', '.join(names())}, "
-            f"or gymnasium/<id> for an installed gymnasium environment"
+            "gymnax/Novel-Physics-<seed>, gymnax/Novel-Grid-<seed>, gymnasium/<any installed gymnasium id>"
         )
     return spec
+
+
+def _pattern_spec(env_id: str) -> EnvSpec | None:
+    """The pattern hook: ids that name a family of environments (generated worlds, gymnasium's)."""
+    from cwm_jax.envs import gymnasium_source, novel  # lazily: only needed when one is asked for
+
+    return novel.spec_for(env_id) or gymnasium_source.spec_for(env_id.strip(), twin_of=_gymnax_twin)
+
+
+def _gymnax_twin(gym_id: str) -> EnvSpec | None:
+    """The registered gymnax spec answering to gymnasium's id `gym_id` (not a variant), if any."""
+    spec = _BY_ID.get(gym_id.lower())
+    return spec if spec is not None and spec.gymnax_id == gym_id and not spec.gymnax_params else None
 
 
 # The older name, kept as an alias. Unlike `gymnax.make`, it returns an EnvSpec, not `(env, params)`.
 make = env_spec
 
 
-__all__ = ["ALL_SPECS", "DESCRIPTION_LEVELS", "EnvSpec", "SPECS", "StepFn", "UnknownEnvError", "VARIANT_SPECS",
+__all__ = ["ALL_SPECS", "DESCRIPTION_LEVELS", "EnvSpec", "SPECS", "STOCHASTIC_SPECS", "StepFn", "UnknownEnvError",
+           "VARIANT_SPECS",
            "env_spec", "make", "names"]

@@ -10,6 +10,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from cwm_jax.errors import UsageError
+
 __all__ = ["DESCRIPTION_LEVELS", "EnvSpec", "StepFn", "epsilon_greedy"]
 
 # A transition function with the CWM signature: (state, action) -> (next_state, reward, done).
@@ -53,25 +55,28 @@ class EnvSpec:
       docs_description: the Gymnasium-documentation level of description
         (state, actions, reward, termination; no constants, no integrator
         details), for comparison with the paper; see `description_for`.
-      source: where the real environment comes from: "gymnax" (jax, the
-        fields above) or "gymnasium" (`cwm_jax.envs.gymnasium_source`:
-        Python, stepped on the host; `gymnax_id` is then empty).
-      source_id: the id within the source for a non-gymnax source
-        ("CartPole-v1", "my_pkg.envs:MyEnv-v0").
-      real_step: the real environment behind the CWM signature, for a source
-        whose dynamics are not jax (a `jax.pure_callback` into it); None with
-        `oracle_note` saying why when its state cannot be set.
-      oracle_note: why a non-gymnax source has no oracle ("" if it has one).
-      start_states: n -> float32 [n, obs_dim] start observations of the real
-        environment, for a non-gymnax source.
+      stochastic: the dynamics draw chance outcomes: CWMs follow the chance
+        contract and are scored by likelihood (docs/chance.md).
+      make_env: () -> (env, params) for an environment that gymnax does not
+        ship (a generated world, `cwm_jax.envs.novel`, or one of this
+        project's); None: `gymnax.make(gymnax_id)`.
+      reference_source: the reference CWM's text when it is generated rather
+        than a module of `cwm_jax.reference` ("": read `reference`).
+      data_version: identifies the dynamics behind cached transitions beyond
+        `gymnax_params` (a generated world's generator version and digest);
+        a cache file recorded under another one is collected again.
+      source: where the environment comes from: "gymnax" (gymnax and this
+        project's JAX environments), or "gymnasium" (stepped through
+        gymnasium itself, `cwm_jax.envs.gymnasium_source`; no gymnax env, so
+        `state_from_obs` is None and `heuristic_policy` may be).
     """
 
     name: str
     gymnax_id: str
     description: str
     obs_shape: tuple[int, ...]
-    state_from_obs: Callable[[jax.Array], Any]
-    heuristic_policy: Callable[[jax.Array, jax.Array], jax.Array]
+    state_from_obs: Callable[[jax.Array], Any] | None
+    heuristic_policy: Callable[[jax.Array, jax.Array], jax.Array] | None
     reference: str
     num_actions: int | None = None
     action_dim: int | None = None
@@ -81,11 +86,11 @@ class EnvSpec:
     to_gymnax_action: Callable[[jax.Array], jax.Array] | None = None
     gymnax_params: tuple[tuple[str, float], ...] = ()
     docs_description: str = ""
+    stochastic: bool = False
+    make_env: Callable[[], tuple[Any, Any]] | None = None
+    reference_source: str = ""
+    data_version: str = ""
     source: str = "gymnax"
-    source_id: str = ""
-    real_step: StepFn | None = None
-    oracle_note: str = ""
-    start_states: Callable[[int], Any] | None = None
 
     @property
     def discrete(self) -> bool:
@@ -100,10 +105,8 @@ class EnvSpec:
 
     @property
     def id(self) -> str:
-        """The canonical id, the registry's key: "gymnax/CartPole", "gymnasium/CartPole-v1"."""
-        if self.source != "gymnax":
-            return f"{self.source}/{self.source_id}"
-        return f"gymnax/{self.name}"
+        """The canonical id, the registry's key: "gymnax/CartPole", "gymnax/CartPole-unknown"."""
+        return f"{self.source}/{self.name}"
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -152,14 +155,11 @@ class EnvSpec:
         )
 
     def make_gymnax(self):
-        """(env, params) from gymnax: its default params with `gymnax_params` applied.
-
-        Raises:
-          ValueError: the spec's source is not gymnax.
-        """
-        if self.source != "gymnax":
-            raise ValueError(f"{self.id} is a {self.source} environment, not a gymnax one")
-        env, params = _make_gymnax(self.gymnax_id)
+        """(env, params) from gymnax: its default params with `gymnax_params` applied."""
+        if self.source != "gymnax" and self.make_env is None:
+            raise UsageError(f"{self.id} runs in {self.source}, not in JAX: check, fit and synth work on its "
+                             "recorded transitions; planning, training and the oracle in it are not built yet")
+        env, params = self.make_env() if self.make_env is not None else _make_gymnax(self.gymnax_id)
         if self.gymnax_params:
             params = params.replace(**dict(self.gymnax_params))
         return env, params
@@ -171,8 +171,7 @@ class EnvSpec:
         """The true dynamics through the CWM signature.
 
         Rebuilds the gymnax state from the observation and calls gymnax's own
-        `step_env` (never `step`, which auto-resets); for another source, its
-        `real_step` (the real environment, set from the observation). Deterministic: the key is
+        `step_env` (never `step`, which auto-resets). Deterministic: the key is
         fixed and, for the envs in the registry, unused by the dynamics.
 
         Args:
@@ -182,10 +181,6 @@ class EnvSpec:
         Returns:
           (next_state float32 [obs_dim], reward float32 [], done bool []).
         """
-        if self.source != "gymnax":
-            if self.real_step is None:
-                raise ValueError(f"{self.id} has no oracle: {self.oracle_note}")
-            return self.real_step(state, action)
         env, params = self.make_gymnax()
         env_state = self.state_from_obs(state)
         if self.to_gymnax_action is not None:

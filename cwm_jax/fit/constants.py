@@ -23,6 +23,7 @@ __all__ = [
     "Constant",
     "find_constants",
     "format_value",
+    "non_finite_constants",
     "parametrised_code",
     "step_factory",
     "traceable",
@@ -108,6 +109,22 @@ def find_constants(tree: ast.Module) -> list[Constant]:
             continue
         span = (value.lineno, value.col_offset, value.end_lineno, value.end_col_offset)
         found.append(Constant(target.id, literal[0], literal[1], span))
+    return found
+
+
+def non_finite_constants(tree: ast.Module) -> list[tuple[str, str]]:
+    """(name, value text) of module-level constants written with `math.nan` or `math.inf`.
+
+    `find_constants` leaves them out (no gradient starts from NaN); the fit
+    names them so that `G = math.nan` is not reported as "no constants".
+    (The validator rejects other ways to write them, e.g. `float("nan")`.)
+    """
+    found = []
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            if any(isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "math"
+                   and node.attr in ("nan", "inf") for node in ast.walk(stmt.value)):
+                found.append((stmt.targets[0].id, ast.unparse(stmt.value)))
     return found
 
 

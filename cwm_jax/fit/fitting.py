@@ -42,8 +42,9 @@ import numpy as np
 from cwm_jax import envs
 from cwm_jax.data import transitions as data
 from cwm_jax.score import scoring
+from cwm_jax.score.likelihood import LIKELIHOOD_VALUE
 from cwm_jax.score.accuracy import Tolerance
-from cwm_jax.validate import validator
+from cwm_jax.validate import loader, validator
 from cwm_jax.envs import EnvSpec
 from cwm_jax.errors import CWMError
 from cwm_jax.fit.constants import (
@@ -93,6 +94,13 @@ class FitReport:
       seconds: wall-clock time of the whole fit (scoring before and after included).
       exact: `program` has strict accuracy 1.0 on the train split.
       stages: seconds per stage ("compile+adam", "lm", "search", "score").
+      confounded: groups of constant names whose effects on the train data
+        are parallel at the fitted values (`optimize.confounded`): the data
+        pin down a combination of them, not each value, so a fitted value
+        may be far from the true one although the fit is exact.
+      likelihood: for a program scored by likelihood (docs/chance.md), the
+        mean log-likelihoods "train_before", "test_before", "train_after",
+        "test_after"; empty otherwise.
     """
 
     valid: bool
@@ -106,6 +114,8 @@ class FitReport:
     seconds: float = 0.0
     exact: bool = False
     stages: dict = dataclasses.field(default_factory=dict)
+    confounded: tuple[tuple[str, ...], ...] = ()
+    likelihood: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
     def rejected(cls, source: str, error: CWMError, *, seconds: float = 0.0) -> FitReport:
@@ -116,6 +126,7 @@ class FitReport:
         payload = dataclasses.asdict(self)
         payload["changed"] = [dict(item) for item in self.changed]
         payload["constants"] = list(self.constants)
+        payload["confounded"] = [list(group) for group in self.confounded]
         return payload
 
     @classmethod
@@ -141,6 +152,8 @@ class FitReport:
             seconds=float(payload.get("seconds") or 0.0),
             exact=bool(payload.get("exact")),
             stages={str(k): float(v) for k, v in (payload.get("stages") or {}).items()},
+            confounded=tuple(tuple(str(name) for name in group) for group in payload.get("confounded") or ()),
+            likelihood={str(k): float(v) for k, v in (payload.get("likelihood") or {}).items()},
         )
 
 
@@ -159,8 +172,8 @@ def _improves(after: dict, before: dict) -> bool:
 
 def fit_values(tree: ast.Module, constants: list[Constant], spec: EnvSpec, train: data.Transitions,
                expected_strict: int, settings, log: Callable[[str], None],
-               tolerance: Tolerance = Tolerance()) -> tuple[list[Constant], np.ndarray, dict]:
-    """Fitted float32 values [P] of `constants` (those that can be parameters) and stage seconds.
+               tolerance: Tolerance = Tolerance()) -> tuple[list[Constant], np.ndarray, dict, list[list[str]]]:
+    """Fitted float32 values [P] of `constants` (those that can be parameters), stage seconds, confounded groups.
 
     `expected_strict` (transitions the program as written gets right) checks
     that the parametrised program computes what the program does; integer
@@ -172,7 +185,7 @@ def fit_values(tree: ast.Module, constants: list[Constant], spec: EnvSpec, train
     clock = time.perf_counter()
     for subset in (constants, [c for c in constants if not c.is_int]):
         if not subset:
-            return [], np.zeros((0,), np.float32), stages
+            return [], np.zeros((0,), np.float32), stages, []
         problem = opt.Problem(step_factory(parametrised_code(tree, subset)),
                               np.array([c.value for c in subset], np.float32), train, tolerance)
         current = problem.evaluate(problem.initial)[0]
@@ -180,11 +193,11 @@ def fit_values(tree: ast.Module, constants: list[Constant], spec: EnvSpec, train
             break
     else:
         log("the program with parametrised constants does not reproduce the program; nothing fitted")
-        return [], np.zeros((0,), np.float32), stages
+        return [], np.zeros((0,), np.float32), stages, []
     constants, params = subset, problem.initial.copy()
     stages["compile"] = time.perf_counter() - clock
     if current.strict == problem.n:
-        return constants, params, stages
+        return constants, params, stages, []
     is_int = np.array([c.is_int for c in constants])
     clock = time.perf_counter()
     index = np.flatnonzero(problem.sensitive(params) & ~is_int)
@@ -216,7 +229,10 @@ def fit_values(tree: ast.Module, constants: list[Constant], spec: EnvSpec, train
         stages["search"] = time.perf_counter() - clock
         log(f"derivative-free search: {current.strict}/{problem.n} train transitions right "
             f"({stages['search']:.1f} s)")
-    return constants, params, stages
+    moved = set(np.flatnonzero(params != problem.initial).tolist())
+    groups = [[constants[i].name for i in group]
+              for group in opt.confounded(problem, params, index) if moved & set(group)]
+    return constants, params, stages, groups
 
 
 def fit_source(source: str, env: str | EnvSpec, *, settings=None, log: Callable[[str], None] | None = None,
@@ -252,6 +268,8 @@ def fit_source(source: str, env: str | EnvSpec, *, settings=None, log: Callable[
         return FitReport(valid=False, program=source, error=before.error, error_kind=before.error_kind,
                          seconds=time.perf_counter() - start)
     try:
+        if LIKELIHOOD_VALUE in before.summary:
+            return _fit_likelihood(source, spec, before, log, load_split, start, stages, tolerance=tolerance)
         return _fit_scored(source, spec, before, settings, log, load_split, start, stages, tolerance=tolerance)
     except Exception as exc:  # noqa: BLE001 - the program runs while fitted: its failure is a rejection
         return FitReport(valid=False, program=source, error=f"fitting the constants failed: {type(exc).__name__}: "
@@ -279,7 +297,8 @@ def _fit_scored(source: str, spec: EnvSpec, before, settings, log, load_split, s
         return unchanged(constants)
     train = load_split(spec, "train")
     expected = int(round(before.summaries["train"]["strict_accuracy"] * len(train)))
-    constants, values, fit_stages = fit_values(tree, constants, spec, train, expected, settings, log, tolerance)
+    constants, values, fit_stages, confounded = fit_values(tree, constants, spec, train, expected, settings, log,
+                                                           tolerance)
     stages.update(fit_stages)
     changes = {c.name: float(v) for c, v in zip(constants, values) if np.float32(v) != np.float32(c.value)}
     if not changes:
@@ -298,4 +317,50 @@ def _fit_scored(source: str, spec: EnvSpec, before, settings, log, load_split, s
                     for name, new in changes.items())
     return FitReport(valid=True, program=program, before=before_acc, after=after_acc, changed=changed,
                      constants=tuple(by_name), seconds=time.perf_counter() - start,
-                     exact=after_acc.train_strict_accuracy == 1.0, stages=stages)
+                     exact=after_acc.train_strict_accuracy == 1.0, stages=stages,
+                     confounded=tuple(tuple(group) for group in confounded))
+
+
+def _fit_likelihood(source: str, spec: EnvSpec, before, log, load_split, start: float, stages: dict, *,
+                    tolerance: Tolerance) -> FitReport:
+    """`fit_source` for a program scored by likelihood: `cwm_jax.fit.likelihood_fit`, kept only if the train
+    likelihood rises and the held-out likelihood does not fall."""
+    from cwm_jax.fit import likelihood_fit
+
+    before_acc = Accuracies.from_summaries(before.summaries)
+    figures = {f"{split}_before": before.summaries[split]["log_likelihood"] for split in ("train", "test")}
+
+    def unchanged(constants=()) -> FitReport:
+        return FitReport(valid=True, program=source, before=before_acc, after=before_acc,
+                         constants=tuple(c.name for c in constants), seconds=time.perf_counter() - start,
+                         stages=stages, likelihood={**figures, "train_after": figures["train_before"],
+                                                    "test_after": figures["test_before"]})
+
+    tree = validator.validate(source)
+    if not loader.is_chance_program(tree):
+        log("a program without chance functions: no probabilities to fit")
+        return unchanged()
+    clock = time.perf_counter()
+    constants, values = likelihood_fit.fit_chance_values(
+        tree, find_constants(tree), spec, load_split(spec, "train"), before.summaries["train"]["num_outcomes"],
+        log=log)
+    stages["likelihood"] = time.perf_counter() - clock
+    changes = {c.name: float(v) for c, v in zip(constants, values) if np.float32(v) != np.float32(c.value)}
+    if not changes:
+        return unchanged(constants)
+    program = write_back(source, constants, changes)
+    after = scoring.score_source(program, spec, splits=("train", "test"), counterexamples=0, load_split=load_split,
+                                 tolerance=tolerance)
+    if not after.valid:
+        return unchanged(constants)
+    after_figures = {f"{split}_after": after.summaries[split]["log_likelihood"] for split in ("train", "test")}
+    if (after_figures["train_after"] <= figures["train_before"]
+            or after_figures["test_after"] < figures["test_before"]):
+        log("the fitted program is not more likely on train, or less likely on test; keeping the input")
+        return unchanged(constants)
+    by_name = {c.name: c for c in constants}
+    changed = tuple({"name": name, "old": by_name[name].value, "new": float(format_value(new))}
+                    for name, new in changes.items())
+    return FitReport(valid=True, program=program, before=before_acc, after=Accuracies.from_summaries(after.summaries),
+                     changed=changed, constants=tuple(by_name), seconds=time.perf_counter() - start, stages=stages,
+                     likelihood={**figures, **after_figures})

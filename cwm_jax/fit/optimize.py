@@ -22,6 +22,7 @@ from cwm_jax.score import accuracy
 from cwm_jax.data.transitions import Transitions
 
 __all__ = [
+    "CONFOUNDED_RATIO",
     "GRID_LOG_RANGE",
     "GRID_POINTS",
     "INT_GRID_RANGE",
@@ -29,6 +30,7 @@ __all__ = [
     "FitSettings",
     "Key",
     "Problem",
+    "confounded",
     "gradient_fit",
     "search_constant",
 ]
@@ -37,6 +39,7 @@ GRID_POINTS = 41
 GRID_LOG_RANGE = 0.7  # the 1-D search looks at value * exp([-0.7, 0.7]): about x0.5 to x2
 INT_GRID_RANGE = 20  # integer constants: value - 20 ... value + 20
 NONFINITE_RESIDUAL = 1e3
+CONFOUNDED_RATIO = 1e-3  # singular value / largest below which a direction of the constants is not seen in the data
 
 
 class FitSettings(NamedTuple):
@@ -125,6 +128,36 @@ class Problem:
         jacobian = jax.jit(jax.jacfwd(self.residuals))(jnp.asarray(params, jnp.float32))
         norms = np.asarray(jnp.sqrt(jnp.sum(jnp.where(jnp.isfinite(jacobian), jacobian, 0.0) ** 2, axis=0)))
         return norms > 0
+
+
+def confounded(problem: Problem, params: np.ndarray, index: np.ndarray) -> list[list[int]]:
+    """Groups (indices into `params` [P]) of constants that the data cannot tell apart at `params`.
+
+    The Jacobian of the residuals with respect to the logarithms of the
+    constants in `index` (relative changes, columns normalized) is
+    decomposed; a singular value below CONFOUNDED_RATIO of the largest is a
+    direction in which the constants can move together with no effect on the
+    data (e.g. Pendulum's gravity, length and mass scaled as g*k, l*k, m/k**2,
+    which leaves 3g/2l and 3/ml**2 alone). The constants with a share of that
+    direction form a group: the data pin down a combination of them, not each value.
+    """
+    if len(index) < 2:
+        return []
+    jacobian = jax.jit(jax.jacfwd(problem.residuals))(jnp.asarray(params, jnp.float32))
+    columns = np.asarray(jnp.where(jnp.isfinite(jacobian), jacobian, 0.0), np.float64)[:, index]
+    columns = columns * np.asarray(params, np.float64)[index]
+    norms = np.linalg.norm(columns, axis=0)
+    if not (norms > 0).all():
+        return []
+    _, singular, directions = np.linalg.svd(columns / norms, full_matrices=False)
+    groups: list[set[int]] = []
+    for value, direction in zip(singular, directions):
+        if value >= CONFOUNDED_RATIO * singular[0]:
+            continue
+        members = {int(index[k]) for k in np.flatnonzero(np.abs(direction) > 0.1)}
+        joined = [g for g in groups if g & members]
+        groups = [g for g in groups if not g & members] + [members.union(*joined)]
+    return sorted(sorted(g) for g in groups if len(g) > 1)
 
 
 def _to_values(base: jax.Array, index: np.ndarray, z: jax.Array) -> jax.Array:

@@ -16,4 +16,12 @@ from cwm_jax import envs
 def source(env_id: str | envs.EnvSpec) -> str:
     """Source text of the reference CWM of an environment."""
     spec = envs.env_spec(env_id)
+    if spec.reference_source:  # a generated world's reference, written by its generator
+        return spec.reference_source
     return resources.files(__name__).joinpath(f"{spec.reference}.py").read_text()
+
+
+def deterministic_source(env_id: str | envs.EnvSpec) -> str:
+    """Source text of the best deterministic CWM of a stochastic environment (its most likely outcome, always)."""
+    spec = envs.env_spec(env_id)
+    return resources.files(__name__).joinpath(f"{spec.reference}_deterministic.py").read_text()

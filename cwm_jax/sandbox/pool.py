@@ -29,7 +29,7 @@ from cwm_jax.sandbox.messages import (
     timeout_message,
 )
 from cwm_jax.sandbox.process import Worker, WorkerDied, WorkerSet, result_from_dict, stop_at_exit
-from cwm_jax.score.scoring import ScoreResult, rejected
+from cwm_jax.score.scoring import FEEDBACK, ScoreResult, rejected
 
 __all__ = [
     "DEFAULT_FIT_TIMEOUT_S", "DEFAULT_MAX_TASKS_PER_WORKER", "DEFAULT_STARTUP_TIMEOUT_S", "DEFAULT_TIMEOUT_S",
@@ -144,6 +144,7 @@ class Sandbox:
         timeout_s: float | None = None,
         tolerance: accuracy.Tolerance = accuracy.Tolerance(),
         export: bool = False,
+        feedback: str = "first",
     ) -> ScoreResult:
         """Validates `source` here, then loads and scores it in a worker.
 
@@ -158,6 +159,7 @@ class Sandbox:
             as right (`cwm_jax.score.accuracy.Tolerance`, validated when built).
           export: also return the scored artifact (`ScoreResult.artifact`,
             `cwm_jax.sandbox.artifact`): what a caller runs instead of the program.
+          feedback: "first" or "diverse" counterexamples (`scoring.score_source`).
 
         Returns:
           The ScoreResult; `seconds` is the wall time of the validation here
@@ -173,6 +175,8 @@ class Sandbox:
         """
         spec = envs.env_spec(env)
         splits = check_splits(splits)
+        if feedback not in FEEDBACK:
+            raise ValueError(f"feedback must be one of {', '.join(FEEDBACK)}, got {feedback!r}")
         limit = self.timeout_s if timeout_s is None else float(timeout_s)
         if limit <= 0:
             raise ValueError("timeout_s must be positive")
@@ -181,7 +185,8 @@ class Sandbox:
         if error is not None:
             return rejected(error, time.perf_counter() - start)
         message = {"op": "score", "source": source, "env": spec.id, "splits": list(splits),
-                   "counterexamples": int(counterexamples), "tolerance": tolerance._asdict(), "export": bool(export)}
+                   "counterexamples": int(counterexamples), "tolerance": tolerance._asdict(), "export": bool(export),
+                   "feedback": feedback}
         validated = time.perf_counter() - start
         result = self._run(message, spec, splits, limit)
         return dataclasses.replace(result, seconds=result.seconds + validated)

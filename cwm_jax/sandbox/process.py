@@ -126,15 +126,25 @@ class Worker:
             shutil.copyfile(path, os.path.join(config_dir, path.name))
 
     def provide_splits(self, env_id: str, splits: Iterable[str]) -> None:
-        """Copies the cached splits the worker will read into its private cache (missing ones it collects;
-        a non-gymnax source's are recorded here first)."""
+        """Copies the cached splits the worker will read into its private cache.
+
+        A split missing from the shared cache (`CWM_JAX_CACHE`) is collected
+        here first, by this (trusted) process, and written there atomically
+        (`data.load_split`), so the next command finds it. The worker never
+        writes the shared cache: it ran untrusted code, and a file it wrote
+        could poison every later score. If the shared cache cannot be written,
+        the worker collects the split into its private copy, as before.
+        """
         from cwm_jax.data import transitions as data
 
         spec = envs.env_spec(env_id)
         for split in splits:
-            if spec.source != "gymnax":  # recorded here, where the environment's own code is trusted
-                data.load_split(spec, split)
             source = data.cache_path(spec, split)
+            if not source.is_file():
+                try:
+                    data.load_split(spec, split)
+                except data.DataError:
+                    pass
             target = Path(self.cache_dir) / source.relative_to(data.cache_dir().parent)
             if source.is_file() and not target.exists():
                 if not target.parent.is_dir():
@@ -304,6 +314,7 @@ def result_from_dict(payload) -> ScoreResult:
         fields["error_line"] = int(fields["error_line"])
     fields["summaries"] = dict(fields.get("summaries") or {})
     fields["counterexamples"] = str(fields.get("counterexamples") or "")
+    fields["fingerprint"] = str(fields.get("fingerprint") or "")
     fields["seconds"] = float(fields.get("seconds") or 0.0)
     fields["artifact"] = str(fields.get("artifact") or "")
     return ScoreResult(**fields)

@@ -145,7 +145,7 @@ class SplitCache:
 
     def load(self, env: str | envs.EnvSpec, split: str = "train") -> data.Transitions:
         """The transitions of `split` ([N, ...] fields, not writable), read on first use."""
-        key = (envs.env_spec(env).id, split)
+        key = (envs.env_spec(env).name, split)
         if key not in self._splits:
             transitions = data.load_split(env, split)
             for field in transitions:
@@ -197,6 +197,7 @@ class WorkerState:
             message["source"], message["env"], splits=tuple(message["splits"]),
             counterexamples=int(message["counterexamples"]), load_split=self.splits.load,
             tolerance=accuracy.Tolerance(**message["tolerance"]), export=bool(message.get("export")),
+            feedback=message.get("feedback", "first"),
         )
         gc.collect()  # drop the candidate's functions (and their jit caches); cheap after freeze()
         if not result.valid and result.error_kind in ("load", "runtime") and MEMORY_PATTERN.search(

@@ -16,6 +16,7 @@ mutant would score 1.0.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from typing import NamedTuple
 
@@ -35,7 +36,9 @@ __all__ = [
     "Tolerance",
     "check",
     "compare",
+    "correctness_digest",
     "counterexamples",
+    "failure_summary",
     "format_counterexamples",
     "make_checker",
     "report_from_comparison",
@@ -87,6 +90,9 @@ class AccuracyReport:
       weighted_accuracy: the paper code's search value: per-element state
         credit, terminal transitions scored on reward and done only, and each
         transition weighted by the inverse frequency of its reward value.
+      non_finite: transitions whose predicted next state or reward holds a
+        NaN or an infinity (they count as wrong; reported so that a model
+        that breaks down on some inputs is not mistaken for a merely inexact one).
 
     Per transition (numpy, [N] unless noted): state_ok, reward_ok, done_ok,
     state_element_ok [N, obs_dim], and the predictions pred_next_state
@@ -100,6 +106,7 @@ class AccuracyReport:
     done_accuracy: float
     weighted_accuracy: float
     n_transitions: int
+    non_finite: int
     state_ok: np.ndarray
     reward_ok: np.ndarray
     done_ok: np.ndarray
@@ -118,6 +125,7 @@ class AccuracyReport:
             "done_accuracy": self.done_accuracy,
             "weighted_accuracy": self.weighted_accuracy,
             "n_transitions": self.n_transitions,
+            "non_finite": self.non_finite,
         }
 
     @property
@@ -207,6 +215,7 @@ def report_from_comparison(data: Transitions, comparison: Comparison) -> Accurac
         done_accuracy=float(done_ok.mean()),
         weighted_accuracy=float((weights * paper_score).sum() / weights.sum()),
         n_transitions=n,
+        non_finite=int((~np.isfinite(pred_next).all(axis=1) | ~np.isfinite(pred_reward)).sum()),
         state_ok=state_ok,
         reward_ok=reward_ok,
         done_ok=done_ok,
@@ -241,36 +250,81 @@ class Counterexample:
     failed: tuple[str, ...]  # subset of ("next_state", "reward", "done")
 
 
-def counterexamples(report: AccuracyReport, data: Transitions, k: int = 1) -> list[Counterexample]:
-    """The first `k` failing transitions, in data order."""
-    found = []
-    for i in report.failures[:k]:
+def _kind(report: AccuracyReport, i: int) -> tuple:
+    """How transition i is wrong: which components, and which state elements."""
+    return (bool(report.state_ok[i]), bool(report.reward_ok[i]), bool(report.done_ok[i]),
+            tuple(np.flatnonzero(~report.state_element_ok[i]).tolist()))
+
+
+def counterexamples(report: AccuracyReport, data: Transitions, k: int = 1, *,
+                    diverse: bool = False) -> list[Counterexample]:
+    """The first `k` failing transitions, in data order.
+
+    With `diverse`, the first failing transition and then only transitions
+    wrong in another way than every one already picked (other wrong
+    components, or other wrong state elements), up to `k` in all: one row per
+    kind of mistake, so a model sees the patterns rather than one row.
+    """
+    picked: list[int] = []
+    kinds: set[tuple] = set()
+    for i in report.failures:
+        if len(picked) == k:
+            break
         i = int(i)
-        failed = tuple(
-            name
-            for name, ok in (
-                ("next_state", report.state_ok[i]),
-                ("reward", report.reward_ok[i]),
-                ("done", report.done_ok[i]),
-            )
-            if not ok
-        )
-        found.append(
-            Counterexample(
-                index=i,
-                state=np.asarray(data.state[i]),
-                action=np.asarray(data.action[i]),
-                expected_next_state=np.asarray(data.next_state[i]),
-                predicted_next_state=report.pred_next_state[i],
-                expected_reward=float(data.reward[i]),
-                predicted_reward=float(report.pred_reward[i]),
-                expected_done=bool(data.done[i]),
-                predicted_done=bool(report.pred_done[i]),
-                wrong_state_elements=tuple(int(j) for j in np.flatnonzero(~report.state_element_ok[i])),
-                failed=failed,
-            )
-        )
-    return found
+        if diverse:
+            kind = _kind(report, i)
+            if kind in kinds:
+                continue
+            kinds.add(kind)
+        picked.append(i)
+    return [_counterexample(report, data, i) for i in picked]
+
+
+def _counterexample(report: AccuracyReport, data: Transitions, i: int) -> Counterexample:
+    failed = tuple(name for name, ok in (("next_state", report.state_ok[i]), ("reward", report.reward_ok[i]),
+                                         ("done", report.done_ok[i])) if not ok)
+    return Counterexample(
+        index=i,
+        state=np.asarray(data.state[i]),
+        action=np.asarray(data.action[i]),
+        expected_next_state=np.asarray(data.next_state[i]),
+        predicted_next_state=report.pred_next_state[i],
+        expected_reward=float(data.reward[i]),
+        predicted_reward=float(report.pred_reward[i]),
+        expected_done=bool(data.done[i]),
+        predicted_done=bool(report.pred_done[i]),
+        wrong_state_elements=tuple(int(j) for j in np.flatnonzero(~report.state_element_ok[i])),
+        failed=failed,
+    )
+
+
+def failure_summary(report: AccuracyReport, *, max_elements: int = 8) -> str:
+    """Which components and state elements are wrong, and how often, over all transitions ('' if none)."""
+    wrong = report.failures.size
+    if not wrong:
+        return ""
+    n = report.n_transitions
+    per_element = (~report.state_element_ok).sum(axis=0)
+    ranked = [int(j) for j in np.argsort(-per_element, kind="stable") if per_element[j]]
+    elements = ", ".join(f"[{j}] in {int(per_element[j])}" for j in ranked[:max_elements])
+    if len(ranked) > max_elements:
+        elements += f", and {len(ranked) - max_elements} more elements"
+    early = int((report.pred_done & ~report.done_ok).sum())
+    state_wrong = int((~report.state_ok).sum())
+    parts = [f"next_state in {state_wrong}" + (f" (wrong elements: {elements})" if state_wrong else ""),
+             f"reward in {int((~report.reward_ok).sum())}",
+             f"done in {int((~report.done_ok).sum())}"
+             + (f" ({early} predicted done wrongly, {int((~report.done_ok).sum()) - early} missed)"
+                if not report.done_ok.all() else "")]
+    return (f"Summary: {wrong} of the {n} transitions ({100 * wrong / n:.1f}%) are predicted wrongly; "
+            f"wrong {', '.join(parts)}.")
+
+
+def correctness_digest(report: AccuracyReport) -> str:
+    """A digest of which transitions, components and state elements are right: two programs with the
+    same one agree everywhere the data can tell, whatever their float noise or signed zeros."""
+    bits = np.concatenate([report.state_element_ok.ravel(), report.reward_ok, report.done_ok]).astype(bool)
+    return hashlib.sha256(np.packbits(bits).tobytes() + str(bits.size).encode()).hexdigest()[:16]
 
 
 def _vector(x: np.ndarray) -> str:
@@ -305,6 +359,12 @@ def format_counterexample(example: Counterexample) -> str:
     return "\n".join(lines)
 
 
-def format_counterexamples(examples: list[Counterexample]) -> str:
-    """Several counterexamples, separated by blank lines; '' if there are none."""
-    return "\n\n".join(format_counterexample(e) for e in examples)
+def format_counterexamples(examples: list[Counterexample], summary: str = "") -> str:
+    """Counterexamples separated by blank lines, the first one apart, then `summary`; '' if none."""
+    if not examples:
+        return ""
+    text = format_counterexample(examples[0])
+    if len(examples) > 1:
+        text += "\n\nMore transitions it gets wrong:\n\n" + "\n\n".join(
+            format_counterexample(e) for e in examples[1:])
+    return text + (f"\n\n{summary}" if summary else "")

@@ -18,6 +18,8 @@ __all__ = [
     "ALLOWED_JNP_LINALG",
     "ALLOWED_LAX",
     "ALLOWED_MATH",
+    "CHANCE_ARGUMENTS",
+    "CHANCE_FUNCTIONS",
     "DTYPE_NAMES",
     "FORBIDDEN_JAX_REASONS",
     "FORBIDDEN_KEYWORDS",
@@ -27,6 +29,7 @@ __all__ = [
     "MAX_FORI_LOOP",
     "MAX_MODULE_ARRAY_OPS",
     "MAX_MODULE_ELEMENTS",
+    "MAX_OUTCOMES",
     "MAX_OPERATIONS",
     "MAX_POW_EXPONENT",
     "MAX_PROBLEMS",
@@ -65,6 +68,13 @@ MAX_REPEAT = 4096  # largest integer constant that may multiply a value of unkno
 MAX_PROBLEMS = 10  # static problems listed in one rejection
 MAX_MODULE_ELEMENTS = 1 << 16  # numbers in all module-level constants together
 MAX_MODULE_ARRAY_OPS = 256  # eager jnp operations that module-level constants may cost at load
+
+# A CWM with chance (cwm_jax.validate.chance) defines these three functions instead of `step`:
+# (name, number of arguments), and the arguments' names as the contract writes them.
+CHANCE_FUNCTIONS = (("afterstate", 2), ("chance_log_probs", 1), ("outcome", 2))
+CHANCE_ARGUMENTS = {"step": "state, action", "afterstate": "state, action", "chance_log_probs": "afterstate",
+                    "outcome": "afterstate, chance"}
+MAX_OUTCOMES = 64  # chance outcomes C at one afterstate (Blackjack needs 10, a slippery grid 3)
 
 # Keywords that would reach the compiler or place work on a device; rejected in every call.
 FORBIDDEN_KEYWORDS = frozenset({"compiler_options", "backend", "device"})
@@ -160,8 +170,10 @@ FORBIDDEN_JAX_REASONS = {
 def rules_text() -> str:
     """The jax-subset rules, as shown to an LLM and enforced by the validator."""
     return f"""\
-Write ONE Python module that defines `step(state, action)` and nothing that
-runs on import besides constant definitions.
+Write ONE Python module that defines `step(state, action)` (or, for an
+environment with chance, the three functions `afterstate`, `chance_log_probs`
+and `outcome` of its contract) and nothing that runs on import besides
+constant definitions.
 
 Allowed:
 - Imports: exactly `import jax`, `import jax.numpy as jnp`, `from jax import lax`,
@@ -207,7 +219,9 @@ Not allowed (the program is rejected):
 
 
 def contract_text(spec: EnvSpec) -> str:
-    """The signature a CWM must implement for one environment, in words."""
+    """The signature a CWM must implement for one environment, in words (the chance contract for a stochastic one)."""
+    if getattr(spec, "stochastic", False):
+        return chance_contract_text(spec)
     return f"""\
 def step(state, action):
     # state:  float32 array of shape [{spec.obs_dim}] (the observation, see the description)
@@ -218,4 +232,34 @@ def step(state, action):
     #   done:       bool scalar, True when the episode terminates (ignore time limits)
 
 `step` must be pure and deterministic, and work under jax.jit and jax.vmap.
+"""
+
+
+def chance_contract_text(spec: EnvSpec) -> str:
+    """The contract of a CWM with chance: an afterstate, C outcomes with their log-probabilities, their results."""
+    return f"""\
+The environment is random: the same state and action can lead to different
+next states. Model the randomness explicitly with three functions (no `step`):
+
+def afterstate(state, action):
+    # state:  float32 array of shape [{spec.obs_dim}] (the observation, see the description)
+    # action: {spec.action_signature()}
+    # returns the afterstate: a float32 array of a fixed shape of your choice
+    #   (what is decided before chance acts, e.g. the state and the action)
+
+def chance_log_probs(afterstate):
+    # returns float32 [C]: the log-probability of each of C chance outcomes at
+    #   this afterstate (C fixed, 1 <= C <= {MAX_OUTCOMES}; -jnp.inf for an impossible outcome;
+    #   they are normalised for you, so any logits work)
+
+def outcome(afterstate, chance):
+    # chance: int32 scalar in {{0, ..., C - 1}}, the outcome that happened
+    # returns (next_state, reward, done):
+    #   next_state: float32 array of shape [{spec.obs_dim}]
+    #   reward:     float32 scalar
+    #   done:       bool scalar, True when the episode terminates (ignore time limits)
+
+All three must be pure and deterministic (no jax.random: the framework draws
+the outcome), and work under jax.jit and jax.vmap. Write the probabilities
+as module-level constants: they are fitted to the data.
 """

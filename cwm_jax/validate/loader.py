@@ -17,6 +17,7 @@ import builtins
 import dis
 import functools
 import math
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -41,13 +42,19 @@ from cwm_jax.errors import (
 __all__ = [
     "FILENAME",
     "PROBE_STATES",
+    "check_output",
+    "check_resources",
+    "check_step_shapes",
     "compile_cwm",
+    "is_chance_program",
     "load_cwm",
     "load_cwm_file",
     "load_reference",
+    "probe_actions",
     "probe_states",
     "read_cwm_file",
     "restricted_namespace",
+    "wrap_program_error",
 ]
 
 FILENAME = "<cwm>"
@@ -140,13 +147,13 @@ def _explain(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {_first_lines(exc)}"
 
 
-def _wrap_program_error(exc: BaseException, source_lines: list[str], cls=CWMLoadError) -> CWMError:
+def wrap_program_error(exc: BaseException, source_lines: list[str], cls=CWMLoadError) -> CWMError:
     line = _program_line(exc)
     source_line = source_lines[line - 1] if line and line <= len(source_lines) else None
     return cls(_explain(exc), line=line, source_line=source_line)
 
 
-def _check_output(out, spec: EnvSpec) -> None:
+def check_output(out, spec: EnvSpec) -> None:
     """`out` is the eval_shape result of step; raise if it breaks the contract."""
     if not isinstance(out, (tuple, list)) or len(out) != 3:
         got = f"a {type(out).__name__}" + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
@@ -192,7 +199,7 @@ def _walk_jaxpr(jaxpr):
                     yield from _walk_jaxpr(inner)
 
 
-def _check_resources(closed_jaxpr) -> None:
+def check_resources(closed_jaxpr) -> None:
     count = 0
     for eqn in _walk_jaxpr(closed_jaxpr.jaxpr):
         count += 1
@@ -214,15 +221,17 @@ def _check_resources(closed_jaxpr) -> None:
 @functools.cache
 def probe_states(spec: EnvSpec) -> np.ndarray:
     """float32 [PROBE_STATES, obs_dim]: start states of the real environment."""
-    if spec.start_states is not None:
-        return np.asarray(spec.start_states(PROBE_STATES), np.float32)
+    if spec.source == "gymnasium":
+        from cwm_jax.envs.gymnasium_source import start_states
+
+        return start_states(spec, PROBE_STATES, seed=1234)
     env, params = spec.make_gymnax()
     keys = jax.random.split(jax.random.key(1234), PROBE_STATES)
     obs, _ = jax.vmap(env.reset_env, in_axes=(0, None))(keys, params)
     return np.asarray(jax.vmap(spec.flatten_obs)(obs))
 
 
-def _probe_actions(spec: EnvSpec) -> np.ndarray:
+def probe_actions(spec: EnvSpec) -> np.ndarray:
     if spec.discrete:
         return np.arange(spec.num_actions, dtype=np.int32)
     return np.stack([
@@ -234,14 +243,14 @@ def _probe_actions(spec: EnvSpec) -> np.ndarray:
 
 def _check_finite(step: StepFn, spec: EnvSpec, source_lines: list[str]) -> None:
     states = probe_states(spec)
-    actions = _probe_actions(spec)
+    actions = probe_actions(spec)
     s = np.repeat(states, len(actions), axis=0)
     a = np.tile(actions, (len(states),) + (1,) * (actions.ndim - 1))
     try:
         next_state, reward, _ = jax.jit(jax.vmap(step))(s, a)
         next_state, reward = np.asarray(next_state), np.asarray(reward)
     except Exception as exc:  # noqa: BLE001 - any failure of untrusted code is a rejection
-        raise _wrap_program_error(exc, source_lines, CWMRuntimeError) from None
+        raise wrap_program_error(exc, source_lines, CWMRuntimeError) from None
     bad = ~(np.isfinite(next_state).all(axis=1) & np.isfinite(reward))
     if bad.any():
         i = int(np.argmax(bad))
@@ -251,6 +260,24 @@ def _check_finite(step: StepFn, spec: EnvSpec, source_lines: list[str]) -> None:
             f"next_state={np.array2string(next_state[i], precision=5)}, reward={reward[i]}; "
             "guard divisions and logs (e.g. jnp.maximum(x, 1e-8))"
         )
+
+
+def check_step_shapes(step: StepFn, env: str | EnvSpec) -> None:
+    """CWMContractError unless `step` (any jittable step, e.g. one written in Python by hand) has the contract's
+    input and output shapes and dtypes for `env`: checked on shapes only, nothing computed."""
+    spec = envs.env_spec(env)
+    try:
+        out = jax.eval_shape(step, spec.state_struct(), spec.action_struct())
+    except Exception as exc:  # noqa: BLE001 - the step's own error, named as such
+        raise CWMContractError(f"`step` fails on a state float32 [{spec.obs_dim}] and one action of "
+                               f"{spec.id}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                               ) from None
+    check_output(out, spec)
+
+
+def is_chance_program(tree) -> bool:
+    """The validated program defines the chance functions (`cwm_jax.validate.chance`), not `step`."""
+    return any(getattr(stmt, "name", None) == contract.CHANCE_FUNCTIONS[0][0] for stmt in tree.body)
 
 
 def load_cwm(source: str, env: str | EnvSpec, *, check_finite: bool = True) -> StepFn:
@@ -269,15 +296,23 @@ def load_cwm(source: str, env: str | EnvSpec, *, check_finite: bool = True) -> S
 
     Raises:
       CWMError: a subclass naming the problem and its line.
+      TypeError: `source` is a path (use `load_cwm_file`).
     """
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source
+                                          and source.strip().endswith(".py")):
+        raise TypeError(f"load_cwm takes the program's text, not a path ({str(source)!r}); "
+                        "for a file use cwm_jax.load_cwm_file(path, env)")
     spec = envs.env_spec(env)
     tree = validator.validate(source)
+    if is_chance_program(tree):
+        raise CWMContractError("this CWM models chance (afterstate, chance_log_probs, outcome): load it with "
+                               "cwm_jax.validate.chance.load_chance_cwm, score it by likelihood")
     lines = source_lines(strip_bom(source))
     namespace = restricted_namespace()
     try:
         exec(compile_cwm(tree), namespace)  # noqa: S102 - validated, restricted namespace
     except Exception as exc:  # noqa: BLE001
-        raise _wrap_program_error(exc, lines) from None
+        raise wrap_program_error(exc, lines) from None
     user_step = namespace.get("step")
     if not callable(user_step):
         raise CWMContractError("`step` is not a function; define `def step(state, action):`")
@@ -288,9 +323,9 @@ def load_cwm(source: str, env: str | EnvSpec, *, check_finite: bool = True) -> S
     except CWMError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise _wrap_program_error(exc, lines) from None
-    _check_output(out, spec)
-    _check_resources(closed_jaxpr)
+        raise wrap_program_error(exc, lines) from None
+    check_output(out, spec)
+    check_resources(closed_jaxpr)
 
     def step(state: jax.Array, action: jax.Array):
         next_state, reward, done = user_step(state, action)
@@ -308,7 +343,7 @@ def load_cwm(source: str, env: str | EnvSpec, *, check_finite: bool = True) -> S
             jax.ShapeDtypeStruct((batch, *action.shape), action.dtype),
         )
     except Exception as exc:  # noqa: BLE001
-        error = _wrap_program_error(exc, lines)
+        error = wrap_program_error(exc, lines)
         raise CWMLoadError(f"`step` fails under jax.vmap: {error.message}", line=error.line,
                            source_line=error.source_line) from None
     if check_finite:

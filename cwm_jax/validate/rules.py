@@ -226,25 +226,31 @@ def check_recursion(tree: ast.Module, lines: list[str]) -> list[CWMValidationErr
 
 
 def check_step_signature(tree: ast.Module, lines: list[str]) -> None:
-    steps = [stmt for stmt in tree.body if isinstance(stmt, ast.FunctionDef) and stmt.name == "step"]
-    if not steps:
+    """`step(state, action)`, or the three functions of a chance model (`contract.CHANCE_FUNCTIONS`), not both."""
+    defined = {stmt.name: stmt for stmt in tree.body if isinstance(stmt, ast.FunctionDef)}
+    chance = [name for name, _ in C.CHANCE_FUNCTIONS if name in defined]
+    wanted = ", ".join(f"`{name}`" for name, _ in C.CHANCE_FUNCTIONS)
+    if chance and "step" in defined:
+        raise contract_fail(defined["step"], f"define either `step` or the chance functions ({wanted}), not both",
+                            lines)
+    if chance and len(chance) < len(C.CHANCE_FUNCTIONS):
+        missing = ", ".join(f"`{n}`" for n, _ in C.CHANCE_FUNCTIONS if n not in defined)
+        raise CWMContractError(f"a CWM with chance defines all of {wanted}; {missing} is missing")
+    if not chance and "step" not in defined:
         raise CWMContractError(
             "no module-level function `step(state, action)` is defined; a CWM must define "
             "`def step(state, action):` returning (next_state, reward, done)"
         )
-    step = steps[-1]
-    args = step.args
-    positional = [*args.posonlyargs, *args.args]
-    required = len(positional) - len(args.defaults)
-    if args.vararg is not None or args.kwarg is not None or len(positional) < 2 or required > 2:
-        raise contract_fail(
-            step,
-            f"`step` must take exactly two arguments (state, action); it takes "
-            f"{len(positional)}{' plus *args' if args.vararg else ''}",
-            lines,
-        )
-    if any(d is None for d in args.kw_defaults):
-        raise contract_fail(step, "`step` must take exactly two arguments (state, action); remove keyword-only arguments", lines)
+    for name, arity in C.CHANCE_FUNCTIONS if chance else (("step", 2),):
+        args = defined[name].args
+        positional = [*args.posonlyargs, *args.args]
+        required = len(positional) - len(args.defaults)
+        if (args.vararg is not None or args.kwarg is not None or len(positional) < arity or required > arity
+                or any(d is None for d in args.kw_defaults)):
+            raise contract_fail(defined[name], f"`{name}` must take exactly {('one', 'two')[arity - 1]} argument"
+                                f"{'s' if arity > 1 else ''} ({C.CHANCE_ARGUMENTS[name]}); it takes "
+                                f"{len(positional)}{' plus *args' if args.vararg else ''}"
+                                f"{' plus keyword-only arguments' if args.kw_defaults else ''}", lines)
 
 
 def contract_fail(node: ast.AST, message: str, lines: list[str]) -> CWMContractError:

@@ -52,14 +52,17 @@ class _Validator(ExpressionChecker):
     # -- module level ---------------------------------------------------------
 
     def check_module(self, tree: ast.Module) -> None:
-        step_defined = False
+        contract_names = {"step", *(name for name, _ in C.CHANCE_FUNCTIONS)}
+        defined: set[str] = set()  # the contract's functions defined so far
         for index, stmt in enumerate(tree.body):
-            self.collect(self.check_module_statement, stmt, index, step_defined)
-            step_defined = step_defined or isinstance(stmt, ast.FunctionDef) and stmt.name == "step"
+            self.collect(self.check_module_statement, stmt, index, frozenset(defined))
+            if isinstance(stmt, ast.FunctionDef) and stmt.name in contract_names:
+                defined.add(stmt.name)
 
-    def check_module_statement(self, stmt: ast.stmt, index: int, step_defined: bool) -> None:
-        if step_defined and "step" in R.names_bound_by(stmt):
-            raise self.fail(stmt, "`step` is defined again after its `def`; define it exactly once")
+    def check_module_statement(self, stmt: ast.stmt, index: int, defined: frozenset[str]) -> None:
+        again = sorted(defined & R.names_bound_by(stmt))
+        if again:
+            raise self.fail(stmt, f"`{again[0]}` is defined again after its `def`; define it exactly once")
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
             self.check_import(stmt)
         elif isinstance(stmt, ast.FunctionDef):

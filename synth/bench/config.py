@@ -31,7 +31,7 @@ class BenchConfig:
     description: str = "full"
     value: str = "paper"  # the search value of the synthesis methods, a key of synth.search.node.VALUE_METRICS
     temperature: float | None = 1.0
-    max_tokens: int | None = 1500
+    max_tokens: int | None = 4096  # as `cwm-jax synth` and `cwm-jax bench`
     prices: tuple[float, float] | None = None
     concurrency: int = 1
     task_concurrency: int = 1

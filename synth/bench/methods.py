@@ -1,7 +1,8 @@
 """The benchmark's methods: the search methods of the registry (`synth.search.methods`), and two without an LLM.
 
 A column of the table is a method plus variant flags, e.g. "gif-mcts --no-fix":
-the flags of a search method are its ablations and `--no-fit`. `reference`
+the flags of a search method are its ablations, `--no-fit` and
+`--paper-faithful`. `reference`
 takes the env's hand-written CWM (the offline upper bound); `fit-only` takes
 the reference CWM of the base env and fits its constants to the data.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 from cwm_jax.errors import UsageError
-from synth.search.methods import NO_FIT, SEARCH_METHODS
+from synth.search.methods import HARNESS_FLAGS, NO_FIT, PAPER_FAITHFUL, SEARCH_METHODS
 
 __all__ = ["FIT_ONLY", "METHOD_KINDS", "NO_FIT", "REFERENCE", "BenchMethod", "MethodKind", "parse_method"]
 
@@ -56,13 +57,18 @@ class BenchMethod:
 
     @property
     def ablations(self) -> tuple[str, ...]:
-        """The flags that are the search method's own ablations (all but --no-fit)."""
-        return tuple(flag for flag in self.flags if flag != NO_FIT)
+        """The flags that are the search method's own ablations (all but --no-fit and --paper-faithful)."""
+        return tuple(flag for flag in self.flags if flag not in HARNESS_FLAGS)
 
     @property
     def fits(self) -> bool:
         """Whether the search fits the constants of its programs (no --no-fit)."""
         return NO_FIT not in self.flags
+
+    @property
+    def paper_faithful(self) -> bool:
+        """Whether the search is the paper's (`--paper-faithful`: no plateau rules, first counterexample only)."""
+        return PAPER_FAITHFUL in self.flags
 
 
 def parse_method(text: str) -> BenchMethod:

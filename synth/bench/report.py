@@ -153,7 +153,7 @@ def _best_so_far(tree_log: Path) -> tuple[list[int], list[float]]:
 
 
 def write_plots(records: list[dict], out: Path) -> None:
-    """accuracy.png, normalized_return.png (per env and method) and accuracy_vs_calls.png."""
+    """accuracy.png, normalized_return.png (per env and method) and accuracy_vs_calls.png (if a method called an LLM)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -178,20 +178,22 @@ def write_plots(records: list[dict], out: Path) -> None:
         ax.set_xticks(range(len(envs)))
         ax.set_xticklabels([e.split("/")[-1] for e in envs], rotation=30, ha="right")
         ax.set_ylabel(ylabel)
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, not on them
         fig.tight_layout()
         fig.savefig(out / name, dpi=110)
         plt.close(fig)
+    curves = [(task.name, *_best_so_far(task.directory(out) / "tree.jsonl"))
+              for task in (Task(r["env"], parse_method(r["method"]), r["seed"]) for r in records)]
+    curves = [curve for curve in curves if curve[1]]
+    if not curves:  # no method made LLM calls (e.g. --methods reference): no empty plot
+        (out / "accuracy_vs_calls.png").unlink(missing_ok=True)
+        return
     fig, ax = plt.subplots(figsize=(6, 4))
-    for record in records:
-        task = Task(record["env"], parse_method(record["method"]), record["seed"])
-        calls, best = _best_so_far(task.directory(out) / "tree.jsonl")
-        if calls:
-            ax.step(calls, best, where="post", label=task.name)
+    for name, calls, best in curves:
+        ax.step(calls, best, where="post", label=name)
     ax.set_xlabel("LLM calls")
     ax.set_ylabel("best train accuracy so far")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize="x-small")
+    ax.legend(fontsize="x-small")
     fig.tight_layout()
     fig.savefig(out / "accuracy_vs_calls.png", dpi=110)
     plt.close(fig)

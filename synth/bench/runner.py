@@ -126,7 +126,8 @@ def run_task(task: Task, shared: TaskResources, *, replay_from: Path | None = No
             out_dir=directory, concurrency=config.task_concurrency, resume=(directory / "checkpoint.json").exists(),
             seed=task.seed, sampling=Sampling(temperature=config.temperature, max_tokens=config.max_tokens),
             sandbox=shared.sandbox, description=config.description, value=config.value,
-            fitter=shared.sandbox.fit if task.method.fits else None, ablations=task.method.ablations)
+            fitter=shared.sandbox.fit if task.method.fits else None, ablations=task.method.ablations,
+            paper_faithful=task.method.paper_faithful)
         program = result.best_program
         summary = result.summary
         usage = {k: summary[k] for k in usage}

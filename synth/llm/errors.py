@@ -129,8 +129,9 @@ def says_model_missing(message: str) -> bool:
 
 
 def describe(error: BaseException | None) -> str:
+    """One line for an error, without a final period (the caller's sentence goes on or ends it)."""
     if isinstance(error, openai.APIStatusError):
-        return f"HTTP {error.status_code}: {server_message(error)}"
+        return f"HTTP {error.status_code}: {server_message(error)}".rstrip(".")
     if isinstance(error, json.JSONDecodeError):
         return f"malformed JSON body ({error.msg})"
-    return f"{type(error).__name__}: {error}"
+    return f"{type(error).__name__}: {error}".rstrip(".")  # openai's "Connection error." gave "error.."

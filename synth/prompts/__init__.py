@@ -51,14 +51,27 @@ def _messages(user: str) -> Messages:
     ]
 
 
-def generate(spec: EnvSpec, prefix: str = "") -> Messages:
-    """Asks for a whole program; `prefix` is the node's partial program to continue."""
+def generate(spec: EnvSpec, prefix: str = "", *, earlier: tuple[float, str] | None = None) -> Messages:
+    """Asks for a whole program; `prefix` is the node's partial program to continue.
+
+    `earlier`: (value, feedback) of the program the prefix was taken from: the
+    prompt then says what that program scored and where it failed first (the
+    paper's prompt says neither).
+    """
     note = ""
     if prefix.strip():
         note = (
             "Start your program with exactly these lines and continue from there:\n\n"
             f"```python\n{prefix.rstrip()}\n```"
         )
+        if earlier is not None and earlier[1].strip():
+            value, feedback = earlier
+            first = feedback.strip().split("\n\n", 1)[0]
+            note += (
+                f"\n\nAn earlier program that started with these lines scored {value:.4g} (1.0 predicts every "
+                "recorded transition right). It is wrong somewhere: do not write it again. Its first wrong "
+                f"prediction:\n\n{first}"
+            )
     return _messages(template("generate").format(prefix_note=note, **_common(spec)))
 
 

@@ -23,13 +23,22 @@ Where the paper and its code differ we follow the paper and say so:
 - the paper's L = 2 new lines per level; the code keeps one more line per
   level (an off-by-one);
 - improve shows the first mispredicted transition in data order, as both do.
-Beyond the paper (docs/search.md; `paper_faithful=True` turns both off):
-- plateau: a working child whose program repeats its parent's or a
-  sibling's (same text after normalisation, or the same train-prediction
-  fingerprint) is no progress; it counts 0 for its action's value estimate
-  (global mean and local mean), though it keeps its own value in the tree.
+Beyond the paper (docs/search.md; `paper_faithful=True` turns the first three off):
+- plateau: a working child that repeats any earlier program of the tree
+  (same text after normalisation, or the same fingerprint: the same
+  transitions and elements right and the same first counterexample, float
+  noise and signed zeros aside), or a generate child with its parent's
+  value and first failing transition, is no progress; it counts 0 for its
+  action's value estimate (global mean and local mean), though it keeps its
+  own value in the tree.
+- escape: after a plateau made by a generate or fix child (a repeat, or a
+  child no better than its parent) the next call is an improve of the
+  better of the two, which shows the counterexample.
+- a generate prompt that continues a prefix says what the program it was
+  taken from scored and where it failed first.
 - fit (`integrate_fit`): a program with its constants fitted to the data is
-  a child of its own, action "fit", made without an LLM call.
+  a child of its own, action "fit", made without an LLM call (on unless the
+  harness is given no fitter, `--no-fit`).
 
 Parallel expansion (beyond the paper): with k calls in flight, every node on
 a pending path gets a virtual visit (value 0), and a pending slot counts as a
@@ -52,7 +61,7 @@ from synth.search.gif_mcts_values import (
     buggy_value,
     uct_score,
 )
-from synth.search.node import Node, normalized_program, split_node_record
+from synth.search.node import Node, first_failure, normalized_program, split_node_record
 
 __all__ = ["ALL_ACTIONS", "GifMcts"]
 
@@ -67,8 +76,10 @@ class GifMcts:
       seed: seeds the random tie-breaks.
       actions: the action types allowed; drop one for the paper's ablations
         (e.g. ("generate", "improve") is "no fix").
-      paper_faithful: the paper's exact value rule: a child that repeats its
-        parent or a sibling counts like any other (no plateau detection).
+      paper_faithful: the paper's exact search: a child that repeats an
+        earlier program counts like any other (no plateau detection), no
+        improve is forced after a plateau, and a prefix's generate prompt
+        does not say what the earlier program scored.
     """
 
     name = "gif-mcts"
@@ -86,6 +97,7 @@ class GifMcts:
         self.nodes = [Node(id=0, parent=None, action="root")]
         self.stats = {0: NodeStats()}  # node id -> this search's statistics of it
         self.pending: dict[tuple[int, str], int] = {}  # (parent, action) -> calls in flight
+        self.escape: int | None = None  # after a plateau: the node whose improve is the next call
         self._solved = False
 
     # -- selection ------------------------------------------------------------------
@@ -164,15 +176,30 @@ class GifMcts:
                 return path, target
             path.append(target)
 
+    def _path(self, node_id: int) -> list[int]:
+        """Node ids from the root down to `node_id`."""
+        path = [node_id]
+        while self.nodes[path[-1]].parent is not None:
+            path.append(self.nodes[path[-1]].parent)
+        return path[::-1]
+
+    def _escaping(self) -> tuple[list[int], str] | None:
+        """The improve owed after a plateau, if its slot is open (then it is taken: one call per plateau)."""
+        target, self.escape = self.escape, None
+        if target is None or "improve" not in self.open_actions(self.nodes[target]):
+            return None
+        return self._path(target), "improve"
+
     def propose(self) -> Request | None:
-        selected = self._select()
+        selected = self._escaping() or self._select()
         if selected is None:
             return None
         path, action = selected
         parent = self.nodes[path[-1]]
         shown, feedback = "", ""
         if action == "generate":
-            messages = prompts.generate(self.spec, self.stats[parent.id].prefix)
+            earlier = None if self.paper_faithful or parent.action == "root" else (parent.value, parent.counterexample)
+            messages = prompts.generate(self.spec, self.stats[parent.id].prefix, earlier=earlier)
         elif action == "improve":
             shown, feedback = parent.program, parent.counterexample
             messages = prompts.improve(self.spec, shown, feedback)
@@ -207,6 +234,17 @@ class GifMcts:
         self.values.update(request.action, local, self._outcome(node))
         if not node.buggy and node.value >= 1.0:
             self._solved = True
+        elif not self.paper_faithful and self._plateau(parent, node):
+            better = node if node.value > parent.value else parent
+            self.escape = better.repeat_of if better.repeat_of is not None else better.id
+
+    def _plateau(self, parent: Node, node: Node) -> bool:
+        """A working generate or fix child that repeats an earlier program or is no better than its
+        (working) parent: the model was not shown what is wrong, so the next call should show it."""
+        if node.buggy or node.action not in ("generate", "fix"):
+            return False
+        return node.repeat_of is not None or (not parent.buggy and parent.action != "root"
+                                              and node.value <= parent.value)
 
     def integrate_fit(self, parent_id: int, node: Node) -> None:
         """Adds `node`, the program of `parent_id` with fitted constants (no LLM call), as its child.
@@ -236,12 +274,19 @@ class GifMcts:
         parent.children.append(node.id)
 
     def _repeated(self, parent: Node, node: Node) -> int | None:
-        """The parent or sibling whose program `node` repeats (same normalised text or same
-        train-prediction fingerprint), or None."""
+        """The earliest working program of the tree that `node` repeats, or None.
+
+        A repeat has the same normalised text or the same fingerprint; a
+        generate child with its parent's value and first failing transition
+        repeats its parent.
+        """
+        if (node.action == "generate" and parent.action != "root" and not parent.buggy
+                and node.value == parent.value and node.counterexample
+                and first_failure(node.counterexample) == first_failure(parent.counterexample)):
+            return parent.id
         text = normalized_program(node.program)
-        for other_id in [parent.id, *parent.children]:
-            other = self.nodes[other_id]
-            if other.action == "root" or other.buggy:
+        for other in self.nodes:
+            if other.action == "root" or other.buggy or other is node:
                 continue
             if (node.fingerprint and node.fingerprint == other.fingerprint) or normalized_program(other.program) == text:
                 return other.id
@@ -308,6 +353,7 @@ class GifMcts:
             "values": self.values.state_dict(),
             "nodes": [dataclasses.asdict(n) for n in self.nodes],
             "stats": [dataclasses.asdict(self.stats[n.id]) for n in self.nodes],  # in node order
+            "escape": self.escape,
             "solved": self._solved,
         }
 
@@ -325,4 +371,5 @@ class GifMcts:
         self.stats = {node.id: NodeStats(**{k: v for k, v in s.items() if k in names})
                       for node, s in zip(self.nodes, stats)}
         self.pending = {}
+        self.escape = state.get("escape")
         self._solved = state["solved"]

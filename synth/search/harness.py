@@ -27,10 +27,11 @@ from pathlib import Path
 
 from cwm_jax.sandbox.messages import SandboxError
 from cwm_jax.score.scoring import ScoreResult
+from cwm_jax.score.likelihood import LIKELIHOOD_VALUE
 from synth import prompts
 from synth.llm.client import BudgetExceeded, LLMClient, LLMError, LLMModelNotFound, LLMRequestRejected, LLMUnavailable
 from synth.llm.extract import Extraction, extract_code
-from synth.search.node import VALUE_METRICS, Node
+from synth.search.node import VALUE_METRICS, Node, counterexample_key
 from synth.search.protocol import Fitter, Method, Request, Sampling
 
 __all__ = ["CHECKPOINT_VERSION", "READABLE_CHECKPOINT_VERSIONS", "Harness", "Scorer"]
@@ -217,12 +218,14 @@ class Harness:
             node.error = result.error
             return
         summary = result.summary or {}
-        node.metrics = {name: float(summary[key]) for name, key in VALUE_METRICS.items()}
+        # Scored by likelihood (a stochastic environment, docs/chance.md): its value is the search's value.
+        node.metrics = {name: float(summary.get(LIKELIHOOD_VALUE, summary[key])) for name, key in VALUE_METRICS.items()}
         node.value = node.metrics[self.value_metric]
         node.counterexample = result.counterexamples
-        # Same figures and same first failing transition (with its predictions): the same predictions
-        # for all we can tell without the per-transition arrays, which the sandbox does not send back.
-        digest = json.dumps([summary, result.counterexamples], sort_keys=True, default=str)
+        # Which transitions and elements are right (the sandbox's digest), and the first failure with its
+        # predictions up to float noise and signed zeros: the same predictions for all the search can tell.
+        digest = json.dumps([summary, result.fingerprint, counterexample_key(result.counterexamples)],
+                            sort_keys=True, default=str)
         node.fingerprint = hashlib.sha256(digest.encode()).hexdigest()[:16]
 
     async def _fitted(self, node: Node) -> Node | None:

@@ -3,7 +3,10 @@
 One entry per method: its factory (spec, seed, ablations -> a harness
 `Method`) and the ablation flags it accepts. `--no-fit` (programs keep the
 constants the LLM wrote, as in the paper) is the harness's, so every method
-accepts it. Adding a search method: its module plus one entry here.
+accepts it, and so is `--paper-faithful` (the paper's search: GIF-MCTS's
+value rule with no plateau rules, and improve prompts that show the first
+failing transition only; docs/search.md). Adding a search method: its module
+plus one entry here.
 """
 
 from __future__ import annotations
@@ -16,9 +19,15 @@ from synth.search.baselines import WorldCoder, ZeroShot
 from synth.search.gif_mcts import ALL_ACTIONS, GifMcts
 from synth.search.protocol import Method
 
-__all__ = ["NO_FIT", "SEARCH_METHODS", "SearchMethod", "make_method"]
+__all__ = ["HARNESS_FLAGS", "NO_FIT", "PAPER_FAITHFUL", "SEARCH_METHODS", "SearchMethod", "make_method"]
 
 NO_FIT = "--no-fit"
+PAPER_FAITHFUL = "--paper-faithful"
+# Flags every method accepts (the run's, not the method's own ablations): flag -> what the run does.
+HARNESS_FLAGS = {
+    NO_FIT: "without the fit step (the paper)",
+    PAPER_FAITHFUL: "the paper's search (no plateau rules, first counterexample only)",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,8 +40,8 @@ class SearchMethod:
 
     @property
     def flags(self) -> dict[str, str]:
-        """Every flag a run of it may carry: its ablations and `--no-fit`."""
-        return {**self.ablations, NO_FIT: "without the fit step (the paper)"}
+        """Every flag a run of it may carry: its ablations, `--no-fit` and `--paper-faithful`."""
+        return {**self.ablations, **HARNESS_FLAGS}
 
 
 def _gif_mcts(spec: EnvSpec, *, seed: int, ablations: frozenset[str], paper_faithful: bool) -> Method:

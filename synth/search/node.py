@@ -14,7 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["VALUE_METRICS", "Node", "normalized_program", "program_diff", "split_node_record"]
+__all__ = ["VALUE_METRICS", "Node", "counterexample_key", "first_failure", "normalized_program", "program_diff",
+           "split_node_record"]
 
 # Search values a run can use (`--value`): the key in an accuracy summary.
 VALUE_METRICS = {"paper": "weighted_accuracy", "strict": "strict_accuracy"}
@@ -28,10 +29,12 @@ class Node:
     "fix", or "fit": constants fitted to the data, no LLM call), program (the
     full completion's code, what is scored), value (the search value on the
     train split, 0 if buggy), metrics ({"paper", "strict"} train values),
-    buggy, error (the rejection message), counterexample (first failing train
-    transition, formatted), fingerprint (a digest of the train predictions'
-    summary, to recognise a repeat), repeat_of (the parent or sibling this
-    program repeats, if any), prompt_hash, tokens, seconds; and for a person
+    buggy, error (the rejection message), counterexample (failing train
+    transitions, formatted: the first one first), fingerprint (a digest of
+    which train transitions and elements it gets right and of its first
+    counterexample, float noise and signed zeros normalised, to recognise a
+    repeat), repeat_of (the earlier node of the tree this program repeats, if
+    any), prompt_hash, tokens, seconds; and for a person
     reading the record: completion (the raw answer), explanation (the model's
     text before its code), feedback (the counterexample or error its prompt
     showed), note (e.g. "the answer repeats the program in the prompt"); and
@@ -108,6 +111,32 @@ def normalized_program(source: str) -> str:
         return ast.dump(tree)
     except Exception:  # noqa: BLE001 - SyntaxError, and RecursionError/MemoryError on deep or huge text
         return re.sub(r"\s+", " ", source).strip()
+
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?")
+_TRANSITION = re.compile(r"Transition #(\d+)")
+
+
+def _rounded(number: str) -> str:
+    value = float(number)
+    return repr(0.0 if abs(value) < 1e-6 else float(f"{value:.4g}") + 0.0)  # + 0.0 turns -0.0 into 0.0
+
+
+def counterexample_key(feedback: str) -> str:
+    """The first counterexample of `feedback`, every number to 4 significant digits, below 1e-6 as 0.
+
+    Two programs whose first failure is the same transition with the same
+    predictions share it, whatever float noise or signed zeros they differ
+    by (the default tolerance is 1e-5).
+    """
+    first = feedback.strip().split("\n\n", 1)[0]
+    return _NUMBER.sub(lambda match: _rounded(match.group()), first)
+
+
+def first_failure(feedback: str) -> int | None:
+    """The index of the first failing transition that `feedback` shows, or None."""
+    match = _TRANSITION.search(feedback)
+    return int(match.group(1)) if match else None
 
 
 def split_node_record(record: Mapping[str, Any]) -> tuple[Node, dict[str, Any]]:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cwm_jax import envs
+from cwm_jax.score.likelihood import LIKELIHOOD_VALUE
 from cwm_jax.score.accuracy import Tolerance
 from cwm_jax.sandbox import Sandbox
 from synth.search.harness import Harness
@@ -36,7 +37,10 @@ from synth.llm.client import LLMClient, LLMConfig
 from synth.search.tree_page import tree_html
 from synth.search.node import VALUE_METRICS
 
-__all__ = ["SynthesisInterrupted", "SynthesisResult", "check_resumed_tolerance", "synthesize"]
+__all__ = ["FEEDBACK_TRANSITIONS", "SynthesisInterrupted", "SynthesisResult", "check_resumed_tolerance", "synthesize"]
+
+# Beyond the paper: the improve prompt's failing transitions, each wrong in another way (docs/search.md).
+FEEDBACK_TRANSITIONS = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +102,11 @@ def synthesize(
       on_node: progress callback after every node.
       value: the search value, "paper" (reward-weighted, per-element credit)
         or "strict" (fraction of transitions entirely right).
-      paper_faithful: GIF-MCTS's exact value rule (no plateau detection).
+      paper_faithful: the paper's search: GIF-MCTS's exact value rule (no
+        plateau detection, no improve forced after a plateau, the paper's
+        prefix prompt), and every method's improve prompt shows only the
+        first failing transition (default: up to FEEDBACK_TRANSITIONS
+        transitions wrong in different ways, and a summary).
       fitter: (program source, env spec, *, tolerance) -> FitReport (`Sandbox.fit`); fits the constants of
         every working program below strict train accuracy 1.0 (a "fit" node,
         no LLM call). None: no fit step, the paper's behaviour.
@@ -140,10 +148,14 @@ def synthesize(
     client = (client.sharing(cache=cache_file, budget=limits) if client is not None
               else LLMClient(llm, cache=cache_file, budget=limits))
     fit: Fitter | None = (lambda source: fitter(source, spec, tolerance=tolerance)) if fitter is not None else None
+    # What an improve prompt shows: the paper's first failing transition, or (beyond the paper) up to
+    # FEEDBACK_TRANSITIONS transitions wrong in different ways and a summary of what is wrong how often.
+    feedback = ({"counterexamples": 1, "feedback": "first"} if paper_faithful
+                else {"counterexamples": FEEDBACK_TRANSITIONS, "feedback": "diverse"})
     interrupted = False
     try:
         harness = Harness(
-            client, lambda source: box.score(source, spec, splits=("train",), counterexamples=1, tolerance=tolerance),
+            client, lambda source: box.score(source, spec, splits=("train",), tolerance=tolerance, **feedback),
             budget=budget, out_dir=out, concurrency=concurrency, sampling=sampling, on_node=on_node,
             value_metric=value, fit=fit)
         resumed = harness.resume(search) if resume else False
@@ -165,7 +177,8 @@ def synthesize(
     test_summary = test.summary if test and test.valid else None
     values = {
         "train": {name: best.metrics.get(name) for name in VALUE_METRICS} if best else None,
-        "test": {name: float(test_summary[key]) for name, key in VALUE_METRICS.items()} if test_summary else None,
+        "test": {name: float(test_summary.get(LIKELIHOOD_VALUE, test_summary[key]))  # likelihood: docs/chance.md
+                 for name, key in VALUE_METRICS.items()} if test_summary else None,
     }
     summary = {
         "env": spec.id,

@@ -21,6 +21,7 @@ __all__ = [
     "WRONG",
     "answer",
     "bench_responder",
+    "left_wall_responder",
     "responder",
     "textbook_responder",
 ]
@@ -79,6 +80,32 @@ def bench_responder(request: dict) -> str:
     if catch.description.strip()[:60] in request["messages"][-1]["content"]:
         return "```python\n" + reference.source(catch) + "```\n"
     return responder(request)
+
+
+# MountainCarContinuous as a strong model recalled it (docs/search.md, issue 22): gymnasium's version,
+# which zeroes the velocity at the left wall where gymnax keeps it. Two spellings that predict the same
+# (the second gives -0.0 where the first gives 0.0), as the real run's generates did.
+_GOAL_QUIRK = "    velocity = jnp.where((position >= GOAL_POSITION) & (velocity < 0), 0.0, velocity)\n"
+_MCC = reference.source("MountainCarContinuous")
+LEFT_WALL_ZEROED = tuple(
+    _MCC.replace(_GOAL_QUIRK, f"    velocity = jnp.where((position <= MIN_POSITION) & (velocity < 0), {zero}, velocity)\n")
+    for zero in ("0.0", "velocity * 0.0"))
+assert _GOAL_QUIRK in _MCC
+
+
+def left_wall_responder():
+    """A confident model on MountainCarContinuous: every generate (the first, or one that continues a
+    prefix) rewrites gymnasium's version, alternating its two spellings; an improve that shows a
+    failing transition with its expected and predicted next state gets gymnax's version."""
+    generates = iter(range(10**6))
+
+    def respond(request: dict) -> str:
+        user = request["messages"][-1]["content"]
+        if IMPROVE_PROMPT in user and "expected next_state" in user and "predicted next_state" in user:
+            return answer(_MCC, "gymnax keeps the velocity at the left wall.")
+        return "```python\n" + LEFT_WALL_ZEROED[next(generates) % 2] + "```\n"
+
+    return respond
 
 
 if __name__ == "__main__":

@@ -134,3 +134,70 @@ def test_options_reach_the_search(monkeypatch, tmp_path, capsys, no_fit):
     assert seen["description"] == "docs" and seen["tolerance"] == Tolerance(1e-3, 1e-3, 1e-3, 1e-3)
     out = capsys.readouterr().out
     assert ("fit step: off" in out) == no_fit and "strict: train 0.5000, test 0.4000" in out
+
+
+def test_demo_runs_the_search_against_the_scripted_model(monkeypatch, capsys):
+    """`synth --demo`: the real command, answered by the scripted model on loopback (no network, no LLM)."""
+    import urllib.request
+
+    from cwm_jax.commands import synth as synth_cli
+
+    seen = []
+
+    def search(args):  # stands for the search the other tests run on this server: here, what it is pointed at
+        request = urllib.request.Request(f"{args.base_url}/chat/completions", method="POST",
+                                         headers={"Content-Type": "application/json"},
+                                         data=json.dumps({"model": args.model, "messages": [
+                                             {"role": "user", "content": "write it"}]}).encode())
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            seen.append((args.env, json.loads(reply.read())["choices"][0]["message"]["content"]))
+        return command.EXIT_OK
+
+    monkeypatch.setattr(synth_cli, "_synthesize", search)
+    assert synth(["--demo", "--out", "unused"]) == command.EXIT_OK
+    assert seen == [("gymnax/CartPole", scripted_llm.responder({"messages": [{"content": "write it"}]}))]
+    assert synth(["--demo", "--env", "Acrobot", "--out", "unused"]) == command.EXIT_USAGE
+    assert synth(["--out", "unused"]) == command.EXIT_USAGE  # no --env/--model without --demo
+    assert "--demo" in capsys.readouterr().err
+
+
+# -- a stochastic environment end to end (docs/chance.md) ----------------------------------------------------
+
+GRID = "gymnax/SlipperyGrid"
+
+
+def chance_responder(request: dict) -> str:
+    """SlipperyGrid's scripted model: the deterministic program first; the likelihood's feedback (a recorded
+    slide the program calls impossible) gets chance with wrong probabilities; the feedback on that (the least
+    likely transition) gets the right ones. The three share their paper accuracy: their most likely outcome
+    is the same move, so only likelihood scoring ranks the last one best."""
+    from cwm_jax import reference
+
+    user = request["messages"][-1]["content"]
+    if "impossible under the model" in user:
+        return scripted_llm.answer(reference.source(GRID).replace("SLIP = 0.2", "SLIP = 0.02"), "it slides")
+    if "least of all recorded transitions" in user:
+        return scripted_llm.answer(reference.source(GRID), "slides are more frequent")
+    return scripted_llm.answer(reference.deterministic_source(GRID))
+
+
+def test_synth_and_check_on_a_stochastic_env_score_by_likelihood(monkeypatch, use_shared_sandbox, shared_sandbox,
+                                                                  tmp_path, capsys):
+    from cwm_jax import reference
+    from cwm_jax.sandbox import default_pool
+
+    monkeypatch.setattr(default_pool, "_DEFAULT", shared_sandbox)  # `check` scores in the same warm worker
+    with LLMTestServer(responder=chance_responder) as server:
+        argv = ["--env", GRID, "--model", server.model, "--base-url", server.base_url, "--out", str(tmp_path),
+                "--no-fit", "--budget", "3", "--method", "worldcoder"]
+        assert synth(argv) == 0
+    assert (tmp_path / "best.py").read_text() == reference.source(GRID)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["test"]["support_accuracy"] == 1.0 and summary["values"]["test"]["paper"] < 0.5
+    capsys.readouterr()
+    assert cli.main(["check", str(tmp_path / "best.py"), "--env", GRID, "--split", "test", "--json"]) == 0
+    checked = json.loads(capsys.readouterr().out)
+    assert checked["likelihood_value"] == pytest.approx(summary["values"]["test"]["paper"])
+    assert checked["calibration_error"] < 0.02 and checked["accuracy"] < 0.9
+    assert cli.main(["plan", "--env", GRID, "--seeds", "1"]) == command.EXIT_USAGE  # not built: says so
+    assert "does not plan with chance CWMs yet" in capsys.readouterr().err

@@ -1,118 +1,123 @@
-"""The gymnasium source: spaces flattened, descriptions cleaned, data recorded through gymnasium, the real env as oracle."""
+"""`gymnasium/<id>`: specs from gymnasium's spaces, transitions recorded through gymnasium, references at 1.0."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import json
 
-import jax
 import numpy as np
 import pytest
 
-from cwm_jax import envs, planning, reference
-from cwm_jax.data import transitions
-from cwm_jax.envs import gymnasium_source
+from cwm_jax import envs, reference
+from cwm_jax.commands import main as cli
+from cwm_jax.data import transitions as data
+from cwm_jax.envs import gymnasium_source as source
+from cwm_jax.errors import DeterminismWarning
+from cwm_jax.score import scoring
 
-FIXTURE = "gymnasium/tests.cwm_jax.envs.gymnasium_fixture:"
-
-
-def reference_step(spec: envs.EnvSpec, replace: tuple[str, str] | None = None):
-    """The reference CWM's `step` (trusted source), optionally with one text replaced (a mutant)."""
-    source = reference.source(spec)
-    if replace:
-        assert replace[0] in source
-        source = source.replace(*replace)
-    namespace: dict = {}
-    exec(compile(source, "<reference>", "exec"), namespace)
-    return jax.jit(jax.vmap(namespace["step"]))
+TOY = "gymnasium/tests.cwm_jax.envs.toy_gymnasium:ToyWalk-v0"
 
 
-@pytest.fixture
-def small_splits(monkeypatch, tmp_path):
-    monkeypatch.setenv("CWM_JAX_CACHE", str(tmp_path))
-    monkeypatch.setattr(transitions, "RANDOM_EPISODES", 2)
-    monkeypatch.setattr(transitions, "HEURISTIC_EPISODES", 2)
-    monkeypatch.setattr(transitions, "MAX_EPISODE_STEPS", 60)
+def test_the_docstring_is_cleaned_the_papers_way():
+    spec = envs.env_spec(TOY)
+    assert "moves the walker by the action minus one" in spec.description
+    assert "SECRET" not in spec.description and "## Arguments" not in spec.description
+    assert "float32 [3]" in spec.description  # the flattening is stated
+    text = source.clean_docstring("""
+        ## Description
+        See [the paper](https://example.org/p) and <a href="#x">1</a> at https://example.org.
+
+        ```python
+        >>> gym.make("X")
+        ```
+        ## Vectorized environment
+        gone
+        """)
+    assert text == "## Description\nSee the paper and 1 at"
 
 
-def test_dict_observation_flattens_in_key_order_and_a_discrete_action_drops_its_start():
-    spec = envs.env_spec(FIXTURE + "Dict-v0")
-    assert (spec.id, spec.obs_dim, spec.num_actions, spec.source) == (FIXTURE + "Dict-v0", 3, 3, "gymnasium")
-    src = gymnasium_source.source(spec.source_id)[0]
-    np.testing.assert_array_equal(src.flatten({"position": np.array([1.5, -2.0]), "count": 4}), [4.0, 1.5, -2.0])
-    assert src.to_env_action(np.int32(0)) == -1
-    # Its `state` has the observation's size but not its layout: the replay probe finds it, so no oracle.
-    assert spec.real_step is None and "does not reproduce" in spec.oracle_note
+def test_module_ids_resolve_and_dict_spaces_flatten_in_order():
+    spec = envs.env_spec(TOY)
+    assert spec.id == TOY and spec.source == "gymnasium" and envs.env_spec(TOY) is spec
+    assert (spec.obs_dim, spec.num_actions, spec.reference, spec.heuristic_policy) == (3, 3, "", None)
+    env = source.make_env(spec.name)
+    obs, _ = env.reset(seed=0)
+    np.testing.assert_array_equal(source.flatten_observation(env.observation_space, obs),
+                                  [obs["position"][0], obs["position"][1], obs["steps"]])
 
 
-def test_description_is_the_docstring_cleaned_the_papers_way():
-    text = envs.env_spec(FIXTURE + "Dict-v0").description
-    assert "The counter moves by the action, see the docs." in text
-    for dropped in ("Arguments", "Version History", "https://", "the first"):
-        assert dropped not in text
+@pytest.mark.parametrize("name, problem", [
+    ("ToyBits-v0", "MultiBinary"), ("ToyLopsided-v0", "bounds that differ"), ("NoSuchEnv-v0", "doesn't exist"),
+])
+def test_what_the_contract_cannot_hold_is_one_usage_error(name, problem, capsys):
+    env_id = f"gymnasium/tests.cwm_jax.envs.toy_gymnasium:{name}"
+    with pytest.raises(source.GymnasiumSourceError, match=problem):
+        envs.env_spec(env_id)
+    status = cli.main(["check", "--env", env_id, "any.py"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and err[0].startswith("error:") and problem in err[0]
 
 
-def test_a_space_the_contract_cannot_hold_and_an_unknown_id_are_errors():
-    with pytest.raises(envs.UnknownEnvError, match=r"observation space MultiBinary\(3\) is not supported"):
-        envs.env_spec(FIXTURE + "MultiBinary-v0")
-    result = subprocess.run([sys.executable, "-m", "cwm_jax", "check", "cwm_jax/reference/cartpole.py", "--env",
-                             "gymnasium/NoSuchEnv-v0"], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2
-    assert result.stderr.strip().startswith("error:") and len(result.stderr.strip().splitlines()) == 1
-    assert "NoSuchEnv" in result.stderr
+def test_truncation_ends_an_episode_without_being_done():
+    spec = envs.env_spec(TOY)
+    rows = source.record_episodes(spec, [0, 1], [False, True], max_steps=50)
+    assert not rows["done"].any()
+    assert np.bincount(rows["episode"]).tolist() == [5, 5]  # the TimeLimit of 5 steps
+    np.testing.assert_array_equal(rows["state"][1:5], rows["next_state"][0:4])
 
 
-def test_a_stochastic_env_warns_with_the_measured_reason():
-    with pytest.warns(gymnasium_source.NondeterminismWarning, match=r"Blackjack-v1 .* repeated \(observation"):
-        gymnasium_source.spec.__wrapped__("gymnasium/Blackjack-v1")
+@pytest.mark.parametrize("env_id, module", [
+    ("gymnasium/CartPole-v1", "cartpole"),  # the gymnax twin's reference, exact on gymnasium's float64 physics
+    ("gymnasium/CliffWalking-v1", "gymnasium_cliff_walking"),
+])
+def test_references_are_exact_on_transitions_recorded_through_gymnasium(env_id, module):
+    spec = envs.env_spec(env_id)
+    assert spec.reference == module
+    split, meta = data.collect(spec, "test")
+    assert meta["n_episodes"] == data.RANDOM_EPISODES + data.HEURISTIC_EPISODES and len(split) > 500
+    result = scoring.score_source(reference.source(spec), spec, splits=("test",),
+                                  load_split=lambda s, name: split)
+    assert result.valid, result.error
+    assert result.summaries["test"]["strict_accuracy"] == 1.0
 
 
-@pytest.mark.usefixtures("small_splits")
-def test_recorded_grid_data_is_matched_by_its_reference_and_not_by_a_mutant():
-    spec = envs.env_spec("gymnasium/CliffWalking-v1")
-    data, meta = transitions.collect(spec, "test")
-    assert meta["n_episodes"] == 4 and "one-step lookahead" in meta["policy"] and (data.reward == -100).any()
-    for step, exact in ((reference_step(spec), True), (reference_step(spec, ("-100.0", "-10.0")), False)):
-        next_state, reward, done = (np.asarray(x) for x in step(data.state, data.action))
-        match = np.all(next_state == data.next_state) and np.all(reward == data.reward) and np.all(done == data.done)
-        assert match == exact
+def test_plan_acts_in_gymnasium_with_the_cwm_and_says_the_oracle_is_missing(tmp_path, capsys):
+    out = tmp_path / "plan.json"
+    status = cli.main(["plan", "--env", "gymnasium/CartPole-v1", "--model", "reference", "--seeds", "2",
+                       "--simulations", "4", "--rollout-depth", "10", "--num-rollouts", "4", "--json", str(out)])
+    assert status == 0, capsys.readouterr().err
+    record = json.loads(out.read_text())
+    assert record["env"] == "gymnasium/CartPole-v1" and record["normalized_return"] is None
+    assert record["mean_return"] > 3 * record["random_return"]  # planning with the CWM, acting in gymnasium
+    assert "the oracle) is not built yet" in capsys.readouterr().out
 
 
-@pytest.mark.usefixtures("small_splits")
-def test_truncation_ends_an_episode_but_is_not_done(monkeypatch):
-    monkeypatch.setattr(transitions, "MAX_EPISODE_STEPS", 250)  # past Pendulum-v1's time limit of 200
-    data, _ = transitions.collect("gymnasium/Pendulum-v1", "train")
-    assert np.bincount(data.episode).tolist() == [200] * 4 and not data.done.any()
+def test_a_random_environment_is_flagged_when_its_transitions_are_recorded():
+    with pytest.warns(DeterminismWarning, match="repeated .observation, action. pairs .* had different outcomes"):
+        _, meta = data.collect(envs.env_spec("gymnasium/Blackjack-v1"), "train")
+    assert meta["determinism"][0].isdigit()
+    rows = {"state": np.zeros((3, 1), np.float32), "action": np.zeros(3, np.int32),
+            "next_state": np.array([[1.0], [1.0], [1.0 + 1e-7]], np.float32), "reward": np.zeros(3, np.float32),
+            "done": np.zeros(3, bool)}
+    assert source.collisions(rows) is None  # equal within the tolerance
+    rows["reward"][2] = 1.0
+    assert source.collisions(rows).startswith("1 of 2 repeated")
 
 
-@pytest.mark.usefixtures("small_splits")
-def test_the_oracle_is_the_real_env_set_from_the_observation():
-    spec = envs.env_spec("gymnasium/CartPole-v1")
-    data = transitions.load_split(spec, "train")
-    assert data.done.any()
-    next_state, reward, done = jax.jit(jax.vmap(spec.oracle_step))(data.state, data.action)
-    np.testing.assert_allclose(next_state, data.next_state, rtol=1e-5, atol=1e-6)
-    assert np.all(np.asarray(done) == data.done) and np.all(np.asarray(reward) == data.reward)
-    cwm_next, _, cwm_done = reference_step(spec)(data.state, data.action)
-    np.testing.assert_allclose(cwm_next, data.next_state, rtol=1e-5, atol=1e-5)
-    assert np.all(np.asarray(cwm_done) == data.done)
+@pytest.mark.parametrize("env_id", ["gymnasium/CartPole-v1", "gymnasium/Pendulum-v1", "gymnasium/CliffWalking-v1"])
+def test_the_real_env_as_a_model_reproduces_its_recorded_transitions(env_id):
+    import jax
+    import jax.numpy as jnp
+
+    spec = envs.env_spec(env_id)
+    split, _ = data.collect(spec, "test")
+    part = slice(0, 400)
+    next_state, reward, done = jax.jit(jax.vmap(source.real_step(spec)))(
+        jnp.asarray(split.state[part]), jnp.asarray(split.action[part]))
+    np.testing.assert_allclose(next_state, split.next_state[part], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(reward, split.reward[part], rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(done, split.done[part])
 
 
-def test_planning_acts_in_the_real_env_and_a_missing_oracle_is_none():
-    from cwm_jax import gymnasium_episodes
-
-    spec = envs.env_spec("gymnasium/CliffWalking-v1")
-    keys = jax.random.split(jax.random.key(0), 2)
-    policy = planning.make_planner(spec, _unbatched(spec),
-                                   num_simulations=4, rollout_depth=4, num_rollouts=2)
-    returns, lengths, _, _ = gymnasium_episodes.run_episodes(spec, policy, keys, max_steps=6)
-    assert lengths.tolist() == [6, 6] and returns.shape == (2,)
-    baselines = planning.evaluate_baselines(envs.env_spec(FIXTURE + "Dict-v0"), planning.planner_config(
-        envs.env_spec(FIXTURE + "Dict-v0"), num_simulations=2), keys, lambda text: None)
-    assert baselines.oracle is None and baselines.random.lengths.tolist() == [4, 4]
-
-
-def _unbatched(spec: envs.EnvSpec):
-    namespace: dict = {}
-    exec(compile(reference.source(spec), "<reference>", "exec"), namespace)
-    return namespace["step"]
+def test_an_env_whose_state_cannot_be_set_has_no_real_step():
+    with pytest.raises(source.GymnasiumSourceError, match="cannot be set"):
+        source.real_step(envs.env_spec(TOY))

@@ -93,3 +93,34 @@ def test_weighted_accuracy_weights_reward_classes():
     assert report.accuracy == pytest.approx((3 * 1 + 2 / 3) / 4)
     # The rare class carries half of the weight: (1 + 2/3) / 2.
     assert report.weighted_accuracy == pytest.approx((1 + 2 / 3) / 2)
+
+
+def _hand_report(pred_reward):
+    """Six transitions [obs_dim 2]: element 1 wrong in #1 and #2, element 0 in #3, reward in #4, done in #5."""
+    t, f = True, False
+    split = data.Transitions(
+        state=np.zeros((6, 2), np.float32), action=np.zeros(6, np.int32), next_state=np.ones((6, 2), np.float32),
+        reward=np.zeros(6, np.float32), done=np.array([f, f, f, f, f, t]), episode=np.zeros(6, np.int32))
+    element_ok = np.array([[t, t], [t, f], [t, f], [f, t], [t, t], [t, t]])
+    reward_ok, done_ok = np.array([t, t, t, t, f, t]), np.array([t, t, t, t, t, f])
+    pred_done = np.zeros(6, bool)
+    comparison = accuracy.Comparison(element_ok=element_ok, reward_ok=reward_ok, done_ok=done_ok,
+                                     pred_next_state=np.ones((6, 2), np.float32), pred_reward=pred_reward,
+                                     pred_done=pred_done)
+    return accuracy.report_from_comparison(split, comparison), split
+
+
+def test_diverse_counterexamples_show_one_transition_per_kind_of_mistake_and_a_summary():
+    report, split = _hand_report(np.zeros(6, np.float32))
+    assert [e.index for e in accuracy.counterexamples(report, split, 3)] == [1, 2, 3]
+    assert [e.index for e in accuracy.counterexamples(report, split, 3, diverse=True)] == [1, 3, 4]
+    summary = accuracy.failure_summary(report)
+    assert summary == ("Summary: 5 of the 6 transitions (83.3%) are predicted wrongly; wrong next_state in 3 "
+                       "(wrong elements: [1] in 2, [0] in 1), reward in 1, done in 1 (0 predicted done wrongly, "
+                       "1 missed).")
+    text = accuracy.format_counterexamples(accuracy.counterexamples(report, split, 3, diverse=True), summary)
+    assert text.startswith("Transition #1 ") and text.count("Transition #") == 3 and text.endswith(summary)
+    # The digest of what is right ignores the predicted values, and sees every flipped element.
+    assert accuracy.correctness_digest(report) == accuracy.correctness_digest(_hand_report(np.ones(6, np.float32))[0])
+    flipped = accuracy.AccuracyReport(**{**report.__dict__, "reward_ok": np.ones(6, bool)})
+    assert accuracy.correctness_digest(flipped) != accuracy.correctness_digest(report)

@@ -97,6 +97,30 @@ def test_static_rejection_names_line_and_alternative():
     assert "lax.fori_loop" in str(info.value)
 
 
+FORI_BOUND = """import jax.numpy as jnp
+from jax import lax
+ROWS = 4
+COLS = 6
+
+
+def step(state, action):
+    x = lax.fori_loop(0, BOUND, lambda i, s: s * 0.5, state[0])
+    return state.at[0].set(x), jnp.float32(0.0), jnp.bool_(False)
+"""
+
+
+@pytest.mark.parametrize("bound", ["max(ROWS, COLS)", "min(ROWS, 2 * COLS)", "abs(ROWS - COLS)"])
+def test_builtin_max_min_abs_of_constants_are_constant_loop_bounds(bound):
+    """A real model wrote `lax.fori_loop(0, max(ROWS, COLS), ...)` for a grid world; it was rejected."""
+    validator.validate(FORI_BOUND.replace("BOUND", bound))
+
+
+@pytest.mark.parametrize("bound", ["max(ROWS, 10 ** 9)", "max(ROWS, state[0])", "abs(-(10 ** 6))"])
+def test_a_folded_bound_is_still_limited_and_must_be_constant(bound):
+    with pytest.raises(CWMValidationError, match="constant integer bounds"):
+        validator.validate(FORI_BOUND.replace("BOUND", bound))
+
+
 def test_rules_text_matches_enforced_limits():
     text = contract.rules_text()
     assert f"N <= {contract.MAX_RANGE}" in text

@@ -231,6 +231,9 @@ def test_value_is_forwarded_to_synthesize_and_recorded(tmp_path, monkeypatch):
     [record] = run_benchmark(config, tmp_path, say=lambda text: None)
     assert seen == ["strict"] and record["value"] == "strict"
     assert "search value strict" in write_results([record], tmp_path, config=config.to_json(), plots=False)
+    (tmp_path / "accuracy_vs_calls.png").write_bytes(b"stale")
+    write_results([record], tmp_path, config=config.to_json(), plots=True)  # no task called an LLM: no empty plot
+    assert (tmp_path / "accuracy.png").exists() and not (tmp_path / "accuracy_vs_calls.png").exists()
     assert json.loads((tmp_path / "benchmark.json").read_text())["value"] == "strict"
     with pytest.raises(UsageError, match="--value must be one of paper, strict"):
         run_benchmark(dataclasses.replace(config, value="best"), tmp_path / "x", say=lambda text: None)
@@ -254,6 +257,10 @@ def test_bad_method_and_flag_are_named():
         parse_method("fit-only --no-fit")
     assert parse_method("gif-mcts --no-fix").label == "gif-mcts --no-fix"
     assert parse_method("worldcoder --no-fit").slug == "worldcoder_no-fit"
+    paper = parse_method("gif-mcts --paper-faithful --no-fit")  # the issue-22 comparison's second column
+    assert paper.label == "gif-mcts --no-fit --paper-faithful"
+    assert paper.paper_faithful and paper.ablations == () and not paper.fits
+    assert not parse_method("gif-mcts").paper_faithful
 
 
 def test_env_groups_keep_the_default_envs_and_the_unknown_variants_apart():

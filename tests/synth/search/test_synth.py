@@ -207,3 +207,37 @@ def test_docs_description_level_reaches_the_prompt(server, sandbox, tmp_path):
     assert spec.docs_description.strip() in prompt and spec.description.strip() not in prompt
     assert "9.8" not in prompt  # the docs level names no constant
     assert result.summary["description"] == "docs"
+
+
+class _InProcess:
+    """Scores in this process: every program the scripted model writes is the test's own (no sandbox start)."""
+
+    def score(self, source, spec, **kwargs):
+        from cwm_jax.score import scoring
+
+        kwargs.pop("timeout_s", None)
+        return scoring.score_source(source, spec, **kwargs)
+
+
+@pytest.mark.parametrize("paper_faithful", [False, True])
+def test_the_mountain_car_plateau_is_escaped_within_two_calls_by_default(tmp_path, paper_faithful):
+    """Issue 22: the real run's plateau, replayed. Generates rewrite gymnasium's version (velocity zeroed at
+    the left wall; 0.0 and -0.0 spellings); only an improve that shows the counterexample gets it right."""
+    with LLMTestServer(responder=scripted_llm.left_wall_responder()) as server:
+        config = LLMConfig(model=server.model, base_url=server.base_url, max_retries=1, backoff_base=0.01)
+        result = synthesize("gymnax/MountainCarContinuous", method="gif-mcts", budget=4, llm=config,
+                            out_dir=tmp_path, sandbox=_InProcess(), paper_faithful=paper_faithful)
+        prompts = _prompts(server)
+    log = [json.loads(line) for line in (tmp_path / "tree.jsonl").read_text().splitlines()]
+    assert log[0]["value"] == pytest.approx(0.988, abs=5e-4)  # the real run's first program scored 0.988
+    if paper_faithful:  # generates only, the prefix prompt as the paper's, never solved
+        assert [r["action"] for r in log] == ["generate"] * 4 and result.summary["train_accuracy"] < 1.0
+        assert not any("An earlier program" in p for p in prompts)
+        return
+    # Call 2 continues node 1's prefix, told its score and first failure; it repeats node 1 (the same
+    # predictions up to a signed zero): the plateau. Call 3 is an improve showing the counterexample: solved.
+    assert [r["action"] for r in log] == ["generate", "generate", "improve"]
+    assert f"scored {log[0]['value']:.4g}" in prompts[1] and "Transition #" in prompts[1]
+    assert log[1]["repeat_of"] == log[0]["id"]
+    assert scripted_llm.IMPROVE_PROMPT in prompts[2] and "expected next_state" in prompts[2]
+    assert result.summary["stop_reason"] == "solved" and result.summary["values"]["test"]["strict"] == 1.0

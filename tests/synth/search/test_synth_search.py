@@ -28,7 +28,7 @@ from synth.search.gif_mcts_values import (
 )
 from synth.search.harness import Harness
 from synth.search.protocol import Request
-from synth.search.node import Node
+from synth.search.node import Node, counterexample_key, first_failure
 
 SPEC = envs.env_spec("gymnax/CartPole")
 PROGRAM = "".join(f"LINE_{k} = {k}\n" for k in range(8))  # 8 lines: room for generate children
@@ -467,3 +467,88 @@ def test_format_2_checkpoints_resume(tmp_path):
     worldcoder.load_state_dict({**payload["search"], "nodes": [
         {**n, "alpha": 3.0} if n["id"] == 1 else n for n in payload["search"]["nodes"]]})
     assert (worldcoder.posterior(1).alpha, worldcoder.posterior(1).beta) == (3.0, 1.0)
+
+
+# -- issue 22: repeats against the whole tree, the escape to improve, the prefix prompt ------------------
+
+
+def test_a_repeat_is_found_anywhere_in_the_tree_not_only_among_parent_and_siblings():
+    search = GifMcts(SPEC)
+    a = expand(search, 0, "generate", working(0.6, "a"))
+    b = expand(search, 0, "generate", working(0.5, "b"))
+    c = expand(search, b.id, "improve", working(0.6, "c", fingerprint="a"))  # a's predictions, under b
+    d = expand(search, c.id, "improve", working(0.7, "a", fingerprint="d"))  # a's text, two levels down
+    assert (c.repeat_of, d.repeat_of) == (a.id, a.id)
+
+
+def test_a_generate_child_with_its_parents_value_and_first_failure_is_a_repeat():
+    search = GifMcts(SPEC)
+    a = expand(search, 0, "generate", working(0.6, "a"))
+    same = expand(search, a.id, "generate", working(0.6, "b"))  # other text and fingerprint
+    elsewhere = working(0.6, "c")
+    elsewhere.counterexample = "Transition #7 is predicted wrongly."
+    other = expand(search, a.id, "generate", elsewhere)
+    improved = expand(search, a.id, "improve", working(0.6, "d"))  # an improve was shown the failure
+    assert (same.repeat_of, other.repeat_of, improved.repeat_of) == (a.id, None, None)
+
+
+def test_counterexample_keys_ignore_float_noise_and_signed_zeros():
+    first = ("Transition #2072 is predicted wrongly (next_state wrong).\n"
+             "  expected next_state:  [-1.2, -0.0310843]\n  predicted next_state: [-1.2, {}]")
+    keys = {counterexample_key(first.format(v) + tail)
+            for v in ("0", "-0", "1e-12", "-0.0") for tail in ("", "\n\nMore transitions it gets wrong: ...")}
+    assert len(keys) == 1
+    assert counterexample_key(first.format("0.0001")) not in keys
+    assert first_failure(first.format("0")) == 2072 and first_failure("") is None
+
+
+def _plateau_drive(search: GifMcts, calls: int) -> list[str]:
+    """A confident model: generate rewrites the program (new text and fingerprint, the same 0.988 and
+    the same first failure); improve, shown the counterexample, gets it right."""
+    actions = []
+    for k in range(calls):
+        request = search.propose()
+        actions.append(request.action)
+        node = working(1.0, "fixed") if request.action == "improve" else working(0.988, f"rewrite {k}")
+        node.parent, node.action = request.parent, request.action
+        search.integrate(request, node)
+        if search.solved:
+            break
+    return actions
+
+
+def test_after_a_plateau_the_next_call_improves_unless_paper_faithful():
+    # Call 2 is a generate at a (v_G (1 + 0.988) / 3 = 0.663 > 0.55), a repeat of a by value and first
+    # failure: the escape makes call 3 an improve of a. The paper's search generates on (its v_G stays
+    # (1 + 0.988 k) / (2 + k) > 0.55).
+    search = GifMcts(SPEC)
+    assert _plateau_drive(search, 5) == ["generate", "generate", "improve"] and search.solved
+    assert search.nodes[3].parent == 1 and search.escape is None
+    assert _plateau_drive(GifMcts(SPEC, paper_faithful=True), 5) == ["generate"] * 5
+
+
+def test_an_improve_no_better_than_its_parent_forces_nothing():
+    search = GifMcts(SPEC)
+    a = expand(search, 0, "generate", working(0.6, "a"))
+    expand(search, a.id, "improve", working(0.5, "b"))
+    assert search.escape is None
+    expand(search, a.id, "generate", working(0.55, "c"))  # no better than a: the next call improves a
+    assert search.escape == a.id
+    state = json.loads(json.dumps(search.state_dict()))
+    resumed = GifMcts(SPEC)
+    resumed.load_state_dict(state)
+    request = resumed.propose()
+    assert (request.parent, request.action, request.feedback) == (a.id, "improve", a.counterexample)
+
+
+def test_the_prefix_prompt_says_what_the_earlier_program_scored_and_where_it_failed():
+    def prefix_prompt(search: GifMcts) -> str:
+        a = expand(search, 0, "generate", working(0.988, "a"))
+        request = search.propose()  # at a: generate (1 + 0.988) / 3 = 0.663 beats improve 0.55
+        assert (request.parent, request.action) == (a.id, "generate")
+        return request.messages[-1]["content"]
+
+    text = prefix_prompt(GifMcts(SPEC))
+    assert "Start your program with exactly these lines" in text
+    assert "scored 0.988" in text and "Transition #0 is predicted wrongly." in text
+    assert "scored" not in prefix_prompt(GifMcts(SPEC, paper_faithful=True))
