@@ -16,12 +16,23 @@ import jax.numpy as jnp
 import numpy as np
 
 from cwm_jax.envs import EnvSpec
-from cwm_jax.envs.gymnasium_source import contract_action, flatten_observation, make_env
+from cwm_jax.envs.gymnasium_source import STATE_SETTERS, contract_action, flatten_observation, make_env, real_step
 
-__all__ = ["ORACLE_NOT_BUILT", "evaluate_in_gymnasium"]
+__all__ = ["evaluate_in_gymnasium", "oracle_model"]
 
-ORACLE_NOT_BUILT = ("planning with the real gymnasium environment as the model (the oracle) is not built yet, "
-                    "so the normalized return is N/A")
+
+def oracle_model(spec: EnvSpec) -> tuple[Callable | None, str]:
+    """(the real environment as a model, how it is described) for the oracle of `plan`, or (None, why there is none).
+
+    The model is `gymnasium_source.real_step`: the unwrapped env set to each
+    observation's state (`STATE_SETTERS`) and stepped in Python through
+    `jax.pure_callback`. It is the true dynamics, at Python speed: the
+    planner's settings decide how long the oracle takes (docs/environments.md).
+    """
+    if spec.name not in STATE_SETTERS:
+        return None, (f"no oracle: the state of {spec.id} cannot be set from an observation here (known: "
+                      f"{', '.join(sorted(STATE_SETTERS))}), so the normalized return is N/A")
+    return real_step(spec), f"the real gymnasium env {spec.name}, set to each observation's state"
 
 
 def evaluate_in_gymnasium(spec: EnvSpec, policy: Callable, keys: jax.Array, label: str,

@@ -47,6 +47,13 @@ def load_model(spec: EnvSpec, model: str, *, say: Callable[[str], None] = print,
 
     if model == "reference":
         return loader.load_reference(spec), f"reference CWM of {spec.name} (cwm_jax/reference/{spec.reference}.py)"
+    if model == "oracle" and spec.source == "gymnasium":
+        from cwm_jax.gymnasium_eval import oracle_model
+
+        step, how = oracle_model(spec)
+        if step is None:
+            raise UsageError(f"--model oracle: {how}")
+        return step, f"oracle: {how}"
     if model == "oracle":
         return spec.oracle_step, f"oracle: the true gymnax dynamics of {spec.gymnax_id}"
     path = Path(model)

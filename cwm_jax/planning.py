@@ -366,15 +366,18 @@ def evaluate_baselines(spec: EnvSpec, config: PlannerConfig, keys, say: Callable
     import planners
 
     random = evaluate(spec, planners.random_policy(spec.random_action), keys, "random", say, mesh=mesh)
-    if oracle is None and spec.source == "gymnasium":  # NaN returns: the normalized return is N/A
+    oracle_step = spec.oracle_step
+    if oracle is None and spec.source == "gymnasium":  # the real env as the model, where its state can be set
         import numpy as np
 
-        from cwm_jax.gymnasium_eval import ORACLE_NOT_BUILT
-        say(f"  oracle: {ORACLE_NOT_BUILT}")
-        n = int(keys.shape[0])
-        oracle = Evaluation("oracle", np.full(n, np.nan), np.zeros(n, np.int64), 0.0, 0.0)
+        from cwm_jax.gymnasium_eval import oracle_model
+        oracle_step, how = oracle_model(spec)
+        say(f"  oracle: {how}")
+        if oracle_step is None:  # NaN returns: the normalized return is N/A
+            n = int(keys.shape[0])
+            oracle = Evaluation("oracle", np.full(n, np.nan), np.zeros(n, np.int64), 0.0, 0.0)
     if oracle is None:
-        policy = make_planner(spec, spec.oracle_step, config, **leaf_functions)
+        policy = make_planner(spec, oracle_step, config, **leaf_functions)
         oracle = evaluate(spec, policy, keys, "oracle", say, mesh=mesh)
     return Baselines(random=random, oracle=dataclasses.replace(oracle, label="oracle"))
 

@@ -158,7 +158,7 @@ class EnvSpec:
         """(env, params) from gymnax: its default params with `gymnax_params` applied."""
         if self.source != "gymnax" and self.make_env is None:
             raise UsageError(f"{self.id} runs in {self.source}, not in JAX: check, fit and synth work on its "
-                             "recorded transitions; planning, training and the oracle in it are not built yet")
+                             "recorded transitions, plan acts in it on the host; training in it is not built yet")
         env, params = self.make_env() if self.make_env is not None else _make_gymnax(self.gymnax_id)
         if self.gymnax_params:
             params = params.replace(**dict(self.gymnax_params))

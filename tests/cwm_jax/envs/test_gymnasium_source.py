@@ -80,15 +80,29 @@ def test_references_are_exact_on_transitions_recorded_through_gymnasium(env_id, 
     assert result.summaries["test"]["strict_accuracy"] == 1.0
 
 
-def test_plan_acts_in_gymnasium_with_the_cwm_and_says_the_oracle_is_missing(tmp_path, capsys):
+def test_plan_acts_in_gymnasium_and_its_oracle_plans_with_the_real_env(tmp_path, capsys):
     out = tmp_path / "plan.json"
     status = cli.main(["plan", "--env", "gymnasium/CartPole-v1", "--model", "reference", "--seeds", "2",
                        "--simulations", "4", "--rollout-depth", "10", "--num-rollouts", "4", "--json", str(out)])
     assert status == 0, capsys.readouterr().err
     record = json.loads(out.read_text())
-    assert record["env"] == "gymnasium/CartPole-v1" and record["normalized_return"] is None
+    assert record["env"] == "gymnasium/CartPole-v1"
     assert record["mean_return"] > 3 * record["random_return"]  # planning with the CWM, acting in gymnasium
-    assert "the oracle) is not built yet" in capsys.readouterr().out
+    assert record["oracle_return"] > 3 * record["random_return"] and record["normalized_return"] > 0.5
+    assert "oracle: the real gymnasium env CartPole-v1, set to each observation's state" in capsys.readouterr().out
+
+
+def test_without_a_state_setter_the_oracle_is_missing_and_says_why():
+    import jax
+
+    from cwm_jax import planning
+
+    spec = envs.env_spec(TOY)
+    said = []
+    baselines = planning.evaluate_baselines(spec, planning.planner_config(spec, num_simulations=2),
+                                            jax.random.split(jax.random.key(0), 2), said.append)
+    assert np.isnan(baselines.oracle.mean) and baselines.random.lengths.tolist() == [5, 5]
+    assert any("no oracle: the state of " + TOY + " cannot be set" in line for line in said)
 
 
 def test_a_random_environment_is_flagged_when_its_transitions_are_recorded():
