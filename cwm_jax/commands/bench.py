@@ -55,7 +55,7 @@ def resolve_envs(names: Sequence[str]) -> tuple[str, ...]:
     """Canonical ids of a list that may hold the groups of ENV_GROUPS; UnknownEnvError if one is unknown."""
     chosen: list[str] = []
     for name in names:
-        ids = all_envs(name) if name in ENV_GROUPS else (f"gymnax/{envs.make(name).name}",)
+        ids = all_envs(name) if name in ENV_GROUPS else (envs.make(name).id,)
         chosen += [i for i in ids if i not in chosen]
     return tuple(chosen)
 
