@@ -37,6 +37,7 @@ __all__ = [
     "GymnasiumSourceError",
     "PREFIX",
     "REFERENCES",
+    "STOCHASTIC",
     "STATE_SETTERS",
     "clean_docstring",
     "collisions",
@@ -56,6 +57,14 @@ PREFIX = "gymnasium/"
 REFERENCES = {
     "CliffWalking-v1": "gymnasium_cliff_walking",
     "MountainCarContinuous-v0": "gymnasium_mountain_car_continuous",  # the left wall (docs/environments.md)
+    "Blackjack-v1": "gymnasium_blackjack",  # with chance (docs/chance.md)
+}
+
+# Environments with chance (`EnvSpec.stochastic`: the chance contract, scored by likelihood; docs/chance.md),
+# and what their description adds: that outcomes are random, never their probabilities.
+STOCHASTIC = {
+    "Blackjack-v1": "The cards are random: the same observation and action can lead to different next "
+                    "observations and rewards.",
 }
 
 # Sections of gymnasium's docstrings that the paper removed from its descriptions.
@@ -189,6 +198,8 @@ def _spec(gym_id: str, twin: EnvSpec | None) -> EnvSpec:
         env.close()
     layout = (f"The state is the observation flattened to float32 [{obs_dim}] "
               "(Box raveled, Discrete as its value, Tuple/Dict parts concatenated in order).")
+    if gym_id in STOCHASTIC:
+        layout = f"{STOCHASTIC[gym_id]}\n\n{layout}"
     return EnvSpec(
         name=gym_id,
         gymnax_id="",
@@ -198,6 +209,7 @@ def _spec(gym_id: str, twin: EnvSpec | None) -> EnvSpec:
         heuristic_policy=None if twin is None else twin.heuristic_policy,
         reference=REFERENCES.get(gym_id, "" if twin is None else twin.reference),
         source="gymnasium",
+        stochastic=gym_id in STOCHASTIC,
         data_version=f"gymnasium {importlib.metadata.version('gymnasium')}",
         **actions,
     )

@@ -112,7 +112,7 @@ def test_without_a_state_setter_the_oracle_is_missing_and_says_why():
 
 def test_a_random_environment_is_flagged_when_its_transitions_are_recorded():
     with pytest.warns(DeterminismWarning, match="repeated .observation, action. pairs .* had different outcomes"):
-        _, meta = data.collect(envs.env_spec("gymnasium/Blackjack-v1"), "train")
+        _, meta = data.collect(envs.env_spec("gymnasium/FrozenLake-v1"), "train")  # slippery, not declared random
     assert meta["determinism"][0].isdigit()
     rows = {"state": np.zeros((3, 1), np.float32), "action": np.zeros(3, np.int32),
             "next_state": np.array([[1.0], [1.0], [1.0 + 1e-7]], np.float32), "reward": np.zeros(3, np.float32),
@@ -120,6 +120,18 @@ def test_a_random_environment_is_flagged_when_its_transitions_are_recorded():
     assert source.collisions(rows) is None  # equal within the tolerance
     rows["reward"][2] = 1.0
     assert source.collisions(rows).startswith("1 of 2 repeated")
+
+
+def test_an_environment_declared_random_is_routed_to_likelihood_without_a_warning():
+    import warnings
+
+    spec = envs.env_spec("gymnasium/Blackjack-v1")
+    assert spec.stochastic and "random" in spec.description
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeterminismWarning)
+        split, meta = data.collect(spec, "train")
+    assert meta["determinism"].startswith("not checked: the environment is declared random")
+    assert source.collisions(split._asdict()) is not None  # it is random: undeclared, it would have warned
 
 
 @pytest.mark.parametrize("env_id", ["gymnasium/CartPole-v1", "gymnasium/Pendulum-v1", "gymnasium/CliffWalking-v1"])
