@@ -12,7 +12,8 @@ so which hand shows an observation does not change what follows.
 value; a stick: lose, draw, win); `TABLE_MODEL` plans with it like a CWM;
 `optimal_values` is the exact optimal policy by dynamic programming, and
 `policy_return` the exact expected return of any policy from gymnasium's
-start distribution. Trusted code (no LLM wrote it).
+start distribution. `sample_real` checks all of it against the real env by
+sampling. Trusted code (no LLM wrote it).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ __all__ = [
     "hit_outcomes",
     "optimal_values",
     "policy_return",
+    "sample_real",
     "start_distribution",
     "stick_outcomes",
     "table_model",
@@ -103,6 +105,31 @@ def hit_outcomes(player_sum: int, showing: int, usable: int) -> list[tuple[float
         bust = rules.is_bust(hand)
         outcomes.append((p, (total, showing, soft), -1.0 if bust else 0.0, bust))
     return outcomes
+
+
+def sample_real(observation, action: int, n: int, *, seed: int) -> dict[tuple, int]:
+    """{(next observation, reward, done): count} of `n` steps of the real env, its hands set to show `observation`.
+
+    The player holds `hand_for(observation)`; the dealer holds the showing
+    card only, so a stick draws the hidden card first (the same distribution:
+    the hidden card is a draw from the infinite deck that nothing observed
+    depends on).
+    """
+    from cwm_jax.envs.gymnasium_source import make_env
+
+    player_sum, showing, usable = (int(round(float(x))) for x in observation)
+    env = make_env("Blackjack-v1")
+    env.reset(seed=seed)
+    inner, counts = env.unwrapped, {}
+    try:
+        for _ in range(n):
+            inner.player, inner.dealer = hand_for(player_sum, usable), [showing]
+            obs, reward, terminated, _, _ = inner.step(int(action))
+            key = (tuple(int(x) for x in obs), float(reward), bool(terminated))
+            counts[key] = counts.get(key, 0) + 1
+    finally:
+        env.close()
+    return counts
 
 
 class Table(NamedTuple):

@@ -8,12 +8,10 @@ other outcome impossible. Written by the cwm-jax authors, for comparisons
 """
 
 import jax.numpy as jnp
-from jax import lax
 
 TEN_WEIGHT = 4.0  # the weight of a ten-valued card; every other card value has weight 1
 STAND = 17  # the dealer stops drawing at this total
 TOTALS = 32  # hard totals (aces as 1) the dealer's distribution is kept over
-DRAWS = 17  # enough draws for every dealer hand to stand (each adds at least 1 to a hard total of at least 1)
 
 
 def card_probs():
@@ -26,24 +24,28 @@ def soft_total(hard, ace):
 
 
 def dealer_final(card):
-    """[TOTALS, 2]: P(the dealer stands with hard total h, holding an ace or not), from the showing `card`."""
+    """[TOTALS, 2]: P(the dealer stands with hard total h, holding an ace or not), from the showing `card`.
+
+    The dealer's hand is a Markov chain on (hard total, ace held), index 2 * hard + ace: a standing hand stays,
+    a drawing one moves up by each card value. Every hand stands within 16 draws, so 32 steps reach the end.
+    """
     probs = card_probs()
-    hard = jnp.arange(TOTALS)[:, None]
-    ace = jnp.arange(2)[None, :] == 1
-    start = jnp.where((hard == card) & (ace == (card == 1)), 1.0, 0.0).astype(jnp.float32)
-    drawing = soft_total(hard, ace) < STAND
-
-    def draw(_, mass):
-        active = jnp.where(drawing, mass, 0.0)
-        new = mass - active
-        for value in range(1, 11):
-            moved = jnp.roll(active, value, axis=0)  # hard totals below 17 plus at most 10: no wrap-around
-            if value == 1:
-                moved = jnp.stack([jnp.zeros(TOTALS, dtype=jnp.float32), moved.sum(axis=1)], axis=1)
-            new = new + probs[value - 1] * moved
-        return new
-
-    return lax.fori_loop(0, DRAWS, draw, start)
+    size = 2 * TOTALS
+    index = jnp.arange(size)
+    hard, ace = index // 2, index % 2 == 1
+    drawing = (soft_total(hard, ace) < STAND).astype(jnp.float32)
+    move = jnp.zeros((size, size), dtype=jnp.float32)
+    for value in range(1, 11):
+        if value == 1:  # an ace: (h, no ace) -> (h + 1, ace), (h, ace) -> (h + 1, ace)
+            shift = jnp.eye(size, k=3, dtype=jnp.float32) * (1.0 - ace)[:, None] + jnp.eye(size, k=2) * ace[:, None]
+        else:
+            shift = jnp.eye(size, k=2 * value, dtype=jnp.float32)
+        move = move + probs[value - 1] * shift
+    chain = drawing[:, None] * move + jnp.diag(1.0 - drawing)
+    for _ in range(5):  # chain ** 32
+        chain = chain @ chain
+    start = 2 * card + jnp.where(card == 1, 1, 0)
+    return chain[start].reshape(TOTALS, 2)
 
 
 def stick_probs(player, card):
