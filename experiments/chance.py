@@ -1,7 +1,7 @@
 """Chance in the world (issue 23, docs/chance.md): the acceptance figures on SlipperyGrid or Blackjack, in one run.
 
     python experiments/chance.py [--seeds 16] [--simulations 32] [--json PATH] [--plot PATH]
-    python experiments/chance.py --env blackjack [--seeds 4000] [--simulations 256] [--json PATH]
+    python experiments/chance.py --env blackjack [--seeds 4000] [--simulations 64] [--json PATH]
 
 SlipperyGrid (the default):
 
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="SlipperyGrid (default) or gymnasium's Blackjack-v1")
     parser.add_argument("--seeds", type=int, help="episodes per model in the real env (default 16; blackjack 4000)")
     parser.add_argument("--simulations", type=int,
-                        help="MCTS simulations per real step (default 32; blackjack 256)")
+                        help="MCTS simulations per real step (default 32; blackjack 64)")
     parser.add_argument("--json", metavar="PATH", help="write the figures as JSON")
     parser.add_argument("--plot", metavar="PATH", help="write the reliability diagram as a PNG")
     return parser
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     if args.env == "blackjack":
         from chance_blackjack import run  # experiments/ is sys.path[0] when this runs as a script
 
-        return run(seeds=args.seeds or 4000, simulations=args.simulations or 256, json_path=args.json)
+        return run(seeds=args.seeds or 4000, simulations=args.simulations or 64, json_path=args.json)
     args.seeds, args.simulations = args.seeds or 16, args.simulations or 32
     import numpy as np
 

@@ -123,8 +123,8 @@ def fit(spec, source: str, splits=None) -> tuple[str, dict]:
 def play(spec, policy, seeds: int) -> np.ndarray:
     """float64 [seeds]: returns of one episode per gymnasium seed 0..seeds-1, deciding only for running games.
 
-    The running games are padded to a power of two, so the jitted, vmapped
-    policy compiles a few times at most.
+    The running games are padded to a power of two (at least 512), so the
+    jitted, vmapped policy compiles a few times at most.
     """
     import jax
     import jax.numpy as jnp
@@ -136,7 +136,7 @@ def play(spec, policy, seeds: int) -> np.ndarray:
     states = np.stack([flatten_observation(g.observation_space, g.reset(seed=i)[0]) for i, g in enumerate(games)])
     returns, running, key = np.zeros(seeds), np.arange(seeds), jax.random.key(0)
     while len(running):
-        size = 1 << (len(running) - 1).bit_length()
+        size = max(1 << (len(running) - 1).bit_length(), 512)
         key, sub = jax.random.split(key)
         batch = np.concatenate([states[running], np.repeat(states[running[:1]], size - len(running), 0)])
         actions = np.asarray(decide(jax.random.split(sub, size), jnp.asarray(batch)))[:len(running)]
