@@ -15,8 +15,9 @@
    deterministic model; mctx's MuZero MCTS with the deterministic model; the
    optimal policy (dynamic programming on the exact model); uniform random.
    Beside the returns, each policy's exact expected return: its frequency
-   of hitting at every observation (`ACTION_SAMPLES` decisions each)
-   evaluated on the exact model from gymnasium's start distribution.
+   of hitting at every observation (`ACTION_SAMPLES` decisions each; 1/2 for
+   uniform random) evaluated on the exact model from gymnasium's start
+   distribution, an unbiased estimate with a bootstrapped error.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def likelihood_rows(models: dict, split, label: str) -> dict:
         floored = np.maximum(report.log_prob, np.log(likelihood.PROBABILITY_FLOOR))
         summary["standard_error"] = float(floored.std() / np.sqrt(len(floored)))
         summary["accuracy"] = check(chance.mode_step(model), split).accuracy
-        summary["difference_to_real_env"] = float((floored - log_p).mean())
+        summary["difference_to_real_env"] = float((floored - log_p).mean())  # paired, per transition
+        summary["difference_standard_error"] = float((floored - log_p).std() / np.sqrt(len(log_p)))
         rows[name] = summary
         print(f"  {name:<34} {summary['log_likelihood']:8.4f} {summary['standard_error']:7.4f} "
               f"{summary['support_accuracy']:8.3f} {summary['calibration_error']:6.3f} "
@@ -151,20 +153,36 @@ def play(spec, policy, seeds: int) -> np.ndarray:
     return returns
 
 
-def exact_return(policy) -> float:
-    """The exact expected return of `policy`: its hit frequency at every observation, on the exact model."""
+def exact_return(policy, hit_probability=None) -> tuple[float, float]:
+    """(the expected return of `policy` on the exact model, its standard error), from its hit frequency per observation.
+
+    Each observation is met at most once per game (a hit raises the sum), so
+    the return is linear in each observation's hit probability: with
+    `ACTION_SAMPLES` independent decisions per observation it is an unbiased
+    estimate; the error is bootstrapped over those decisions.
+    `hit_probability` (float): known exactly, no decisions drawn.
+    """
     import jax
     import jax.numpy as jnp
 
     from cwm_jax.envs import gymnasium_blackjack as blackjack
 
+    at = tuple(OBSERVATIONS.astype(int).T)
+
+    def value(frequencies):
+        hit = np.zeros((blackjack.SUMS, blackjack.CARDS, 2))
+        hit[at] = frequencies
+        return blackjack.policy_return(hit)
+
+    if hit_probability is not None:
+        return value(np.full(len(OBSERVATIONS), hit_probability)), 0.0
     states = jnp.asarray(np.repeat(OBSERVATIONS, ACTION_SAMPLES, 0))
     keys = jax.random.split(jax.random.key(1), len(states))
     actions = np.asarray(jax.jit(jax.vmap(policy))(keys, states)).reshape(-1, ACTION_SAMPLES)
-    hit = np.zeros((blackjack.SUMS, blackjack.CARDS, 2))
-    at = tuple(OBSERVATIONS.astype(int).T)
-    hit[at] = actions.mean(axis=1)
-    return blackjack.policy_return(hit)
+    rng = np.random.default_rng(0)
+    boot = [value(np.take_along_axis(actions, rng.integers(0, ACTION_SAMPLES, actions.shape), 1).mean(1))
+            for _ in range(200)]
+    return value(actions.mean(axis=1)), float(np.std(boot))
 
 
 def planners_for(models: dict, simulations: int) -> dict:
@@ -235,12 +253,13 @@ def run(*, seeds: int, simulations: int, json_path: str | None) -> int:
     for name, policy in planners_for(models, simulations).items():
         start = time.perf_counter()
         returns[name] = played = play(spec, policy, seeds)
-        exact = exact_return(policy)
+        exact, exact_error = exact_return(policy, 0.5 if name == "uniform random" else None)
         figures["planning"][name] = row = {
             "mean_return": float(played.mean()), "standard_error": float(played.std() / np.sqrt(seeds)),
-            "exact_expected_return": exact, "seconds": time.perf_counter() - start}
-        print(f"  {name:<38} {row['mean_return']:7.4f} ± {row['standard_error']:.4f}   exact {exact:7.4f}  "
-              f"({row['seconds']:.0f} s)")
+            "exact_expected_return": exact, "exact_standard_error": exact_error,
+            "seconds": time.perf_counter() - start}
+        print(f"  {name:<38} {row['mean_return']:7.4f} ± {row['standard_error']:.4f}   exact {exact:7.4f} "
+              f"± {exact_error:.4f}  ({row['seconds']:.0f} s)")
     for name, played in returns.items():  # the same deals: paired differences
         difference = played - returns["stochastic MCTS, exact model"]
         figures["planning"][name]["paired_difference_to_exact_model_mcts"] = float(difference.mean())
