@@ -39,15 +39,6 @@ OBSERVATIONS = np.array([(s, d, u) for s in range(4, 22) for d in range(1, 11) f
                         np.float32)
 
 
-def record(spec, episodes: int, first_seed: int):
-    """Random-policy episodes through gymnasium (seeds first_seed, first_seed + 1, ...)."""
-    from cwm_jax.data.transitions import Transitions
-    from cwm_jax.envs.gymnasium_source import record_episodes
-
-    seeds = list(range(first_seed, first_seed + episodes))
-    return Transitions(**record_episodes(spec, seeds, [False] * episodes, max_steps=10))
-
-
 def real_env_log_prob(split) -> tuple[np.ndarray, float]:
     """(log P(recorded) float64 [N] by sampling the real env, the Monte Carlo standard error of their mean).
 
@@ -219,13 +210,14 @@ def planners_for(models: dict, simulations: int) -> dict:
 
 def run(*, seeds: int, simulations: int, json_path: str | None) -> int:
     from cwm_jax import envs, reference
-    from cwm_jax.data.transitions import load_split
+    from cwm_jax.data.transitions import Transitions, load_split
     from cwm_jax.envs import gymnasium_blackjack as blackjack
     from cwm_jax.validate import chance
 
     spec = envs.env_spec(ENV)
     wrong = reference.source(spec).replace("TEN_WEIGHT = 4.0", f"TEN_WEIGHT = {WRONG_TEN}")
-    big = {"train": record(spec, FIT_EPISODES, 1_000_000), "test": record(spec, HELD_OUT, 2_000_000)}
+    big = {name: Transitions(**blackjack.record_random(episodes, first_seed=seed))
+           for name, episodes, seed in (("train", FIT_EPISODES, 1_000_000), ("test", HELD_OUT, 2_000_000))}
     fitted_small, small_fit = fit(spec, wrong)
     fitted_big, big_fit = fit(spec, wrong, big)
     figures = {"fit": {"project's train split": small_fit, f"{FIT_EPISODES} recorded episodes": big_fit}}

@@ -34,6 +34,7 @@ __all__ = [
     "hit_outcomes",
     "optimal_values",
     "policy_return",
+    "record_random",
     "sample_real",
     "start_distribution",
     "stick_outcomes",
@@ -130,6 +131,19 @@ def sample_real(observation, action: int, n: int, *, seed: int) -> dict[tuple, i
     finally:
         env.close()
     return counts
+
+
+def record_random(episodes: int, *, first_seed: int) -> dict[str, np.ndarray]:
+    """Uniformly random games in the real env (reset seeds first_seed, first_seed + 1, ...), as `record_episodes` returns them.
+
+    More data than a split holds (20 games, about 30 transitions): for
+    fitting and held-out checks (tests, `experiments/chance_blackjack.py`).
+    """
+    from cwm_jax.envs import env_spec
+    from cwm_jax.envs.gymnasium_source import record_episodes
+
+    seeds = list(range(first_seed, first_seed + episodes))
+    return record_episodes(env_spec("gymnasium/Blackjack-v1"), seeds, [False] * episodes, max_steps=10)
 
 
 class Table(NamedTuple):

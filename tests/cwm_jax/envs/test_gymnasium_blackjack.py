@@ -9,7 +9,6 @@ import pytest
 from cwm_jax import envs, reference
 from cwm_jax.data import transitions as data
 from cwm_jax.envs import gymnasium_blackjack as blackjack
-from cwm_jax.envs import gymnasium_source
 from cwm_jax.fit import fitting
 from cwm_jax.score import likelihood
 from cwm_jax.validate import chance
@@ -85,9 +84,8 @@ def test_the_likelihood_tells_the_models_apart(spec, models):
 
 def test_the_fit_repairs_a_wrong_ten_weight(spec):
     n = 300  # ~400 transitions per split: the ten's probability to about +-0.03 (the experiment uses more)
-    splits = {name: data.Transitions(**gymnasium_source.record_episodes(
-        spec, list(range(base, base + n)), [False] * n, max_steps=10)) for name, base in (("train", 7_000),
-                                                                                        ("test", 8_000))}
+    splits = {name: data.Transitions(**blackjack.record_random(n, first_seed=base))
+              for name, base in (("train", 7_000), ("test", 8_000))}
     wrong = reference.source(spec).replace("TEN_WEIGHT = 4.0", "TEN_WEIGHT = 2.0")
     assert wrong != reference.source(spec)
     report = fitting.fit_source(wrong, spec, load_split=lambda s, name: splits[name])
