@@ -1,4 +1,4 @@
-"""Chance on gymnasium's Blackjack-v1 (issue 23, docs/chance.md); run it as `python experiments/chance.py --env blackjack`.
+"""Chance on gymnasium's Blackjack-v1 (issue 23, docs/chance.md): `python experiments/chance.py --env blackjack`.
 
 1. Held-out likelihood, on the project's test split (20 episodes) and on a
    larger recording (`HELD_OUT` random-policy episodes, seeds disjoint from

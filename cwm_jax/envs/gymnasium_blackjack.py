@@ -73,7 +73,7 @@ def hand_for(player_sum: int, usable: int) -> list[int]:
 
 @functools.cache
 def _dealer_scores(hard: int, ace: bool) -> dict[int, float]:
-    """P(the dealer's final `score`) from a hand with hard total `hard` (holding an ace or not), drawing per gymnasium."""
+    """P(the dealer's final `score`) from a hand of hard total `hard` (holding an ace or not), drawn per gymnasium."""
     rules = _rules()
     hand = [1] * ace + [hard - ace] if hard - ace > 0 else [1] * ace
     if rules.sum_hand(hand) >= 17:
@@ -134,7 +134,7 @@ def sample_real(observation, action: int, n: int, *, seed: int) -> dict[tuple, i
 
 
 def record_random(episodes: int, *, first_seed: int) -> dict[str, np.ndarray]:
-    """Uniformly random games in the real env (reset seeds first_seed, first_seed + 1, ...), as `record_episodes` returns them.
+    """Uniformly random games in the real env (reset seeds first_seed, first_seed + 1, ...), as `record_episodes`.
 
     More data than a split holds (20 games, about 30 transitions): for
     fitting and held-out checks (tests, `experiments/chance_blackjack.py`).
@@ -237,7 +237,7 @@ def optimal_values(table: Table | None = None) -> tuple[np.ndarray, np.ndarray]:
 
 
 def policy_return(hit_probability: np.ndarray, table: Table | None = None) -> float:
-    """The exact expected return from gymnasium's start distribution of a policy hitting with probability [SUMS, CARDS, 2]."""
+    """The exact expected return, from gymnasium's start distribution, of hitting with probability [SUMS, CARDS, 2]."""
     table = true_table() if table is None else table
     values = np.zeros((SUMS, CARDS, 2))
     for _ in range(SUMS):

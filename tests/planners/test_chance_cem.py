@@ -1,4 +1,4 @@
-"""CEM with chance (planners.chance_cem): returns averaged over sampled outcomes, not the most likely outcome trusted."""
+"""CEM with chance (planners.chance_cem): returns averaged over sampled outcomes, not the likeliest one trusted."""
 
 from __future__ import annotations
 
