@@ -1,0 +1,85 @@
+"""CWMB, the paper's benchmark: its 18 Gymnasium environments as `gymnasium/<id>` sources (`--envs cwmb`).
+
+The paper ran gymnasium 0.29.1 with MuJoCo 2.3 (`-v4` tasks). Each entry
+names the closest id that runs on the installed gymnasium and says what
+differs from the paper's environment (docs/benchmark.md, "CWMB"). These ids
+are recorded the paper's way (`cwm_jax.data.cwmb_recording`): 10
+trajectories of at most 100 steps per split.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+__all__ = ["CWMB", "RECORDING", "CWMBEnv", "bench_ids", "entry"]
+
+# Part of a CWMB id's `data_version`: bump it when the recording recipe changes (cached splits are recorded again).
+RECORDING = "cwmb-recording-1"
+
+
+class CWMBEnv(NamedTuple):
+    """One environment of the paper's benchmark.
+
+    Attributes:
+      paper_id: the id the paper used (gymnasium 0.29.1).
+      gym_id: the id run here (the installed gymnasium).
+      planner: "mcts" (discrete actions) or "cem" (continuous), as in the paper.
+      differs: what differs from the paper's environment ("" when nothing does but the library versions).
+      deterministic: "" when the next observation, reward and done are a function of (observation, action);
+        otherwise why not (what the determinism probe looks for: cwm_jax.data.cwmb_recording.probe).
+    """
+
+    paper_id: str
+    gym_id: str
+    planner: str
+    differs: str = ""
+    deterministic: str = ""
+
+
+_MUJOCO_V4 = ("the -v4 task, run on MuJoCo 4 (the paper: MuJoCo 2.3); gymnasium 1.3 still registers -v4 "
+              "(with a deprecation warning) and its code is unchanged, but the physics engine is two major "
+              "versions newer, so trajectories differ numerically")
+
+CWMB: tuple[CWMBEnv, ...] = (
+    CWMBEnv("Blackjack-v1", "Blackjack-v1", "mcts",
+            deterministic="chance: cards are drawn from an infinite deck, and the dealer's hidden card is not "
+                          "in the observation"),
+    CWMBEnv("CliffWalking-v0", "CliffWalking-v1", "mcts",
+            "v0 is refused by gymnasium 1.x (DeprecatedEnv); v1 only adds an is_slippery option, off by default, "
+            "so the default dynamics are v0's"),
+    CWMBEnv("Taxi-v3", "Taxi-v4", "mcts",
+            "v3 is refused by gymnasium 1.3 (DeprecatedEnv); v4 only fixes the is_rainy and fickle_passenger "
+            "options, both off by default, so the default dynamics are v3's"),
+    CWMBEnv("CartPole-v1", "CartPole-v1", "mcts"),
+    CWMBEnv("MountainCar-v0", "MountainCar-v0", "mcts"),
+    CWMBEnv("Acrobot-v1", "Acrobot-v1", "mcts"),
+    CWMBEnv("Pendulum-v1", "Pendulum-v1", "cem"),
+    CWMBEnv("Reacher-v4", "Reacher-v4", "cem", _MUJOCO_V4),
+    CWMBEnv("Pusher-v4", "Pusher-v5", "cem",
+            "Pusher-v4 raises ImportError on mujoco>=3 (gymnasium issue 950: the object's density was below "
+            "air's); v5 fixes that density and computes reward_near and reward_dist AFTER the physics step "
+            "(v4: before), so rewards differ from the paper's",
+            deterministic="hidden state: the observation holds the arm's joint velocities only, not the "
+                          "object's (qvel[7:])"),
+    CWMBEnv("InvertedPendulum-v4", "InvertedPendulum-v4", "cem", _MUJOCO_V4),
+    CWMBEnv("InvertedDoublePendulum-v4", "InvertedDoublePendulum-v4", "cem", _MUJOCO_V4),
+    CWMBEnv("HalfCheetah-v4", "HalfCheetah-v4", "cem", _MUJOCO_V4),
+    CWMBEnv("Hopper-v4", "Hopper-v4", "cem", _MUJOCO_V4),
+    CWMBEnv("Swimmer-v4", "Swimmer-v4", "cem", _MUJOCO_V4),
+    CWMBEnv("Walker2d-v4", "Walker2d-v4", "cem", _MUJOCO_V4),
+    CWMBEnv("Ant-v4", "Ant-v4", "cem", _MUJOCO_V4),
+    CWMBEnv("Humanoid-v4", "Humanoid-v4", "cem", _MUJOCO_V4),
+    CWMBEnv("HumanoidStandup-v4", "HumanoidStandup-v4", "cem", _MUJOCO_V4),
+)
+
+_BY_GYM_ID = {e.gym_id: e for e in CWMB}
+
+
+def bench_ids() -> tuple[str, ...]:
+    """The ids `--envs cwmb` stands for, in the paper's order (discrete six, then Pendulum and MuJoCo)."""
+    return tuple(f"gymnasium/{e.gym_id}" for e in CWMB)
+
+
+def entry(gym_id: str) -> CWMBEnv | None:
+    """The CWMB entry of a gymnasium id (as run here, e.g. "Taxi-v4"), or None if it is not one of the 18."""
+    return _BY_GYM_ID.get(gym_id)
