@@ -87,8 +87,9 @@ def _pusher(env: Any, obs: np.ndarray) -> None:
     qpos, qvel = np.zeros(env.model.nq), np.zeros(env.model.nv)
     qpos[:7], qvel[:7] = obs[:7], obs[7:14]
     env.set_state(qpos, qvel)  # object and goal slide joints at 0: their bodies' rest positions
-    qpos[7:9] = obs[17:19] - env.get_body_com("object")[:2]
-    qpos[9:11] = obs[20:22] - env.get_body_com("goal")[:2]
+    # The slide joints are ordered y, x (obj_slidey, obj_slidex, goal_slidey, goal_slidex).
+    qpos[7:9] = (obs[17:19] - env.get_body_com("object")[:2])[::-1]
+    qpos[9:11] = (obs[20:22] - env.get_body_com("goal")[:2])[::-1]
     env.set_state(qpos, qvel)
 
 
@@ -110,17 +111,22 @@ SETTERS: dict[str, Callable[[Any, np.ndarray], None]] = {
 
 def hidden_coordinates(env: Any, *, states: int = 6, steps_between: int = 7, seed: int = 0,
                        tolerance: float = 1e-5) -> dict[str, Any]:
-    """Measures which coordinates of qpos/qvel the observation leaves out and whether they change the step.
+    """Measures what besides the observation decides a MuJoCo step.
 
     From `states` states visited by random actions (a reset with `seed`, then
-    `steps_between` random steps apart), each coordinate is moved by 0.37
-    (qpos) or 0.53 (qvel); a move that leaves the observation unchanged
-    (within 1e-9) is hidden, and the probe compares the step's outcome (next
-    observation, reward, terminated) with and without the move, same action.
+    `steps_between` random steps apart), with one random action each:
+    - "stale": the step's outcome (next observation, reward, terminated) as
+      the env is, against the outcome after `set_state` of the same qpos and
+      qvel. A difference means the step reads more of MuJoCo's data than
+      qpos and qvel (e.g. body positions left over from the last substep).
+    - each coordinate of qpos (moved by 0.37) or qvel (by 0.53) whose move
+      leaves the observation unchanged (within 1e-9) is hidden; the outcome
+      with the move is compared with the outcome without it (both after
+      `set_state`).
 
     Returns:
-      {"hidden": [names], "changes_step": {name: largest outcome difference > tolerance},
-       "max_difference": {name: largest outcome difference}}.
+      {"hidden": [names], "changes_step": {name: largest difference > tolerance},
+       "max_difference": {name: largest difference}, "stale": largest as-is vs set_state difference}.
     """
     inner = env.unwrapped
     env.reset(seed=seed)
@@ -128,14 +134,18 @@ def hidden_coordinates(env: Any, *, states: int = 6, steps_between: int = 7, see
     nq = inner.model.nq
     names = [f"qpos[{i}]" for i in range(nq)] + [f"qvel[{i}]" for i in range(inner.model.nv)]
     largest: dict[str, float] = {}
+    stale = 0.0
     for _ in range(states):
         for _ in range(steps_between):
             inner.step(env.action_space.sample())
         base = snapshot(inner)
         action = env.action_space.sample()
         qpos, qvel = inner.data.qpos.copy(), inner.data.qvel.copy()
-        obs = inner._get_obs()
+        as_is = _outcome(inner, action)
+        inner.set_state(qpos, qvel)
+        obs = inner._get_obs()  # after set_state: MuJoCo's derived data recomputed, as for the moved states
         outcome = _outcome(inner, action)
+        stale = max(stale, _difference(as_is, outcome))
         for index, name in enumerate(names):
             moved_qpos, moved_qvel = qpos.copy(), qvel.copy()
             if index < nq:
@@ -146,12 +156,14 @@ def hidden_coordinates(env: Any, *, states: int = 6, steps_between: int = 7, see
             inner.set_state(moved_qpos, moved_qvel)
             if not np.allclose(inner._get_obs(), obs, rtol=0.0, atol=1e-9):
                 continue
-            moved = _outcome(inner, action)
-            largest[name] = max(largest.get(name, 0.0), max(float(np.max(np.abs(a - b))) for a, b in
-                                                              zip(outcome, moved)))
+            largest[name] = max(largest.get(name, 0.0), _difference(outcome, _outcome(inner, action)))
         restore(inner, base)
     return {"hidden": list(largest), "changes_step": {k: v for k, v in largest.items() if v > tolerance},
-            "max_difference": largest}
+            "max_difference": largest, "stale": stale}
+
+
+def _difference(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> float:
+    return max(float(np.max(np.abs(x - y))) for x, y in zip(a, b))
 
 
 def _outcome(inner: Any, action: np.ndarray) -> tuple[np.ndarray, ...]:
