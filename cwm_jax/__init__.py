@@ -37,6 +37,7 @@ from cwm_jax.errors import (
 from cwm_jax.validate.loader import load_cwm, load_cwm_file, load_reference
 from cwm_jax.planning import make_planner, planner_config
 from cwm_jax.sandbox import Sandbox
+from cwm_jax.sources import register
 from cwm_jax.score.scoring import ScoreResult
 from cwm_jax.validate.validator import validate
 
@@ -83,6 +84,7 @@ __all__ = [
     "make",
     "make_planner",
     "names",
+    "register",
     "planner_config",
     "rules_text",
     "validate",

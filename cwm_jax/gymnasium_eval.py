@@ -15,24 +15,39 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cwm_jax.envs import EnvSpec
+from cwm_jax.data.transitions import load_split
+from cwm_jax.envs import EnvSpec, gymnax_twin
+from cwm_jax.score.accuracy import check
 from cwm_jax.envs.gymnasium_source import STATE_SETTERS, contract_action, flatten_observation, make_env, real_step
 
 __all__ = ["evaluate_in_gymnasium", "oracle_model"]
 
 
 def oracle_model(spec: EnvSpec) -> tuple[Callable | None, str]:
-    """(the real environment as a model, how it is described) for the oracle of `plan`, or (None, why there is none).
+    """(the true dynamics as a model, how it is described) for the oracle of `plan`, or (None, why there is none).
 
-    The model is `gymnasium_source.real_step`: the unwrapped env set to each
-    observation's state (`STATE_SETTERS`) and stepped in Python through
-    `jax.pure_callback`. It is the true dynamics, at Python speed: the
-    planner's settings decide how long the oracle takes (docs/environments.md).
+    The environment's gymnax twin (`envs.gymnax_twin`) when it reproduces
+    every held-out gymnasium transition (strict accuracy 1.0, checked here on
+    the recorded test split): the same dynamics at XLA speed. Otherwise
+    `gymnasium_source.real_step`: the unwrapped env set to each observation's
+    state (`STATE_SETTERS`) and stepped in Python through `jax.pure_callback`,
+    at Python speed, so the planner's settings decide how long the oracle
+    takes (docs/environments.md).
     """
+    twin = gymnax_twin(spec.name)
+    mismatch = ""
+    if twin is not None:
+        test = load_split(spec, "test")
+        report = check(twin.oracle_step, test)
+        exact = len(test) - len(report.failures)
+        if exact == len(test):
+            return twin.oracle_step, (f"{twin.id}'s dynamics, which reproduce all {len(test)} held-out "
+                                      f"gymnasium transitions exactly (at XLA speed)")
+        mismatch = f" ({twin.id} reproduces only {exact} of {len(test)} held-out transitions)"
     if spec.name not in STATE_SETTERS:
         return None, (f"no oracle: the state of {spec.id} cannot be set from an observation here (known: "
-                      f"{', '.join(sorted(STATE_SETTERS))}), so the normalized return is N/A")
-    return real_step(spec), f"the real gymnasium env {spec.name}, set to each observation's state"
+                      f"{', '.join(sorted(STATE_SETTERS))}){mismatch}, so the normalized return is N/A")
+    return real_step(spec), f"the real gymnasium env {spec.name}, set to each observation's state{mismatch}"
 
 
 def evaluate_in_gymnasium(spec: EnvSpec, policy: Callable, keys: jax.Array, label: str,

@@ -46,7 +46,10 @@ def load_model(spec: EnvSpec, model: str, *, say: Callable[[str], None] = print,
     from cwm_jax.validate import loader
 
     if model == "reference":
-        return loader.load_reference(spec), f"reference CWM of {spec.name} (cwm_jax/reference/{spec.reference}.py)"
+        if not (spec.reference or spec.reference_source):
+            raise UsageError(f"--model reference: {spec.id} has no reference CWM")
+        where = f"cwm_jax/reference/{spec.reference}.py" if spec.reference else "its registered source"
+        return loader.load_reference(spec), f"reference CWM of {spec.name} ({where})"
     if model == "oracle" and spec.source == "gymnasium":
         from cwm_jax.gymnasium_eval import oracle_model
 
@@ -54,6 +57,9 @@ def load_model(spec: EnvSpec, model: str, *, say: Callable[[str], None] = print,
         if step is None:
             raise UsageError(f"--model oracle: {how}")
         return step, f"oracle: {how}"
+    if model == "oracle" and spec.state_from_obs is None:
+        raise UsageError(f"--model oracle: {spec.id} has no state_from_obs, so its true dynamics cannot be "
+                         "stepped from an observation")
     if model == "oracle":
         return spec.oracle_step, f"oracle: the true gymnax dynamics of {spec.gymnax_id}"
     path = Path(model)

@@ -368,14 +368,17 @@ def evaluate_baselines(spec: EnvSpec, config: PlannerConfig, keys, say: Callable
     random = evaluate(spec, planners.random_policy(spec.random_action), keys, "random", say, mesh=mesh)
     oracle_step = spec.oracle_step
     if oracle is None and spec.source == "gymnasium":  # the real env as the model, where its state can be set
-        import numpy as np
-
         from cwm_jax.gymnasium_eval import oracle_model
         oracle_step, how = oracle_model(spec)
         say(f"  oracle: {how}")
-        if oracle_step is None:  # NaN returns: the normalized return is N/A
-            n = int(keys.shape[0])
-            oracle = Evaluation("oracle", np.full(n, np.nan), np.zeros(n, np.int64), 0.0, 0.0)
+    elif oracle is None and spec.state_from_obs is None:  # a registered env without a way back to its state
+        oracle_step = None
+        say(f"  oracle: none: {spec.id} was registered without state_from_obs, so the normalized return is N/A")
+    if oracle is None and oracle_step is None:  # NaN returns: the normalized return is N/A
+        import numpy as np
+
+        n = int(keys.shape[0])
+        oracle = Evaluation("oracle", np.full(n, np.nan), np.zeros(n, np.int64), 0.0, 0.0)
     if oracle is None:
         policy = make_planner(spec, oracle_step, config, **leaf_functions)
         oracle = evaluate(spec, policy, keys, "oracle", say, mesh=mesh)

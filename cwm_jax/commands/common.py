@@ -37,6 +37,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from typing import TYPE_CHECKING
 
@@ -44,9 +45,12 @@ from cwm_jax.errors import CWMError, DeterminismWarning, SandboxError, UsageErro
 from cwm_jax.validate.text import printable, source_lines
 
 if TYPE_CHECKING:
+    from cwm_jax.envs import EnvSpec
     from cwm_jax.score.accuracy import Tolerance
 
 __all__ = [
+    "add_source_arguments",
+    "source_from",
     "EXIT_ENDPOINT",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
@@ -207,3 +211,48 @@ def tolerance_from(args: argparse.Namespace) -> Tolerance:
         return Tolerance.uniform(args.tolerance)
     except ValueError:
         raise UsageError(f"--tolerance must be a finite number >= 0, got {args.tolerance}") from None
+
+
+def add_source_arguments(parser: argparse.ArgumentParser, *, description_file: bool = False) -> None:
+    """`--env ENV` or `--data PATH` (and `--description-file FILE`), read back with `source_from(args)`."""
+    parser.add_argument("--env", help="environment id: gymnax/<Name>, gymnasium/<id> (`cwm-jax envs` lists them)")
+    parser.add_argument("--data", metavar="PATH",
+                        help="a recorded dataset instead of --env: a .npz file with its .json sidecar, or "
+                             "minari/<dataset_id> (docs/datasets.md); split by episode into train and test")
+    if description_file:
+        parser.add_argument("--description-file", metavar="FILE",
+                            help="a text file describing the environment for the LLM, in place of the built-in "
+                                 "description (or the dataset's)")
+
+
+def source_from(args: argparse.Namespace, *, need_description: bool = False) -> EnvSpec:
+    """The spec that `--env` or `--data` (and `--description-file`) name; UsageError for bad or missing ones.
+
+    A dataset is read, checked, split and registered here (`cwm_jax.data.datasets.load_dataset`).
+    """
+    import dataclasses
+
+    from cwm_jax import envs
+
+    if (args.env is None) == (args.data is None):
+        raise UsageError("give the environment with --env ENV or a recorded dataset with --data PATH (one of them)")
+    description = None
+    if getattr(args, "description_file", None):
+        try:
+            description = Path(args.description_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--description-file {args.description_file}: cannot read it: {exc}") from None
+        if not description:
+            raise UsageError(f"--description-file {args.description_file} is empty")
+    if args.data is not None:
+        from cwm_jax.data.datasets import load_dataset
+
+        spec = load_dataset(args.data, description=description)
+    else:
+        spec = envs.env_spec(args.env)
+        if description:  # one text for both description levels
+            spec = dataclasses.replace(spec, description=description, docs_description=description)
+    if need_description and not spec.description:
+        raise UsageError(f"{spec.id} has no description for the LLM: pass --description-file FILE "
+                         "(or put \"description\" in the dataset's sidecar)")
+    return spec

@@ -127,14 +127,13 @@ def script(command_name: str, prog: str, argv: list[str] | None = None) -> int:
 
 
 def _check_arguments(check: argparse.ArgumentParser) -> None:
-    from cwm_jax import envs
     from cwm_jax.sandbox import DEFAULT_TIMEOUT_S
     from cwm_jax.data import transitions as data
 
     check.description = ("Validate a CWM file against the jax-subset rules, check its contract for the "
                          "environment, and score it on a split of recorded transitions.")
     check.add_argument("model", help="path to the CWM source file (.py)")
-    check.add_argument("--env", required=True, help=f"environment id, one of: {', '.join(envs.names())}")
+    command.add_source_arguments(check)
     check.add_argument("--split", default="train", choices=data.SPLITS, help="transitions to score on (default: train)")
     check.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     check.add_argument("--counterexamples", type=int, default=1, metavar="K",
@@ -146,13 +145,11 @@ def _check_arguments(check: argparse.ArgumentParser) -> None:
 
 
 def _fit_arguments(fit: argparse.ArgumentParser) -> None:
-    from cwm_jax import envs
-
     fit.description = ("Fit the module-level numeric constants of a CWM file to the recorded train transitions "
                        "(gradient fit plus a derivative-free search on accuracy, in the sandbox) and write the "
                        "fitted program. The result never scores lower than the input on the train split.")
     fit.add_argument("model", help="path to the CWM source file (.py)")
-    fit.add_argument("--env", required=True, help=f"environment id, one of: {', '.join(envs.names())}")
+    command.add_source_arguments(fit)
     fit.add_argument("--out", metavar="FITTED.py", help="write the fitted program here (default: print nothing)")
     fit.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     fit.add_argument("--timeout", type=float, default=None, metavar="S",
@@ -165,11 +162,11 @@ LIKELIHOOD_KEYS = ("log_likelihood", "support_accuracy", "calibration_error", "l
 
 
 def _check(args) -> int:
-    from cwm_jax import envs, sandbox
+    from cwm_jax import sandbox
     from cwm_jax.models import non_finite_message
     from cwm_jax.score.scoring import ScoreResult
 
-    spec = envs.env_spec(args.env)
+    spec = command.source_from(args)
     tolerance = command.tolerance_from(args)
     if args.counterexamples < 0:
         raise UsageError(f"--counterexamples must be >= 0, got {args.counterexamples}")
@@ -206,12 +203,12 @@ def _check(args) -> int:
 
 
 def _fit(args) -> int:
-    from cwm_jax import envs, sandbox
+    from cwm_jax import sandbox
     from cwm_jax.fit import fitting as fit
     from cwm_jax.fit.constants import find_constants, non_finite_constants
     from cwm_jax.validate import validator
 
-    spec = envs.env_spec(args.env)
+    spec = command.source_from(args)
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError(f"--timeout must be positive, got {args.timeout}")
     tolerance = command.tolerance_from(args)

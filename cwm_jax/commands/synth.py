@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.description = __doc__
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--env", help="environment id, e.g. gymnax/CartPole (required unless --demo)")
+    command.add_source_arguments(parser, description_file=True)  # one of --env, --data (unless --demo)
     parser.add_argument("--method", default="gif-mcts", choices=list(SEARCH_METHODS), help="search method (default: gif-mcts)")
     parser.add_argument("--budget", type=int, default=50, help="LLM calls (default: 50)")
     parser.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL or OpenAI)")
@@ -95,8 +95,8 @@ def ablations_of(args: argparse.Namespace) -> tuple[str, ...]:
 
 
 def _validate(args: argparse.Namespace) -> None:
-    if not args.demo and (args.env is None or args.model is None):
-        raise UsageError("--env and --model are required (or --demo, for the offline demo)")
+    if not args.demo and ((args.env is None and args.data is None) or args.model is None):
+        raise UsageError("--env (or --data) and --model are required (or --demo, for the offline demo)")
     if args.budget < 1:
         raise UsageError("--budget must be at least 1")
     if args.concurrency < 1:
@@ -125,7 +125,7 @@ def _demo(args: argparse.Namespace) -> int:
     from synth.testing import scripted_llm
     from synth.testing.llm_server import LLMTestServer
 
-    if args.env is not None and envs.env_spec(args.env).name != "CartPole":
+    if args.data is not None or (args.env is not None and envs.env_spec(args.env).name != "CartPole"):
         raise UsageError("--demo is scripted for gymnax/CartPole only")
     if args.model is not None or args.base_url is not None:
         raise UsageError("--demo answers with its own scripted model: leave out --model and --base-url")
@@ -140,14 +140,13 @@ def _demo(args: argparse.Namespace) -> int:
 def _synthesize(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from cwm_jax import envs
     from synth.llm.budget import Budget, Prices
     from synth.search.protocol import Sampling
     from synth.llm.client import LLMConfig, LLMError, LLMModelNotFound, LLMUnavailable
     from cwm_jax.sandbox import Sandbox
     from synth.search.run import SynthesisInterrupted, check_resumed_tolerance, synthesize
 
-    spec = envs.env_spec(args.env)
+    spec = command.source_from(args, need_description=True)
     try:
         spec.description_for(args.description)
     except ValueError as exc:
@@ -167,7 +166,7 @@ def _synthesize(args: argparse.Namespace) -> int:
     config = LLMConfig(model=args.model, base_url=args.base_url, api_key=args.api_key, timeout=args.timeout,
                        prices=prices)
     limits = Budget(max_tokens=args.token_limit, max_cost=args.cost_limit)
-    print(f"{args.method} on {args.env}: budget {args.budget} calls to {args.model} at "
+    print(f"{args.method} on {spec.id}: budget {args.budget} calls to {args.model} at "
           f"{config.resolved_base_url()}, concurrency {args.concurrency}; output in {out}")
     print("starting the sandbox worker (imports JAX, loads the transitions)...", flush=True)
     bar = tqdm(total=args.budget, unit="call", dynamic_ncols=True)
@@ -227,6 +226,10 @@ def _synthesize(args: argparse.Namespace) -> int:
           + "; ".join(f"{name}: train {values['train'][name]:.4f}, test "
                       + (f"{test[name]:.4f}" if name in test else "n/a") for name in values["train"]))
     print(f"wrote {out / 'best.py'}, summary.json, tree.jsonl, tree.html")
+    if spec.source == "data":  # nothing to plan in: score it on the held-out episodes
+        check = f"{args.root} check" if args.root else "python -m cwm_jax check"
+        print(f"check it on the held-out episodes: {check} {out / 'best.py'} --data {args.data} --split test")
+        return EXIT_OK
     plan = f"{args.root} plan" if args.root else "python experiments/plan.py"
     print(f"plan with it: {plan} --env {args.env} --model {out / 'best.py'}")
     return EXIT_OK

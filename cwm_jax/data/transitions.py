@@ -14,10 +14,6 @@ the time limit is not part of a CWM, so it is not recorded as `done`.
 from __future__ import annotations
 
 import importlib.metadata
-import json
-import os
-import re
-import tempfile
 import warnings
 from pathlib import Path
 from collections.abc import Sequence
@@ -28,7 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from cwm_jax import envs
+from cwm_jax.data.cache import FORMAT_VERSION, cache_dir, read_split_file, split_file, write_split_file
 from cwm_jax.envs import EnvSpec
+from cwm_jax.envs.recorded import SPEC_KEY, spec_fields
 from cwm_jax.errors import DeterminismWarning
 
 __all__ = [
@@ -53,7 +51,6 @@ SPLIT_SEEDS = {"train": 0, "test": 1}  # disjoint PRNG streams
 RANDOM_EPISODES = 10
 HEURISTIC_EPISODES = 10
 MAX_EPISODE_STEPS = 200
-FORMAT_VERSION = 1
 
 
 class Transitions(NamedTuple):
@@ -87,12 +84,6 @@ class DataError(RuntimeError):
     """A split cannot be read or made."""
 
 
-def cache_dir() -> Path:
-    """Where splits are cached: $CWM_JAX_CACHE, else ~/.cache/cwm_jax."""
-    root = os.environ.get("CWM_JAX_CACHE") or Path.home() / ".cache" / "cwm_jax"
-    return Path(root) / "transitions"
-
-
 def _gymnax_version() -> str:
     return importlib.metadata.version("gymnax")
 
@@ -113,6 +104,7 @@ def _metadata(spec: EnvSpec, split: str) -> dict:
             f"of the environment's heuristic policy ({_policy_name(spec)})"
         ),
         "max_episode_steps": MAX_EPISODE_STEPS,
+        SPEC_KEY: spec_fields(spec),
     }
 
 
@@ -137,6 +129,8 @@ def _rollout(spec: EnvSpec, key: jax.Array, heuristic: jax.Array):
     action_dtype = spec.action_struct().dtype
 
     def policy(key, state):
+        if spec.heuristic_policy is None:  # none known: random episodes only
+            return spec.random_action(key)
         return jax.lax.cond(
             heuristic, lambda k: spec.heuristic_policy(k, state).astype(action_dtype), spec.random_action, key
         )
@@ -150,6 +144,9 @@ def collect(env_id: str | EnvSpec, split: str) -> tuple[Transitions, dict]:
     spec = envs.env_spec(env_id)
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    if spec.from_records or spec.source == "data":
+        raise DataError(f"the {split} split of {spec.id} is not in the cache ({cache_dir()}) and cannot be recorded "
+                        "here: load its dataset again (--data PATH, or cwm_jax.register in this process)")
     n = RANDOM_EPISODES + HEURISTIC_EPISODES
     if spec.source == "gymnasium":
         return _collect_gymnasium(spec, split, n)
@@ -175,52 +172,34 @@ def collect(env_id: str | EnvSpec, split: str) -> tuple[Transitions, dict]:
 
 
 def _finish(spec: EnvSpec, split: str, data: Transitions, n_episodes: int) -> tuple[Transitions, dict]:
+    """The metadata of a recorded split, and the determinism test's collision check on it (a warning if it fails)."""
+    from cwm_jax.envs.gymnasium_source import collisions
+
     meta = _metadata(spec, split)
     meta["n_transitions"] = len(data)
     meta["n_episodes"] = n_episodes
     meta["n_terminations"] = int(data.done.sum())
+    if not spec.stochastic:  # chance is expected there: scored by likelihood (docs/chance.md)
+        disagreement = collisions(data._asdict())
+        meta["determinism"] = disagreement or "no repeated (observation, action) pair disagreed"
+        if disagreement:
+            warnings.warn(f"{spec.id}, {split} split: {disagreement}", DeterminismWarning, stacklevel=3)
     return data, meta
 
 
 def _collect_gymnasium(spec: EnvSpec, split: str, n: int) -> tuple[Transitions, dict]:
     """One split stepped through gymnasium itself (`cwm_jax.envs.gymnasium_source`), seeds disjoint per split."""
-    from cwm_jax.envs.gymnasium_source import collisions, record_episodes
+    from cwm_jax.envs.gymnasium_source import record_episodes
 
     seeds = [SPLIT_SEEDS[split] * 100_000 + i for i in range(n)]
     heuristic = [i >= RANDOM_EPISODES for i in range(n)]
     rows = record_episodes(spec, seeds, heuristic, max_steps=MAX_EPISODE_STEPS)
-    data, meta = _finish(spec, split, Transitions(**rows), n)
-    disagreement = collisions(rows)
-    meta["determinism"] = disagreement or "no repeated (observation, action) pair disagreed"
-    if disagreement:
-        warnings.warn(f"{spec.id}, {split} split: {disagreement}", DeterminismWarning, stacklevel=2)
-    return data, meta
+    return _finish(spec, split, Transitions(**rows), n)
 
 
 def cache_path(spec: EnvSpec, split: str) -> Path:
     """Where the split of `spec` is cached (`cache_dir()`)."""
-    name = spec.name if spec.source == "gymnax" else f"{spec.source}-{re.sub(r'[^A-Za-z0-9_.-]', '_', spec.name)}"
-    return cache_dir() / f"{name}-{split}-v{FORMAT_VERSION}.npz"
-
-
-def _read(path: Path) -> tuple[Transitions, dict]:
-    with np.load(path, allow_pickle=False) as archive:
-        meta = json.loads(str(archive["metadata"]))
-        data = Transitions(*(archive[name] for name in Transitions._fields))
-    return data, meta
-
-
-def _write(path: Path, data: Transitions, meta: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write then rename, so a killed run never leaves a half-written cache.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez_compressed(handle, metadata=np.array(json.dumps(meta)), **data._asdict())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    return split_file(spec.source, spec.name, split)
 
 
 def load_split(env_id: str | EnvSpec, split: str = "train", *, refresh: bool = False) -> Transitions:
@@ -244,8 +223,11 @@ def load_split_with_metadata(
     path = cache_path(spec, split)
     if path.exists() and not refresh:
         try:
-            data, meta = _read(path)
-            if (meta.get("gymnax_version") == _gymnax_version() and meta.get("format_version") == FORMAT_VERSION
+            arrays, meta = read_split_file(path, Transitions._fields)
+            data = Transitions(**arrays)
+            recorded_elsewhere = spec.from_records or spec.source == "data"  # no gymnax behind it to go stale
+            if ((recorded_elsewhere or meta.get("gymnax_version") == _gymnax_version())
+                    and meta.get("format_version") == FORMAT_VERSION
                     and meta.get("gymnax_params", {}) == dict(spec.gymnax_params)
                     and meta.get("data_version", "") == spec.data_version):
                 return data, meta
@@ -253,7 +235,7 @@ def load_split_with_metadata(
             pass  # a corrupt or foreign file: collect again and overwrite it
     data, meta = collect(spec, split)
     try:
-        _write(path, data, meta)
+        write_split_file(path, data._asdict(), meta)
     except OSError as exc:
         raise DataError(f"cannot write the transition cache {path}: {exc}; set CWM_JAX_CACHE") from None
     return data, meta

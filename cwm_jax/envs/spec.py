@@ -68,7 +68,12 @@ class EnvSpec:
       source: where the environment comes from: "gymnax" (gymnax and this
         project's JAX environments), or "gymnasium" (stepped through
         gymnasium itself, `cwm_jax.envs.gymnasium_source`; no gymnax env, so
-        `state_from_obs` is None and `heuristic_policy` may be).
+        `state_from_obs` is None and `heuristic_policy` may be), or "data"
+        (a recorded dataset, `cwm_jax.data.datasets`: transitions only).
+      from_records: this process knows the environment only by its cached
+        transitions (`cwm_jax.envs.recorded`: a dataset, or an environment
+        registered in another process, seen from a sandbox worker): nothing
+        can step it or record more; probe states come from the train split.
     """
 
     name: str
@@ -91,6 +96,7 @@ class EnvSpec:
     reference_source: str = ""
     data_version: str = ""
     source: str = "gymnax"
+    from_records: bool = False
 
     @property
     def discrete(self) -> bool:
@@ -156,6 +162,9 @@ class EnvSpec:
 
     def make_gymnax(self):
         """(env, params) from gymnax: its default params with `gymnax_params` applied."""
+        if self.from_records or self.source == "data":
+            raise UsageError(f"{self.id} is known here only by its recorded transitions: check, fit and synth "
+                             "work on them; there is no environment to plan, act or train in")
         if self.source != "gymnax" and self.make_env is None:
             raise UsageError(f"{self.id} runs in {self.source}, not in JAX: check, fit and synth work on its "
                              "recorded transitions, plan acts in it on the host; training in it is not built yet")

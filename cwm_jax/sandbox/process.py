@@ -138,6 +138,8 @@ class Worker:
         from cwm_jax.data import transitions as data
 
         spec = envs.env_spec(env_id)
+        if envs.is_registered(spec):  # the worker knows it from its records only, and probes the train states
+            splits = dict.fromkeys(("train", *splits))
         for split in splits:
             source = data.cache_path(spec, split)
             if not source.is_file():

@@ -180,7 +180,7 @@ class WorkerState:
         for split in splits:
             self.splits.load(spec, split)
         loader.probe_states(spec)
-        if score_reference:  # trusted code: compiles the shared parts of scoring once
+        if score_reference and (spec.reference or spec.reference_source):  # trusted code: compiles the shared parts of scoring once
             scoring.score_source(reference.source(spec), spec, splits=tuple(splits), counterexamples=1,
                                  load_split=self.splits.load)
 

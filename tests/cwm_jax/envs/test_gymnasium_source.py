@@ -80,16 +80,21 @@ def test_references_are_exact_on_transitions_recorded_through_gymnasium(env_id, 
     assert result.summaries["test"]["strict_accuracy"] == 1.0
 
 
-def test_plan_acts_in_gymnasium_and_its_oracle_plans_with_the_real_env(tmp_path, capsys):
+@pytest.mark.parametrize("env_id, oracle", [
+    ("gymnasium/CartPole-v1", "oracle: gymnax/CartPole's dynamics, which reproduce all"),  # the verified twin
+    ("gymnasium/CliffWalking-v1", "oracle: the real gymnasium env CliffWalking-v1, set to each observation's state"),
+])
+def test_plan_acts_in_gymnasium_and_its_oracle_plans_with_the_true_dynamics(env_id, oracle, tmp_path, capsys):
     out = tmp_path / "plan.json"
-    status = cli.main(["plan", "--env", "gymnasium/CartPole-v1", "--model", "reference", "--seeds", "2",
+    status = cli.main(["plan", "--env", env_id, "--model", "reference", "--seeds", "2",
                        "--simulations", "4", "--rollout-depth", "10", "--num-rollouts", "4", "--json", str(out)])
     assert status == 0, capsys.readouterr().err
     record = json.loads(out.read_text())
-    assert record["env"] == "gymnasium/CartPole-v1"
-    assert record["mean_return"] > 3 * record["random_return"]  # planning with the CWM, acting in gymnasium
-    assert record["oracle_return"] > 3 * record["random_return"] and record["normalized_return"] > 0.5
-    assert "oracle: the real gymnasium env CartPole-v1, set to each observation's state" in capsys.readouterr().out
+    assert record["env"] == env_id
+    assert record["mean_return"] > record["random_return"] + 0.5 * abs(record["random_return"])  # acting in gymnasium
+    assert record["oracle_return"] > record["random_return"] + 0.5 * abs(record["random_return"])
+    assert record["normalized_return"] > 0.5
+    assert oracle in capsys.readouterr().out
 
 
 def test_without_a_state_setter_the_oracle_is_missing_and_says_why():
