@@ -144,7 +144,7 @@ def collect(env_id: str | EnvSpec, split: str) -> tuple[Transitions, dict]:
     spec = envs.env_spec(env_id)
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
-    if spec.from_records or spec.source == "data":
+    if spec.records_only:
         raise DataError(f"the {split} split of {spec.id} is not in the cache ({cache_dir()}) and cannot be recorded "
                         "here: load its dataset again (--data PATH, or cwm_jax.register in this process)")
     n = RANDOM_EPISODES + HEURISTIC_EPISODES
@@ -225,8 +225,7 @@ def load_split_with_metadata(
         try:
             arrays, meta = read_split_file(path, Transitions._fields)
             data = Transitions(**arrays)
-            recorded_elsewhere = spec.from_records or spec.source == "data"  # no gymnax behind it to go stale
-            if ((recorded_elsewhere or meta.get("gymnax_version") == _gymnax_version())
+            if ((spec.records_only or meta.get("gymnax_version") == _gymnax_version())  # records: no gymnax to go stale
                     and meta.get("format_version") == FORMAT_VERSION
                     and meta.get("gymnax_params", {}) == dict(spec.gymnax_params)
                     and meta.get("data_version", "") == spec.data_version):

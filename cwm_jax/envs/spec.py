@@ -99,6 +99,11 @@ class EnvSpec:
     from_records: bool = False
 
     @property
+    def records_only(self) -> bool:
+        """Nothing here can step it or record more: a dataset, or an env rebuilt from its records (`from_records`)."""
+        return self.from_records or self.source == "data"
+
+    @property
     def discrete(self) -> bool:
         return self.num_actions is not None
 
@@ -162,7 +167,7 @@ class EnvSpec:
 
     def make_gymnax(self):
         """(env, params) from gymnax: its default params with `gymnax_params` applied."""
-        if self.from_records or self.source == "data":
+        if self.records_only:
             raise UsageError(f"{self.id} is known here only by its recorded transitions: check, fit and synth "
                              "work on them; there is no environment to plan, act or train in")
         if self.source != "gymnax" and self.make_env is None:

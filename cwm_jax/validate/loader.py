@@ -221,7 +221,7 @@ def check_resources(closed_jaxpr) -> None:
 @functools.cache
 def probe_states(spec: EnvSpec) -> np.ndarray:
     """float32 [PROBE_STATES, obs_dim]: start states of the real environment (recorded states for a dataset)."""
-    if spec.from_records or spec.source == "data":
+    if spec.records_only:
         from cwm_jax.data.transitions import load_split
 
         return np.asarray(load_split(spec, "train").state[:PROBE_STATES], np.float32)

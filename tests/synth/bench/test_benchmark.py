@@ -270,6 +270,10 @@ def test_env_groups_keep_the_default_envs_and_the_unknown_variants_apart():
     assert resolve_envs(["CartPole-unknown", "unknown"])[0] == "gymnax/CartPole-unknown"
 
 
+def test_a_gymnasium_id_keeps_its_source_and_is_not_swapped_for_its_gymnax_twin():
+    assert resolve_envs(["gymnasium/CartPole-v1", "CartPole-v1"]) == ("gymnasium/CartPole-v1", "gymnax/CartPole")
+
+
 def test_fit_only_fits_the_reference_to_the_unknown_constants(tmp_path):
     """The reference CWM has the textbook constants; fitted to CartPole-unknown's data it is exact."""
     config = BenchConfig(envs=("gymnax/CartPole-unknown",), methods=(parse_method("fit-only"),), seeds=(0,),
