@@ -30,6 +30,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from cwm_jax.envs import cwmb, mujoco_state
 from cwm_jax.envs.spec import EnvSpec
 from cwm_jax.errors import UsageError
 
@@ -56,6 +57,7 @@ PREFIX = "gymnasium/"
 REFERENCES = {
     "CliffWalking-v1": "gymnasium_cliff_walking",
     "MountainCarContinuous-v0": "gymnasium_mountain_car_continuous",  # the left wall (docs/environments.md)
+    "Taxi-v4": "gymnasium_taxi",
 }
 
 # Sections of gymnasium's docstrings that the paper removed from its descriptions.
@@ -66,8 +68,10 @@ class GymnasiumSourceError(UsageError):
     """A gymnasium id that cannot be made, or spaces the CWM contract cannot hold."""
 
 
-def make_env(env_id: str):
+def make_env(env_id: str, *, max_episode_steps: int | None = None):
     """`gymnasium.make(env_id)`, importing the module of a `module:EnvId` id first.
+
+    `max_episode_steps` replaces gymnasium's time limit (None: keep it).
 
     Raises:
       GymnasiumSourceError: the module or the id is unknown to gymnasium.
@@ -81,11 +85,12 @@ def make_env(env_id: str):
         except ImportError as exc:
             raise GymnasiumSourceError(f"gymnasium/{env_id}: cannot import module {module!r}: {exc}") from None
     try:
-        return gymnasium.make(env_id)
+        return gymnasium.make(env_id, **({} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}))
     except gymnasium.error.Error as exc:
         raise GymnasiumSourceError(f"gymnasium/{env_id}: {exc}") from None
     except ImportError as exc:  # e.g. a MuJoCo or Box2D env whose extra is not installed
-        raise GymnasiumSourceError(f"gymnasium/{env_id} needs a package that is not installed: {exc}") from None
+        raise GymnasiumSourceError(f"gymnasium/{env_id} needs a package that is not installed: {exc} (the MuJoCo "
+                                   "tasks: pip install 'cwm-jax[mujoco]')") from None
 
 
 def flatten_space(space, where: str = "observation") -> int:
@@ -198,7 +203,9 @@ def _spec(gym_id: str, twin: EnvSpec | None) -> EnvSpec:
         heuristic_policy=None if twin is None else twin.heuristic_policy,
         reference=REFERENCES.get(gym_id, "" if twin is None else twin.reference),
         source="gymnasium",
-        data_version=f"gymnasium {importlib.metadata.version('gymnasium')}",
+        planner_defaults=cwmb.planner_defaults(gym_id),
+        episode_steps=cwmb.episode_steps(gym_id),
+        data_version=f"gymnasium {importlib.metadata.version('gymnasium')}" + (f"; {cwmb.RECORDING}" if cwmb.entry(gym_id) else ""),
         **actions,
     )
 
@@ -304,6 +311,8 @@ STATE_SETTERS: dict[str, Callable[[Any, np.ndarray], None]] = {
     "Pendulum-v1": lambda env, obs: setattr(env, "state", np.asarray(_angles(obs, 1), np.float64)),
     "Acrobot-v1": lambda env, obs: setattr(env, "state", np.asarray(_angles(obs, 2), np.float64)),
     "CliffWalking-v1": lambda env, obs: setattr(env, "s", int(round(float(obs[0])))),
+    "Taxi-v4": lambda env, obs: env.__dict__.update(s=int(round(float(obs[0]))), lastaction=None),
+    **mujoco_state.SETTERS,
 }
 
 
