@@ -22,10 +22,10 @@ and 200), at most 100 steps for continuous ones (its CEM's horizon):
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
+from cwm_jax.envs.gymnasium_source import Act
 from cwm_jax.envs.spec import EnvSpec
 
 __all__ = ["CEM_BUDGETS", "CEM_ELITES", "CEM_SAMPLES", "DISCRETE_MAX_STEPS", "EPISODES", "MAX_STEPS", "RANDOM_EPISODES", "max_steps", "policy_name",
@@ -60,31 +60,17 @@ def _suboptimal_name(spec: EnvSpec) -> str:
 
 def record_cwmb(spec: EnvSpec, seeds: list[int]) -> dict[str, np.ndarray]:
     """Records one split: a trajectory per seed (`len(seeds) == EPISODES`), as `record_episodes` returns them."""
-    from cwm_jax.envs.gymnasium_source import make_env
+    from cwm_jax.envs.gymnasium_source import make_env, record_episodes
 
     env = make_env(spec.name)
     shadow = None if spec.discrete else make_env(spec.name)  # where CEM tries its sequences
     try:
-        act = _discrete_policy(spec, env) if spec.discrete else _cem_policy(spec, shadow)
-        rows: dict[str, list] = {k: [] for k in ("state", "action", "next_state", "reward", "done", "episode")}
-        for episode, seed in enumerate(seeds):
-            _trajectory(spec, env, act, episode, seed, rows)
+        act = _discrete_policy(spec, env, seeds) if spec.discrete else _cem_policy(spec, shadow)
+        return record_episodes(spec, seeds, act, max_steps=max_steps(spec), env=env)
     finally:
         env.close()
         if shadow is not None:
             shadow.close()
-    return {
-        "state": np.asarray(rows["state"], np.float32).reshape(-1, spec.obs_dim),
-        "action": np.asarray(rows["action"], np.int32 if spec.discrete else np.float32),
-        "next_state": np.asarray(rows["next_state"], np.float32).reshape(-1, spec.obs_dim),
-        "reward": np.asarray(rows["reward"], np.float32),
-        "done": np.asarray(rows["done"], bool),
-        "episode": np.asarray(rows["episode"], np.int32),
-    }
-
-
-# (env, episode index, step's observation, rng) -> gymnasium action; called once per step.
-Act = Callable[[Any, int, np.ndarray, np.random.Generator], Any]
 
 
 def max_steps(spec: EnvSpec) -> int:
@@ -92,43 +78,22 @@ def max_steps(spec: EnvSpec) -> int:
     return DISCRETE_MAX_STEPS if spec.discrete else MAX_STEPS
 
 
-def _trajectory(spec: EnvSpec, env, act: Act, episode: int, seed: int, rows: dict[str, list]) -> None:
-    from cwm_jax.envs.gymnasium_source import contract_action, flatten_observation
-
-    obs, _ = env.reset(seed=seed)
-    env.action_space.seed(seed)
-    rng = np.random.default_rng(seed)
-    state = flatten_observation(env.observation_space, obs)
-    for _ in range(max_steps(spec)):
-        action = contract_action(spec, act(env, episode, state, rng))
-        obs, reward, terminated, truncated, _ = env.step(action)
-        next_state = flatten_observation(env.observation_space, obs)
-        for name, value in zip(rows, (state, action, next_state, reward, terminated, episode)):
-            rows[name].append(value)
-        state = next_state
-        if terminated or truncated:
-            break
-
-
-def _discrete_policy(spec: EnvSpec, env) -> Act:
+def _discrete_policy(spec: EnvSpec, env, seeds: list[int]) -> Act:
     """Random for the first RANDOM_EPISODES episodes, then the suboptimal policy of `spec`."""
+    from cwm_jax.envs.gymnasium_source import heuristic_or_random
+
+    later = [i >= RANDOM_EPISODES for i in range(len(seeds))]
+    if spec.heuristic_policy is not None:  # the gymnax twin's heuristic (it has its own noise)
+        return heuristic_or_random(spec, seeds, later)
     suboptimal = _suboptimal(spec, env)
 
     def act(env_, episode, state, rng):
-        if episode < RANDOM_EPISODES:
-            return env_.action_space.sample()
-        return suboptimal(state, rng)
+        return suboptimal(state, rng) if later[episode] else env_.action_space.sample()
 
     return act
 
 
 def _suboptimal(spec: EnvSpec, env) -> Callable[[np.ndarray, np.random.Generator], int]:
-    if spec.heuristic_policy is not None:  # the gymnax twin's heuristic (it has its own noise)
-        import jax
-
-        policy = jax.jit(spec.heuristic_policy)
-        keys = iter(jax.random.split(jax.random.key(0), 1_000_000))
-        return lambda state, rng: int(policy(jax.random.fold_in(next(keys), int(rng.integers(2**31))), state))
     if spec.name.startswith("Blackjack"):
         return _epsilon(lambda state: int(state[0] < 17), spec.num_actions)
     table = getattr(env.unwrapped, "P", None)

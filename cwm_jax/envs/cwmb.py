@@ -15,7 +15,7 @@ __all__ = ["CWMB", "MUJOCO_CEM", "MUJOCO_EPISODE_STEPS", "RECORDING", "CWMBEnv",
            "episode_steps", "planner_defaults"]
 
 # Part of a CWMB id's `data_version`: bump it when the recording recipe changes (cached splits are recorded again).
-RECORDING = "cwmb-recording-1"
+RECORDING = "cwmb-recording-2"
 
 
 class CWMBEnv(NamedTuple):

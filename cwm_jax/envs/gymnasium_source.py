@@ -35,6 +35,7 @@ from cwm_jax.envs.spec import EnvSpec
 from cwm_jax.errors import UsageError
 
 __all__ = [
+    "Act",
     "GymnasiumSourceError",
     "PREFIX",
     "REFERENCES",
@@ -44,6 +45,7 @@ __all__ = [
     "contract_action",
     "flatten_observation",
     "flatten_space",
+    "heuristic_or_random",
     "make_env",
     "real_step",
     "record_episodes",
@@ -224,27 +226,43 @@ def start_states(spec: EnvSpec, n: int, *, seed: int) -> np.ndarray:
         env.close()
 
 
-def record_episodes(spec: EnvSpec, seeds: list[int], heuristic: list[bool], *, max_steps: int) -> dict[str, np.ndarray]:
-    """Steps the gymnasium env: one episode per seed, at most `max_steps` steps, to the end of the episode.
+# A recording policy: (env, episode index, the step's flat observation, the episode's rng) -> gymnasium action.
+Act = Callable[[Any, int, np.ndarray, np.random.Generator], Any]
 
-    Returns per-transition arrays: state, action, next_state, reward, done
-    (= terminated), episode (the index into `seeds`).
-    """
-    env = make_env(spec.name)
+
+def heuristic_or_random(spec: EnvSpec, seeds: list[int], heuristic: list[bool]) -> Act:
+    """Episode i follows the gymnax twin's heuristic (keys from `seeds[i]`) if `heuristic[i]` and there is one,
+    else random actions."""
     policy = None if spec.heuristic_policy is None else jax.jit(spec.heuristic_policy)
+    keys: dict[int, jax.Array] = {}
+
+    def act(env, episode, state, rng):
+        if not (heuristic[episode] and policy is not None):
+            return env.action_space.sample()
+        keys[episode], sub = jax.random.split(keys.get(episode, jax.random.key(seeds[episode])))
+        return policy(sub, state)
+
+    return act
+
+
+def record_episodes(spec: EnvSpec, seeds: list[int], act: Act, *, max_steps: int, env=None) -> dict[str, np.ndarray]:
+    """Steps the gymnasium env (`env`, or a new one of `spec`): one episode per seed, at most `max_steps` steps.
+
+    Each episode resets with its seed and seeds the action space and the
+    rng given to `act` with it. Returns per-transition arrays: state, action,
+    next_state, reward, done (= terminated), episode (the index into `seeds`).
+    """
+    own = env is None
+    env = make_env(spec.name) if own else env
     rows: dict[str, list] = {k: [] for k in ("state", "action", "next_state", "reward", "done", "episode")}
     try:
-        for episode, (seed, smart) in enumerate(zip(seeds, heuristic)):
+        for episode, seed in enumerate(seeds):
             obs, _ = env.reset(seed=seed)
             env.action_space.seed(seed)
-            key = jax.random.key(seed)
+            rng = np.random.default_rng(seed)
             state = flatten_observation(env.observation_space, obs)
             for _ in range(max_steps):
-                if smart and policy is not None:
-                    key, sub = jax.random.split(key)
-                    action = contract_action(spec, policy(sub, state))
-                else:
-                    action = contract_action(spec, env.action_space.sample())
+                action = contract_action(spec, act(env, episode, state, rng))
                 obs, reward, terminated, truncated, _ = env.step(action)
                 next_state = flatten_observation(env.observation_space, obs)
                 for name, value in zip(rows, (state, action, next_state, reward, terminated, episode)):
@@ -253,16 +271,16 @@ def record_episodes(spec: EnvSpec, seeds: list[int], heuristic: list[bool], *, m
                 if terminated or truncated:
                     break
     finally:
-        env.close()
+        if own:
+            env.close()
     return {
-        "state": np.asarray(rows["state"], np.float32),
+        "state": np.asarray(rows["state"], np.float32).reshape(-1, spec.obs_dim),
         "action": np.asarray(rows["action"], np.int32 if spec.discrete else np.float32),
-        "next_state": np.asarray(rows["next_state"], np.float32),
+        "next_state": np.asarray(rows["next_state"], np.float32).reshape(-1, spec.obs_dim),
         "reward": np.asarray(rows["reward"], np.float32),
         "done": np.asarray(rows["done"], bool),
         "episode": np.asarray(rows["episode"], np.int32),
     }
-
 
 
 def collisions(rows: dict[str, np.ndarray], *, tolerance: float = 1e-5) -> str | None:

@@ -60,7 +60,7 @@ def test_what_the_contract_cannot_hold_is_one_usage_error(name, problem, capsys)
 
 def test_truncation_ends_an_episode_without_being_done():
     spec = envs.env_spec(TOY)
-    rows = source.record_episodes(spec, [0, 1], [False, True], max_steps=50)
+    rows = source.record_episodes(spec, [0, 1], source.heuristic_or_random(spec, [0, 1], [False, True]), max_steps=50)
     assert not rows["done"].any()
     assert np.bincount(rows["episode"]).tolist() == [5, 5]  # the TimeLimit of 5 steps
     np.testing.assert_array_equal(rows["state"][1:5], rows["next_state"][0:4])
