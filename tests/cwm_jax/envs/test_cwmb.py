@@ -76,19 +76,37 @@ def test_taxi_reference_is_exact_and_proven_on_gymnasiums_whole_table():
     assert len(check(load_cwm(wrong, TAXI), table).failures) > 0
 
 
-def test_the_benchmark_gives_every_cwmb_env_a_row_beside_the_papers_figures(tmp_path):
+SMALL = BenchConfig(envs=(TAXI, PENDULUM), methods=(parse_method("reference"),), seeds=(0,), plan_seeds=2,
+                    plan={"simulations": 4, "rollout_depth": 5, "num_rollouts": 2, "horizon": 4, "iterations": 1,
+                          "samples": 8, "elites": 2}, devices=1, sandbox_workers=1)
+
+
+@pytest.fixture(scope="module")
+def small_cwmb(tmp_path_factory):
+    """A two-env CWMB benchmark (Taxi, and InvertedPendulum without a reference), run locally."""
     pytest.importorskip("mujoco")
-    config = BenchConfig(envs=(TAXI, PENDULUM), methods=(parse_method("reference"),), seeds=(0,), plan_seeds=2,
-                         plan={"simulations": 4, "rollout_depth": 5, "num_rollouts": 2, "horizon": 4,
-                               "iterations": 1, "samples": 8, "elites": 2}, devices=1, sandbox_workers=1)
-    records = {r["env"]: r for r in run_benchmark(config, tmp_path, say=lambda text: None)}
+    out = tmp_path_factory.mktemp("cwmb")
+    return out, {r["env"]: r for r in run_benchmark(SMALL, out, say=lambda text: None)}
+
+
+def test_the_benchmark_gives_every_cwmb_env_a_row_beside_the_papers_figures(small_cwmb):
+    out, records = small_cwmb
     taxi, mujoco = records[TAXI], records[PENDULUM]
     assert taxi["test_strict_accuracy"] == 1.0 and taxi["normalized_return"] == pytest.approx(1.0)
     assert mujoco["test_accuracy"] is None and mujoco["normalized_return"] is None
     assert "MuJoCo" in mujoco["note"] and mujoco["oracle_return"] > mujoco["random_return"]  # baselines measured
-    table = write_results(list(records.values()), tmp_path, plots=False)
+    table = write_results(list(records.values()), out, plots=False)
     assert "| Taxi-v3 (run: Taxi-v4) | 1.00 / 1.00 / 1.00 | 0.99 / 0.87 | 0.92 / 0.67 |" in table
     assert "| InvertedPendulum-v4 | N/A / N/A / N/A | 0.66 / 0.08 | 0.66 / 0.14 | no reference CWM: MuJoCo" in table
     assert "| Agent2World (2025) | GPT-4o-mini | 0.917 | 0.481 (all 18) |" in table
-    again = run_benchmark(config, tmp_path, resume=True, say=lambda text: None)  # nothing left to run
+    again = run_benchmark(SMALL, out, resume=True, say=lambda text: None)  # nothing left to run
     assert {r["env"]: r["plan_seconds"] for r in again} == {e: r["plan_seconds"] for e, r in records.items()}
+
+
+def test_the_ray_backend_gives_the_local_cwmb_rows(small_cwmb, tmp_path):
+    pytest.importorskip("ray")
+    _, local = small_cwmb
+    on_ray = {r["env"]: r for r in run_benchmark(SMALL, tmp_path, ray_address="local", say=lambda text: None)}
+    fields = ("test_strict_accuracy", "normalized_return", "model_return", "random_return", "oracle_return", "note")
+    assert {e: [r.get(f) for f in fields] for e, r in on_ray.items()} == \
+        {e: [r.get(f) for f in fields] for e, r in local.items()}
