@@ -50,8 +50,8 @@ def cwmb_section(rows: list[dict], fmt) -> list[str]:
     methods = list(dict.fromkeys(r["method"] for r in rows))
     lines = ["", "## CWMB beside the paper (accuracy / strict accuracy / normalized return)", "",
              "| env (paper's id) | " + " | ".join(methods) + " | paper GIF-MCTS GPT-4 Turbo | paper GIF-MCTS Llama 3 "
-             "| note |", "|---|" + "---|" * (len(methods) + 3)]
-    notes = []
+             "| random -> oracle return | note |", "|---|" + "---|" * (len(methods) + 4)]
+    notes: dict[str, list[str]] = {}  # what differs -> the envs it applies to
     for found in cwmb.CWMB:
         env_rows = [r for r in rows if r["env"] == f"gymnasium/{found.gym_id}"]
         if not env_rows:
@@ -67,13 +67,17 @@ def cwmb_section(rows: list[dict], fmt) -> list[str]:
         gpt4, llama = (f"{_cell(p[0])} / {_cell(p[1])}" for p in paper) if paper else ("see below", "see below")
         name = found.paper_id if found.paper_id == found.gym_id else f"{found.paper_id} (run: {found.gym_id})"
         note = next((r.get("note") for r in env_rows if r.get("note")), "")
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {gpt4} | {llama} | {note} |")
+        base = env_rows[0]
+        baselines = ("-" if base.get("random_return") is None else
+                     f"{fmt(base['random_return'], None)} -> {fmt(base['oracle_return'], None)}")
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {gpt4} | {llama} | {baselines} | {note} |")
         if found.differs:
-            notes.append(f"- {found.gym_id}: {found.differs}.")
+            notes.setdefault(found.differs, []).append(found.gym_id)
     lines += ["", f"Paper, the seven MuJoCo tasks not listed one by one: {_REMAINING}.", "",
               "| system | model, budget | discrete acc | discrete R | continuous acc | continuous R |",
               "|---|---|---|---|---|---|"]
     lines += [f"| {' | '.join(a)} |" for a in AVERAGES]
     if notes:
-        lines += ["", "What differs from the paper's environments:", *notes]
+        lines += ["", "What differs from the paper's environments:",
+                  *(f"- {', '.join(ids)}: {text}." for text, ids in notes.items())]
     return lines

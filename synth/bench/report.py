@@ -28,8 +28,8 @@ from synth.bench.methods import parse_method
 __all__ = ["averages", "describe", "markdown", "mean_se", "per_env", "write_plots", "write_results"]
 
 METRICS = ("train_accuracy", "test_accuracy", "test_weighted_accuracy", "test_strict_accuracy", "normalized_return",
-           "calls", "tokens",
-           "cost", "fits", "fit_seconds", "wall_seconds")
+           "random_return", "oracle_return", "plan_seconds", "calls", "tokens", "cost", "fits", "fit_seconds",
+           "wall_seconds")
 CSV_FIELDS = ("env", "method", "seed", "budget", "value", "discrete", "has_program", "train_accuracy", "test_accuracy",
               "train_weighted_accuracy", "test_weighted_accuracy", "train_strict_accuracy", "test_strict_accuracy",
               "normalized_return", "model_return", "random_return", "oracle_return", "plan_seeds", "planner", "calls",
