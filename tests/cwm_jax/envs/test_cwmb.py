@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -111,3 +113,14 @@ def test_the_ray_backend_gives_the_local_cwmb_rows(small_cwmb, tmp_path):
     fields = ("test_strict_accuracy", "normalized_return", "model_return", "random_return", "oracle_return", "note")
     assert {e: [r.get(f) for f in fields] for e, r in on_ray.items()} == \
         {e: [r.get(f) for f in fields] for e, r in local.items()}
+
+
+def test_mujoco_episodes_stop_at_the_cwmb_length_and_plan_says_so(tmp_path, capsys):
+    from cwm_jax.commands import main as cli
+
+    pytest.importorskip("mujoco")
+    out = tmp_path / "plan.json"
+    assert cli.main(["plan", "--env", PENDULUM, "--model", "oracle", "--seeds", "2", "--json", str(out)]) == 0
+    assert f"episodes of at most {cwmb.MUJOCO_EPISODE_STEPS} steps" in capsys.readouterr().out
+    record = json.loads(out.read_text())
+    assert max(record["lengths"]) == cwmb.MUJOCO_EPISODE_STEPS  # balanced to the cap, not gymnasium's 1000
