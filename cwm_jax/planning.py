@@ -237,7 +237,8 @@ def planner_config(spec: EnvSpec | str, planner: str | None = None, **fields: An
     if unknown:
         raise ValueError(f"{', '.join(unknown)}: not a field of {entry.config_class.__name__} "
                          f"({spec.name} plans with {entry.label}); its fields: {', '.join(sorted(known))}")
-    return entry.config_class(**{**entry.action_space(spec), **entry.defaults, **fields})
+    own = {name: value for name, value in spec.planner_defaults if name in known}  # e.g. a CWMB MuJoCo task's
+    return entry.config_class(**{**entry.action_space(spec), **entry.defaults, **own, **fields})
 
 
 def config_from_options(spec: EnvSpec, options: Mapping[str, Any], planner: str | None = None) -> PlannerConfig:

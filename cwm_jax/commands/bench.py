@@ -32,7 +32,7 @@ from synth.bench.methods import METHOD_KINDS, parse_method
 
 __all__ = ["ENV_GROUPS", "add_arguments", "all_envs", "config_from_args", "resolve_envs", "run"]
 
-ENV_GROUPS = ("all", "discrete", "continuous", "unknown", "novel")
+ENV_GROUPS = ("all", "discrete", "continuous", "unknown", "novel", "cwmb")
 
 
 def all_envs(kind: str = "all") -> tuple[str, ...]:
@@ -43,6 +43,10 @@ def all_envs(kind: str = "all") -> tuple[str, ...]:
         from cwm_jax.envs import novel
 
         return novel.bench_ids()
+    if kind == "cwmb":  # the paper's 18 gymnasium environments (cwm_jax/envs/cwmb.py)
+        from cwm_jax.envs import cwmb
+
+        return cwmb.bench_ids()
     specs = list(envs.VARIANT_SPECS if kind == "unknown" else envs.SPECS)
     if kind == "discrete":
         specs = [s for s in specs if s.discrete]

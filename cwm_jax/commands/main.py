@@ -294,4 +294,12 @@ def _envs(args) -> int:
         kind = f"{spec.num_actions} discrete actions" if spec.discrete else f"continuous action [{spec.action_dim}]"
         note = " (constants unknown)" if spec.gymnax_params else ""
         print(f"{spec.id:<37} {spec.gymnax_id:<26} obs [{spec.obs_dim}], {kind}{note}")
+    from cwm_jax.envs import cwmb
+
+    print("\nCWMB, the paper's benchmark (`bench --envs cwmb`; MuJoCo tasks need `pip install 'cwm-jax[mujoco]'`):")
+    for found in cwmb.CWMB:
+        renamed = "" if found.paper_id == found.gym_id else f" (the paper's {found.paper_id})"
+        hidden = found.deterministic.split(":")[0]
+        why = f"; not a function of (observation, action): {hidden}" if hidden else ""
+        print(f"gymnasium/{found.gym_id:<27} {found.planner.upper()}{renamed}{why}")
     return command.EXIT_OK

@@ -21,6 +21,8 @@ def summary_table(spec, model_desc, config, value, model, random, oracle, norm, 
     norm_text = f"N/A ({reason})" if norm is None else f"{norm:.3f}"
     entry = planner_of(config)
     how = f"{entry.describe(config, value)}, discount {config.discount}"
+    if spec.episode_steps is not None:  # e.g. CWMB's MuJoCo tasks (cwm_jax/envs/cwmb.py)
+        how += f", episodes of at most {spec.episode_steps} steps"
     unit = entry.unit
     n = len(model.returns)
     lines = [

@@ -191,11 +191,20 @@ def _finish(spec: EnvSpec, split: str, data: Transitions, n_episodes: int) -> tu
 
 def _collect_gymnasium(spec: EnvSpec, split: str, n: int) -> tuple[Transitions, dict]:
     """One split stepped through gymnasium itself (`cwm_jax.envs.gymnasium_source`), seeds disjoint per split."""
-    from cwm_jax.envs.gymnasium_source import record_episodes
+    from cwm_jax.envs import cwmb
+    from cwm_jax.envs.gymnasium_source import heuristic_or_random, record_episodes
 
+    if cwmb.entry(spec.name) is not None:  # one of the paper's 18: recorded its way
+        from cwm_jax.data import cwmb_recording
+
+        n = cwmb_recording.EPISODES
+        rows = cwmb_recording.record_cwmb(spec, [SPLIT_SEEDS[split] * 100_000 + i for i in range(n)])
+        data, meta = _finish(spec, split, Transitions(**rows), n)
+        meta.update(policy=cwmb_recording.policy_name(spec), max_episode_steps=cwmb_recording.max_steps(spec))
+        return data, meta
     seeds = [SPLIT_SEEDS[split] * 100_000 + i for i in range(n)]
     heuristic = [i >= RANDOM_EPISODES for i in range(n)]
-    rows = record_episodes(spec, seeds, heuristic, max_steps=MAX_EPISODE_STEPS)
+    rows = record_episodes(spec, seeds, heuristic_or_random(spec, seeds, heuristic), max_steps=MAX_EPISODE_STEPS)
     return _finish(spec, split, Transitions(**rows), n)
 
 

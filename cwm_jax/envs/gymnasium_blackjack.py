@@ -143,7 +143,8 @@ def record_random(episodes: int, *, first_seed: int) -> dict[str, np.ndarray]:
     from cwm_jax.envs.gymnasium_source import record_episodes
 
     seeds = list(range(first_seed, first_seed + episodes))
-    return record_episodes(env_spec("gymnasium/Blackjack-v1"), seeds, [False] * episodes, max_steps=10)
+    return record_episodes(env_spec("gymnasium/Blackjack-v1"), seeds, lambda env, *_: env.action_space.sample(),
+                           max_steps=10)
 
 
 class Table(NamedTuple):

@@ -30,10 +30,12 @@ from typing import Any
 import jax
 import numpy as np
 
+from cwm_jax.envs import cwmb, mujoco_state
 from cwm_jax.envs.spec import EnvSpec
 from cwm_jax.errors import UsageError
 
 __all__ = [
+    "Act",
     "GymnasiumSourceError",
     "PREFIX",
     "REFERENCES",
@@ -44,6 +46,7 @@ __all__ = [
     "contract_action",
     "flatten_observation",
     "flatten_space",
+    "heuristic_or_random",
     "make_env",
     "real_step",
     "record_episodes",
@@ -57,6 +60,7 @@ PREFIX = "gymnasium/"
 REFERENCES = {
     "CliffWalking-v1": "gymnasium_cliff_walking",
     "MountainCarContinuous-v0": "gymnasium_mountain_car_continuous",  # the left wall (docs/environments.md)
+    "Taxi-v4": "gymnasium_taxi",
     "Blackjack-v1": "gymnasium_blackjack",  # with chance (docs/chance.md)
 }
 
@@ -75,8 +79,10 @@ class GymnasiumSourceError(UsageError):
     """A gymnasium id that cannot be made, or spaces the CWM contract cannot hold."""
 
 
-def make_env(env_id: str):
+def make_env(env_id: str, *, max_episode_steps: int | None = None):
     """`gymnasium.make(env_id)`, importing the module of a `module:EnvId` id first.
+
+    `max_episode_steps` replaces gymnasium's time limit (None: keep it).
 
     Raises:
       GymnasiumSourceError: the module or the id is unknown to gymnasium.
@@ -90,11 +96,12 @@ def make_env(env_id: str):
         except ImportError as exc:
             raise GymnasiumSourceError(f"gymnasium/{env_id}: cannot import module {module!r}: {exc}") from None
     try:
-        return gymnasium.make(env_id)
+        return gymnasium.make(env_id, **({} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}))
     except gymnasium.error.Error as exc:
         raise GymnasiumSourceError(f"gymnasium/{env_id}: {exc}") from None
     except ImportError as exc:  # e.g. a MuJoCo or Box2D env whose extra is not installed
-        raise GymnasiumSourceError(f"gymnasium/{env_id} needs a package that is not installed: {exc}") from None
+        raise GymnasiumSourceError(f"gymnasium/{env_id} needs a package that is not installed: {exc} (the MuJoCo "
+                                   "tasks: pip install 'cwm-jax[mujoco]')") from None
 
 
 def flatten_space(space, where: str = "observation") -> int:
@@ -210,7 +217,9 @@ def _spec(gym_id: str, twin: EnvSpec | None) -> EnvSpec:
         reference=REFERENCES.get(gym_id, "" if twin is None else twin.reference),
         source="gymnasium",
         stochastic=gym_id in STOCHASTIC,
-        data_version=f"gymnasium {importlib.metadata.version('gymnasium')}",
+        planner_defaults=cwmb.planner_defaults(gym_id),
+        episode_steps=cwmb.episode_steps(gym_id),
+        data_version=f"gymnasium {importlib.metadata.version('gymnasium')}" + (f"; {cwmb.RECORDING}" if cwmb.entry(gym_id) else ""),
         **actions,
     )
 
@@ -229,27 +238,43 @@ def start_states(spec: EnvSpec, n: int, *, seed: int) -> np.ndarray:
         env.close()
 
 
-def record_episodes(spec: EnvSpec, seeds: list[int], heuristic: list[bool], *, max_steps: int) -> dict[str, np.ndarray]:
-    """Steps the gymnasium env: one episode per seed, at most `max_steps` steps, to the end of the episode.
+# A recording policy: (env, episode index, the step's flat observation, the episode's rng) -> gymnasium action.
+Act = Callable[[Any, int, np.ndarray, np.random.Generator], Any]
 
-    Returns per-transition arrays: state, action, next_state, reward, done
-    (= terminated), episode (the index into `seeds`).
-    """
-    env = make_env(spec.name)
+
+def heuristic_or_random(spec: EnvSpec, seeds: list[int], heuristic: list[bool]) -> Act:
+    """Episode i follows the gymnax twin's heuristic (keys from `seeds[i]`) if `heuristic[i]` and there is one,
+    else random actions."""
     policy = None if spec.heuristic_policy is None else jax.jit(spec.heuristic_policy)
+    keys: dict[int, jax.Array] = {}
+
+    def act(env, episode, state, rng):
+        if not (heuristic[episode] and policy is not None):
+            return env.action_space.sample()
+        keys[episode], sub = jax.random.split(keys.get(episode, jax.random.key(seeds[episode])))
+        return policy(sub, state)
+
+    return act
+
+
+def record_episodes(spec: EnvSpec, seeds: list[int], act: Act, *, max_steps: int, env=None) -> dict[str, np.ndarray]:
+    """Steps the gymnasium env (`env`, or a new one of `spec`): one episode per seed, at most `max_steps` steps.
+
+    Each episode resets with its seed and seeds the action space and the
+    rng given to `act` with it. Returns per-transition arrays: state, action,
+    next_state, reward, done (= terminated), episode (the index into `seeds`).
+    """
+    own = env is None
+    env = make_env(spec.name) if own else env
     rows: dict[str, list] = {k: [] for k in ("state", "action", "next_state", "reward", "done", "episode")}
     try:
-        for episode, (seed, smart) in enumerate(zip(seeds, heuristic)):
+        for episode, seed in enumerate(seeds):
             obs, _ = env.reset(seed=seed)
             env.action_space.seed(seed)
-            key = jax.random.key(seed)
+            rng = np.random.default_rng(seed)
             state = flatten_observation(env.observation_space, obs)
             for _ in range(max_steps):
-                if smart and policy is not None:
-                    key, sub = jax.random.split(key)
-                    action = contract_action(spec, policy(sub, state))
-                else:
-                    action = contract_action(spec, env.action_space.sample())
+                action = contract_action(spec, act(env, episode, state, rng))
                 obs, reward, terminated, truncated, _ = env.step(action)
                 next_state = flatten_observation(env.observation_space, obs)
                 for name, value in zip(rows, (state, action, next_state, reward, terminated, episode)):
@@ -258,16 +283,16 @@ def record_episodes(spec: EnvSpec, seeds: list[int], heuristic: list[bool], *, m
                 if terminated or truncated:
                     break
     finally:
-        env.close()
+        if own:
+            env.close()
     return {
-        "state": np.asarray(rows["state"], np.float32),
+        "state": np.asarray(rows["state"], np.float32).reshape(-1, spec.obs_dim),
         "action": np.asarray(rows["action"], np.int32 if spec.discrete else np.float32),
-        "next_state": np.asarray(rows["next_state"], np.float32),
+        "next_state": np.asarray(rows["next_state"], np.float32).reshape(-1, spec.obs_dim),
         "reward": np.asarray(rows["reward"], np.float32),
         "done": np.asarray(rows["done"], bool),
         "episode": np.asarray(rows["episode"], np.int32),
     }
-
 
 
 def collisions(rows: dict[str, np.ndarray], *, tolerance: float = 1e-5) -> str | None:
@@ -316,6 +341,8 @@ STATE_SETTERS: dict[str, Callable[[Any, np.ndarray], None]] = {
     "Pendulum-v1": lambda env, obs: setattr(env, "state", np.asarray(_angles(obs, 1), np.float64)),
     "Acrobot-v1": lambda env, obs: setattr(env, "state", np.asarray(_angles(obs, 2), np.float64)),
     "CliffWalking-v1": lambda env, obs: setattr(env, "s", int(round(float(obs[0])))),
+    "Taxi-v4": lambda env, obs: env.__dict__.update(s=int(round(float(obs[0]))), lastaction=None),
+    **mujoco_state.SETTERS,
 }
 
 

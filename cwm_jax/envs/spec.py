@@ -70,6 +70,12 @@ class EnvSpec:
         gymnasium itself, `cwm_jax.envs.gymnasium_source`; no gymnax env, so
         `state_from_obs` is None and `heuristic_policy` may be), or "data"
         (a recorded dataset, `cwm_jax.data.datasets`: transitions only).
+      planner_defaults: (config field, value) pairs over the planner registry's
+        defaults for this environment (`cwm_jax.planning.planner_config`), e.g.
+        what a Python-stepped MuJoCo oracle affords (`cwm_jax.envs.cwmb`).
+      episode_steps: the length at which planning evaluations in a gymnasium
+        environment stop an episode, below gymnasium's own time limit (None:
+        gymnasium's).
       from_records: this process knows the environment only by its cached
         transitions (`cwm_jax.envs.recorded`: a dataset, or an environment
         registered in another process, seen from a sandbox worker): nothing
@@ -97,6 +103,8 @@ class EnvSpec:
     data_version: str = ""
     source: str = "gymnax"
     from_records: bool = False
+    planner_defaults: tuple[tuple[str, Any], ...] = ()
+    episode_steps: int | None = None
 
     @property
     def records_only(self) -> bool:

@@ -170,6 +170,22 @@ def _improves(after: dict, before: dict) -> bool:
     return strict_a >= strict_b and acc_a >= acc_b and (strict_a, acc_a) != (strict_b, acc_b)
 
 
+def _predicts_closer(tree: ast.Module, constants: list[Constant], values: np.ndarray, train: data.Transitions,
+                     test: data.Transitions, log: Callable[[str], None]) -> bool:
+    """For a fit that leaves the accuracies as they were (an approximate model): is its train loss lower by more
+    than the ties of `optimize.Key` allow, and its held-out loss not higher?"""
+    from cwm_jax.fit import optimize as opt
+
+    make_step = step_factory(parametrised_code(tree, constants))
+    initial = np.array([c.value for c in constants], np.float32)
+    (train_before, train_after), (test_before, test_after) = (
+        (problem.loss(initial), problem.loss(values))
+        for problem in (opt.Problem(make_step, initial, split) for split in (train, test)))
+    log(f"accuracy unchanged; mean squared scaled error train {train_before:.4g} -> {train_after:.4g}, "
+        f"held-out {test_before:.4g} -> {test_after:.4g}")
+    return opt.loss_bucket(train_after) > opt.loss_bucket(train_before) and test_after <= test_before
+
+
 def fit_values(tree: ast.Module, constants: list[Constant], spec: EnvSpec, train: data.Transitions,
                expected_strict: int, settings, log: Callable[[str], None],
                tolerance: Tolerance = Tolerance()) -> tuple[list[Constant], np.ndarray, dict, list[list[str]]]:
@@ -308,7 +324,10 @@ def _fit_scored(source: str, spec: EnvSpec, before, settings, log, load_split, s
     after = scoring.score_source(program, spec, splits=("train", "test"), counterexamples=0, load_split=load_split,
                                  tolerance=tolerance)
     stages["score"] += time.perf_counter() - clock
-    if not after.valid or not _improves(after.summaries["train"], before.summaries["train"]):
+    if not after.valid or not (_improves(after.summaries["train"], before.summaries["train"])
+                               or (_key_of(after.summaries["train"]) == _key_of(before.summaries["train"])
+                                   and _predicts_closer(tree, constants, values, train, load_split(spec, "test"),
+                                                        log))):
         log("the fitted program does not score higher on train; keeping the input")
         return unchanged(constants)
     after_acc = Accuracies.from_summaries(after.summaries)

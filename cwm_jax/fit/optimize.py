@@ -29,9 +29,12 @@ __all__ = [
     "NONFINITE_RESIDUAL",
     "FitSettings",
     "Key",
+    "LOSS_BUCKET",
+    "LOSS_FLOOR",
     "Problem",
     "confounded",
     "gradient_fit",
+    "loss_bucket",
     "search_constant",
 ]
 
@@ -39,6 +42,8 @@ GRID_POINTS = 41
 GRID_LOG_RANGE = 0.7  # the 1-D search looks at value * exp([-0.7, 0.7]): about x0.5 to x2
 INT_GRID_RANGE = 20  # integer constants: value - 20 ... value + 20
 NONFINITE_RESIDUAL = 1e3
+LOSS_BUCKET = 1.1  # losses within 10% of each other tie (`Key.fit`)
+LOSS_FLOOR = 1e-4  # and so do all below 1e-4 (an RMS scaled error of 1%: float noise of an exact model)
 CONFOUNDED_RATIO = 1e-3  # singular value / largest below which a direction of the constants is not seen in the data
 
 
@@ -55,15 +60,31 @@ class FitSettings(NamedTuple):
 
 @dataclasses.dataclass(frozen=True, order=True)
 class Key:
-    """What "better" means: more transitions entirely right, then more components right.
+    """What "better" means: more transitions entirely right, then more components right, then a lower loss.
 
-    `smooth` (transitions with state and reward right) takes no part in the
-    ordering; when it is N, only `done` is wrong, which no gradient can fix.
+    `fit` is minus the loss's bucket on a `LOSS_BUCKET` log scale, so an
+    approximate model that gets nothing exactly right (a MuJoCo task) still
+    improves by predicting closer, while changes of a few percent in the loss
+    (constants the data do not pin down) count as ties. `smooth`
+    (transitions with state and reward right) takes no part in the ordering;
+    when it is N, only `done` is wrong, which no gradient can fix.
     """
 
     strict: int
     components: int
     smooth: int = dataclasses.field(compare=False)
+    fit: int = 0
+
+    @property
+    def accuracy(self) -> tuple[int, int]:
+        """(strict, components): the part of the key that the derivative-free search maximises."""
+        return self.strict, self.components
+
+
+def loss_bucket(loss: float) -> int:
+    """`Key.fit` of a mean squared scaled residual: higher for a lower loss, equal within a factor `LOSS_BUCKET`
+    and for every loss below `LOSS_FLOOR`."""
+    return -int(np.ceil(np.log(max(float(loss), LOSS_FLOOR)) / np.log(LOSS_BUCKET)))
 
 
 def _scales(train: Transitions) -> tuple[np.ndarray, float]:
@@ -97,6 +118,10 @@ class Problem:
         self.n = len(train)
         self._evaluate = jax.jit(jax.vmap(self._key))
 
+    def loss(self, params: np.ndarray) -> float:
+        """The mean squared scaled residual of the constants `params` float32 [P]."""
+        return float(jnp.mean(self.residuals(jnp.asarray(params, jnp.float32)) ** 2))
+
     def residuals(self, params: jax.Array) -> jax.Array:
         """float32 [N * obs_dim + N]: scaled state and reward errors; non-finite ones set to a large constant."""
         state, action, next_state, reward, _ = self.data
@@ -110,7 +135,8 @@ class Problem:
         reward_ok, done_ok = comparison.reward_ok, comparison.done_ok
         state_ok = comparison.element_ok.all(axis=1)
         strict = (state_ok & reward_ok & done_ok).sum()
-        return strict, state_ok.sum() + reward_ok.sum() + done_ok.sum(), (state_ok & reward_ok).sum()
+        loss = jnp.mean(self.residuals(params) ** 2)
+        return strict, state_ok.sum() + reward_ok.sum() + done_ok.sum(), (state_ok & reward_ok).sum(), loss
 
     def evaluate(self, batch: np.ndarray) -> list[Key]:
         """Keys of parameter vectors float32 [B, P]; padded to GRID_POINTS so one compile serves all."""
@@ -120,7 +146,8 @@ class Problem:
             chunk = batch[i: i + GRID_POINTS]
             padded = np.concatenate([chunk, np.repeat(chunk[-1:], GRID_POINTS - len(chunk), axis=0)])
             columns = (np.asarray(x)[: len(chunk)] for x in self._evaluate(jnp.asarray(padded)))
-            keys += [Key(*(int(v) for v in row)) for row in zip(*columns)]
+            keys += [Key(int(strict), int(components), int(smooth), loss_bucket(loss))
+                     for strict, components, smooth, loss in zip(*columns)]
         return keys
 
     def sensitive(self, params: np.ndarray) -> np.ndarray:
@@ -239,18 +266,24 @@ def gradient_fit(problem: Problem, base: np.ndarray, index: np.ndarray, settings
     return [values(z) for z in ends], stages
 
 
-def _plateau_middle(values: np.ndarray, keys: list[Key], best: Key) -> tuple[float, float, float]:
-    """(middle, low, high): the run of grid points scoring `best` that holds the first best, and its neighbours."""
-    first = keys.index(best)
+def _plateau_middle(values: np.ndarray, keys: list[Key], best: tuple[int, int]) -> tuple[float, float, float]:
+    """(middle, low, high): the run of grid points with accuracy `best` that holds the first one, and its neighbours."""
+    accuracies = [k.accuracy for k in keys]
+    first = accuracies.index(best)
     last = first
-    while last + 1 < len(keys) and keys[last + 1] == best:
+    while last + 1 < len(keys) and accuracies[last + 1] == best:
         last += 1
     low, high = values[max(first - 1, 0)], values[min(last + 1, len(values) - 1)]
     return float(values[(first + last) // 2]), float(low), float(high)
 
 
 def search_constant(problem: Problem, params: np.ndarray, i: int, is_int: bool, current: Key) -> tuple[np.ndarray, Key]:
-    """Bounded 1-D search of constant i on accuracy: a grid, then a finer grid; kept only if it is better."""
+    """Bounded 1-D search of constant i on accuracy: a grid, then a finer grid; kept only if it is more accurate.
+
+    The loss takes no part here: moving a threshold to lower the loss of a
+    program with the wrong structure would trade one wrong prediction for
+    another (only the gradient fit uses the loss).
+    """
     value = float(params[i])
     if is_int:
         grid = value + np.arange(-INT_GRID_RANGE, INT_GRID_RANGE + 1, dtype=np.float64)
@@ -262,12 +295,12 @@ def search_constant(problem: Problem, params: np.ndarray, i: int, is_int: bool, 
         batch = np.repeat(params[None], len(grid), axis=0)
         batch[:, i] = grid
         keys = problem.evaluate(batch)
-        best = max(keys)
-        if best <= current:
+        best = max(keys, key=lambda k: k.accuracy)
+        if best.accuracy <= current.accuracy:
             break
-        middle, low, high = _plateau_middle(grid, keys, best)
+        middle, low, high = _plateau_middle(grid, keys, best.accuracy)
         params = params.copy()
         params[i] = middle
-        current = best
+        current = problem.evaluate(params[None])[0]
         grid = np.linspace(low, high, GRID_POINTS)
     return params, current

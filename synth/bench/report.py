@@ -20,18 +20,21 @@ from pathlib import Path
 
 import numpy as np
 
+from cwm_jax.envs import cwmb
 from synth.bench.config import Task
+from synth.bench.paper_figures import cwmb_section
 from synth.bench.methods import parse_method
 
 __all__ = ["averages", "describe", "markdown", "mean_se", "per_env", "write_plots", "write_results"]
 
-METRICS = ("train_accuracy", "test_accuracy", "test_weighted_accuracy", "normalized_return", "calls", "tokens",
-           "cost", "fits", "fit_seconds", "wall_seconds")
+METRICS = ("train_accuracy", "test_accuracy", "test_weighted_accuracy", "test_strict_accuracy", "normalized_return",
+           "random_return", "oracle_return", "plan_seconds", "calls", "tokens", "cost", "fits", "fit_seconds",
+           "wall_seconds")
 CSV_FIELDS = ("env", "method", "seed", "budget", "value", "discrete", "has_program", "train_accuracy", "test_accuracy",
               "train_weighted_accuracy", "test_weighted_accuracy", "train_strict_accuracy", "test_strict_accuracy",
               "normalized_return", "model_return", "random_return", "oracle_return", "plan_seeds", "planner", "calls",
               "failed_calls", "tokens", "prompt_tokens", "completion_tokens", "cost", "http_requests", "stop_reason",
-              "fits", "fit_seconds", "synth_seconds", "score_seconds", "plan_seconds", "wall_seconds", "error")
+              "fits", "fit_seconds", "synth_seconds", "score_seconds", "plan_seconds", "wall_seconds", "error", "note")
 
 
 def mean_se(values: Sequence[float | None]) -> tuple[float | None, float | None]:
@@ -59,6 +62,7 @@ def per_env(records: list[dict]) -> list[dict]:
             row = {"env": env, "method": method, "discrete": group[0]["discrete"], "seeds": len(group)}
             for metric in METRICS:
                 row[metric], row[f"{metric}_se"] = mean_se([r.get(metric) for r in group])
+            row["note"] = next((r["note"] for r in group if r.get("note")), "")
             rows.append(row)
     return rows
 
@@ -117,6 +121,8 @@ def markdown(records: list[dict], config: dict | None = None) -> str:
             f"| {norm} ({a['normalized_return_envs']} envs) | {_fmt(a['calls'], digits=1)} "
             f"| {_fmt(a['tokens'], digits=0)} | {_fmt(a['cost'], digits=4)} "
             f"| {_fmt(a['fits'], digits=1)} | {_fmt(a['fit_seconds'], digits=1)} | {_fmt(a['wall_seconds'], digits=1)} |")
+    if any(r["env"] in cwmb.bench_ids() for r in rows):
+        lines += cwmb_section([r for r in rows if r["env"] in cwmb.bench_ids()], _fmt)
     return "\n".join(lines) + "\n"
 
 
@@ -200,6 +206,8 @@ def write_plots(records: list[dict], out: Path) -> None:
 
 
 def describe(record: dict) -> str:
+    if record.get("note"):
+        return f"N/A ({record['note']}); baselines {record.get('plan_seconds', 0.0):.1f} s"
     norm = record.get("normalized_return")
     norm_text = "N/A" if norm is None else f"{norm:.2f}"
     return (f"train acc {record['train_accuracy']:.3f}, test acc {record['test_accuracy']:.3f}, "

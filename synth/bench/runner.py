@@ -132,6 +132,9 @@ def run_task(task: Task, shared: TaskResources, *, replay_from: Path | None = No
         summary = result.summary
         usage = {k: summary[k] for k in usage}
         usage["synth_seconds"] = summary["wall_seconds"]
+    elif not reference.has_reference(spec):  # a row with N/A and the reason; its baselines are still measured
+        program = None
+        usage.update(synth_seconds=0.0, note=f"no reference CWM: {_why_no_reference(spec)}")
     elif task.method.name == FIT_ONLY:
         program, fitted = fit_reference(shared.sandbox, spec)
         usage.update(fitted)
@@ -155,10 +158,20 @@ def run_task(task: Task, shared: TaskResources, *, replay_from: Path | None = No
         record[f"{split}_strict_accuracy"] = summary["strict_accuracy"] if valid else 0.0
     record["error"] = None if valid or scored is None else scored.error
     record.update(plan_task(shared, spec, program if valid else None))
+    if record.get("note"):  # nothing was scored or planned: N/A, not the 0 of a failed CWM
+        record.update({f"{split}_{kind}": None for split in ("train", "test")
+                       for kind in ("accuracy", "weighted_accuracy", "strict_accuracy")}, normalized_return=None)
     # Synthesis time counts every session of a resumed task (synthesize keeps it in its checkpoint).
     record["wall_seconds"] = round(record["synth_seconds"] + record["score_seconds"] + record["plan_seconds"], 3)
     write_json(directory / "record.json", record)
     return record
+
+
+def _why_no_reference(spec) -> str:
+    from cwm_jax.envs import cwmb
+
+    found = cwmb.entry(spec.name) if spec.source == "gymnasium" else None
+    return found.why_no_reference if found is not None else "none is written for this environment"
 
 
 def fit_reference(sandbox, spec) -> tuple[str, dict[str, Any]]:

@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from cwm_jax import envs, reference
+from cwm_jax import envs, gymnasium_eval, reference
 from cwm_jax.commands import main as cli
+from cwm_jax.data import cwmb_recording
 from cwm_jax.data import transitions as data
 from cwm_jax.envs import gymnasium_source as source
 from cwm_jax.errors import DeterminismWarning
@@ -59,7 +60,7 @@ def test_what_the_contract_cannot_hold_is_one_usage_error(name, problem, capsys)
 
 def test_truncation_ends_an_episode_without_being_done():
     spec = envs.env_spec(TOY)
-    rows = source.record_episodes(spec, [0, 1], [False, True], max_steps=50)
+    rows = source.record_episodes(spec, [0, 1], source.heuristic_or_random(spec, [0, 1], [False, True]), max_steps=50)
     assert not rows["done"].any()
     assert np.bincount(rows["episode"]).tolist() == [5, 5]  # the TimeLimit of 5 steps
     np.testing.assert_array_equal(rows["state"][1:5], rows["next_state"][0:4])
@@ -73,7 +74,7 @@ def test_references_are_exact_on_transitions_recorded_through_gymnasium(env_id, 
     spec = envs.env_spec(env_id)
     assert spec.reference == module
     split, meta = data.collect(spec, "test")
-    assert meta["n_episodes"] == data.RANDOM_EPISODES + data.HEURISTIC_EPISODES and len(split) > 500
+    assert meta["n_episodes"] == cwmb_recording.EPISODES and len(split) > 500  # both are CWMB envs
     result = scoring.score_source(reference.source(spec), spec, splits=("test",),
                                   load_split=lambda s, name: split)
     assert result.valid, result.error
@@ -82,7 +83,7 @@ def test_references_are_exact_on_transitions_recorded_through_gymnasium(env_id, 
 
 @pytest.mark.parametrize("env_id, oracle", [
     ("gymnasium/CartPole-v1", "oracle: gymnax/CartPole's dynamics, which reproduce all"),  # the verified twin
-    ("gymnasium/CliffWalking-v1", "oracle: the real gymnasium env CliffWalking-v1, set to each observation's state"),
+    ("gymnasium/CliffWalking-v1", "oracle: the reference CWM of CliffWalking-v1, which reproduces all 192"),
 ])
 def test_plan_acts_in_gymnasium_and_its_oracle_plans_with_the_true_dynamics(env_id, oracle, tmp_path, capsys):
     out = tmp_path / "plan.json"
@@ -95,6 +96,11 @@ def test_plan_acts_in_gymnasium_and_its_oracle_plans_with_the_true_dynamics(env_
     assert record["oracle_return"] > record["random_return"] + 0.5 * abs(record["random_return"])
     assert record["normalized_return"] > 0.5
     assert oracle in capsys.readouterr().out
+
+
+def test_without_a_verified_jax_twin_the_oracle_steps_the_real_env():
+    step, how = gymnasium_eval.oracle_model(envs.env_spec("gymnasium/MountainCarContinuous-v0"))
+    assert how.startswith("the real gymnasium env MountainCarContinuous-v0") and "reproduces only" in how
 
 
 def test_without_a_state_setter_the_oracle_is_missing_and_says_why():
@@ -112,7 +118,7 @@ def test_without_a_state_setter_the_oracle_is_missing_and_says_why():
 
 def test_a_random_environment_is_flagged_when_its_transitions_are_recorded():
     with pytest.warns(DeterminismWarning, match="repeated .observation, action. pairs .* had different outcomes"):
-        _, meta = data.collect(envs.env_spec("gymnasium/FrozenLake-v1"), "train")  # slippery, not declared random
+        _, meta = data.collect(envs.env_spec("gymnasium/FrozenLake-v1"), "train")  # slippery ice, not declared random
     assert meta["determinism"][0].isdigit()
     rows = {"state": np.zeros((3, 1), np.float32), "action": np.zeros(3, np.int32),
             "next_state": np.array([[1.0], [1.0], [1.0 + 1e-7]], np.float32), "reward": np.zeros(3, np.float32),

@@ -232,3 +232,21 @@ def test_docs_description_level():
     with pytest.raises(ValueError, match="unknown description level"):
         envs.env_spec(CARTPOLE).description_for("terse")
     assert dataclasses.replace(envs.env_spec(CARTPOLE), docs_description="").description != ""
+
+
+# Pendulum with two errors: a speed always 0.01 too high (structure: a literal inside `step` is not fitted)
+# and GRAVITY 7.
+APPROXIMATE_PENDULUM = reference.source("gymnax/Pendulum").replace("GRAVITY = 10.0", "GRAVITY = 7.0").replace(
+    "jnp.sin(new_theta), new_theta_dot])", "jnp.sin(new_theta), new_theta_dot + 0.01])")
+
+
+def test_an_approximate_model_is_fitted_closer_though_its_accuracy_cannot_rise(box):
+    """No transition is exactly right before or after (the speed is off); the fit still moves GRAVITY
+    towards 10, because the loss decides between programs of equal accuracy (an approximate MuJoCo model's case)."""
+    assert APPROXIMATE_PENDULUM.count("GRAVITY = 7.0") == 1 and "new_theta_dot + 0.01" in APPROXIMATE_PENDULUM
+    report = box.fit(APPROXIMATE_PENDULUM, "gymnax/Pendulum")
+    assert report.valid, report.error
+    assert report.after.train_strict_accuracy == report.before.train_strict_accuracy == 0.0
+    assert report.after.train_accuracy == report.before.train_accuracy
+    changed = {c["name"]: c["new"] for c in report.changed}
+    assert 8.5 < changed["GRAVITY"] < 11.5
