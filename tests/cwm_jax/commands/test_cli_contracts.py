@@ -44,8 +44,11 @@ def test_version_and_help(cwm_jax_command, capsys):
 
 def test_envs_lists_every_environment(cwm_jax_command, capsys):
     assert cwm_jax_command(["envs"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines] == [spec.id for spec in envs.ALL_SPECS]
+    registered, cwmb_part = capsys.readouterr().out.split("\n\n")
+    assert [line.split()[0] for line in registered.splitlines()] == [spec.id for spec in envs.ALL_SPECS]
+    from cwm_jax.envs import cwmb
+
+    assert [line.split()[0] for line in cwmb_part.splitlines()[1:]] == list(cwmb.bench_ids())
 
 
 @pytest.mark.parametrize(
