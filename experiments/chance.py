@@ -1,6 +1,9 @@
-"""Chance in the world (issue 23, docs/chance.md): the acceptance figures on SlipperyGrid, in one run.
+"""Chance in the world (issue 23, docs/chance.md): the acceptance figures on SlipperyGrid or Blackjack, in one run.
 
     python experiments/chance.py [--seeds 16] [--simulations 32] [--json PATH] [--plot PATH]
+    python experiments/chance.py --env blackjack [--seeds 4000] [--simulations 64] [--json PATH]
+
+SlipperyGrid (the default):
 
 1. Held-out likelihood (test split) of: the true environment's chance model,
    the reference chance CWM, a model with wrong probabilities (slides 0.05),
@@ -13,6 +16,11 @@
    Ratio of the reference's mean return to the true model's.
 `--plot` writes the reliability diagram (calibration) of the reference and
 the wrong model as a PNG.
+
+Blackjack (`gymnasium/Blackjack-v1`, `experiments/chance_blackjack.py`): the
+likelihood against the real env sampled, the fit on the project's splits and
+on a large recording, and planning in the real env (`--seeds` episodes per
+planner, the same deals for all).
 """
 
 from __future__ import annotations
@@ -34,8 +42,11 @@ WRONG_SLIP = 0.05
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chance.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=16, help="episodes per model in the real env (default 16)")
-    parser.add_argument("--simulations", type=int, default=32, help="MCTS simulations per real step (default 32)")
+    parser.add_argument("--env", choices=("grid", "blackjack"), default="grid",
+                        help="SlipperyGrid (default) or gymnasium's Blackjack-v1")
+    parser.add_argument("--seeds", type=int, help="episodes per model in the real env (default 16; blackjack 4000)")
+    parser.add_argument("--simulations", type=int,
+                        help="MCTS simulations per real step (default 32; blackjack 64)")
     parser.add_argument("--json", metavar="PATH", help="write the figures as JSON")
     parser.add_argument("--plot", metavar="PATH", help="write the reliability diagram as a PNG")
     return parser
@@ -43,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.env == "blackjack":
+        from chance_blackjack import run  # experiments/ is sys.path[0] when this runs as a script
+
+        return run(seeds=args.seeds or 4000, simulations=args.simulations or 64, json_path=args.json)
+    args.seeds, args.simulations = args.seeds or 16, args.simulations or 32
     import numpy as np
 
     import planners

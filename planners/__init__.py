@@ -24,6 +24,7 @@ from planners.base import (
     unbatched,
 )
 from planners.cem import CEMConfig, CEMOutput, make_cem_planner, make_cem_search, open_loop_agent
+from planners.chance_cem import make_chance_cem_planner, make_chance_cem_search
 from planners.episode import EnvStep, Transition, env_functions, rollout
 from planners.evaluate import (
     EpisodeResult,
@@ -81,6 +82,9 @@ __all__ = [
     "make_cem_planner",
     "make_cem_search",
     "open_loop_agent",
+    # CEM with chance (returns averaged over sampled outcomes, docs/chance.md)
+    "make_chance_cem_planner",
+    "make_chance_cem_search",
     # PPO (planners.ppo: value_fn/prior_fn for MCTS, save/load)
     "PPOConfig",
     "make_train",

@@ -24,7 +24,16 @@ import numpy as np
 from planners.base import Agent, PlanFn, StepFn, build_config
 from planners.rollout import rollout_return
 
-__all__ = ["CEMConfig", "CEMOutput", "CEMSearchFn", "make_cem_planner", "make_cem_search", "open_loop_agent"]
+__all__ = [
+    "CEMConfig",
+    "CEMOutput",
+    "CEMScoreFn",
+    "CEMSearchFn",
+    "make_cem_planner",
+    "make_cem_search",
+    "make_scored_cem_search",
+    "open_loop_agent",
+]
 
 
 @chex.dataclass(frozen=True)
@@ -104,6 +113,10 @@ class _CEMCarry(NamedTuple):
     std: jax.Array  # float32 [horizon, action_dim]
 
 
+# (key, state, samples float32 [S, horizon, action_dim]) -> scores float32 [S]: the model's return of each sample.
+CEMScoreFn = Callable[[jax.Array, Any, jax.Array], jax.Array]
+
+
 def make_cem_search(step_fn: StepFn, config: CEMConfig | None = None, **overrides) -> CEMSearchFn:
     """`search(key, state) -> CEMOutput` (one state; vmap it for a batch).
 
@@ -113,6 +126,21 @@ def make_cem_search(step_fn: StepFn, config: CEMConfig | None = None, **override
       **overrides: `CEMConfig` fields, replacing those of `config`.
     """
     config = build_config(CEMConfig, config, overrides, "make_cem_search")
+
+    def score(key, state, samples):
+        del key
+        return jax.vmap(lambda actions: rollout_return(step_fn, state, actions, discount=config.discount,
+                                                       early_exit=config.early_exit))(samples)
+
+    return make_scored_cem_search(score, config)
+
+
+def make_scored_cem_search(score: CEMScoreFn, config: CEMConfig) -> CEMSearchFn:
+    """CEM's loop around any scoring of the sampled sequences (`make_cem_search`: one model rollout each).
+
+    `score` gets a fresh key per iteration (`planners.chance_cem` draws the
+    outcomes of a model with chance from it).
+    """
     horizon, action_dim = config.horizon, config.action_dim
     num_samples, num_elites = config.num_samples, config.num_elites
     low = jnp.broadcast_to(jnp.asarray(config.action_low, jnp.float32), (action_dim,))
@@ -122,14 +150,11 @@ def make_cem_search(step_fn: StepFn, config: CEMConfig | None = None, **override
         std=jnp.broadcast_to(jnp.maximum(jnp.abs(low), jnp.abs(high)) / 2, (horizon, action_dim)),
     )
 
-    def score(state, actions):
-        return rollout_return(step_fn, state, actions, discount=config.discount, early_exit=config.early_exit)
-
     def search(key: jax.Array, state) -> CEMOutput:
         def iteration(carry: _CEMCarry, key):
             noise = jax.random.normal(key, (num_samples, horizon, action_dim), jnp.float32)
             samples = jnp.clip(carry.mean + carry.std * noise, low, high)
-            scores = jax.vmap(score, in_axes=(None, 0))(state, samples)
+            scores = score(jax.random.fold_in(key, 1), state, samples)
             scores = jnp.where(jnp.isfinite(scores), scores, -jnp.inf)
             top_scores, top = jax.lax.top_k(scores, num_elites)
             elites = samples[top]

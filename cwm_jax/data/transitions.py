@@ -179,7 +179,9 @@ def _finish(spec: EnvSpec, split: str, data: Transitions, n_episodes: int) -> tu
     meta["n_transitions"] = len(data)
     meta["n_episodes"] = n_episodes
     meta["n_terminations"] = int(data.done.sum())
-    if not spec.stochastic:  # chance is expected there: scored by likelihood (docs/chance.md)
+    if spec.stochastic:  # chance is declared: CWMs follow the chance contract, scored by likelihood (docs/chance.md)
+        meta["determinism"] = "not checked: the environment is declared random (EnvSpec.stochastic)"
+    else:
         disagreement = collisions(data._asdict())
         meta["determinism"] = disagreement or "no repeated (observation, action) pair disagreed"
         if disagreement:

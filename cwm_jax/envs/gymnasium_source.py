@@ -39,6 +39,7 @@ __all__ = [
     "GymnasiumSourceError",
     "PREFIX",
     "REFERENCES",
+    "STOCHASTIC",
     "STATE_SETTERS",
     "clean_docstring",
     "collisions",
@@ -60,6 +61,14 @@ REFERENCES = {
     "CliffWalking-v1": "gymnasium_cliff_walking",
     "MountainCarContinuous-v0": "gymnasium_mountain_car_continuous",  # the left wall (docs/environments.md)
     "Taxi-v4": "gymnasium_taxi",
+    "Blackjack-v1": "gymnasium_blackjack",  # with chance (docs/chance.md)
+}
+
+# Environments with chance (`EnvSpec.stochastic`: the chance contract, scored by likelihood; docs/chance.md),
+# and what their description adds: that outcomes are random, never their probabilities.
+STOCHASTIC = {
+    "Blackjack-v1": "The cards are random: the same observation and action can lead to different next "
+                    "observations and rewards.",
 }
 
 # Sections of gymnasium's docstrings that the paper removed from its descriptions.
@@ -196,6 +205,8 @@ def _spec(gym_id: str, twin: EnvSpec | None) -> EnvSpec:
         env.close()
     layout = (f"The state is the observation flattened to float32 [{obs_dim}] "
               "(Box raveled, Discrete as its value, Tuple/Dict parts concatenated in order).")
+    if gym_id in STOCHASTIC:
+        layout = f"{STOCHASTIC[gym_id]}\n\n{layout}"
     return EnvSpec(
         name=gym_id,
         gymnax_id="",
@@ -205,6 +216,7 @@ def _spec(gym_id: str, twin: EnvSpec | None) -> EnvSpec:
         heuristic_policy=None if twin is None else twin.heuristic_policy,
         reference=REFERENCES.get(gym_id, "" if twin is None else twin.reference),
         source="gymnasium",
+        stochastic=gym_id in STOCHASTIC,
         planner_defaults=cwmb.planner_defaults(gym_id),
         episode_steps=cwmb.episode_steps(gym_id),
         data_version=f"gymnasium {importlib.metadata.version('gymnasium')}" + (f"; {cwmb.RECORDING}" if cwmb.entry(gym_id) else ""),

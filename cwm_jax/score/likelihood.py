@@ -110,7 +110,8 @@ def transition_log_probs(model: ChanceModel, tolerance: accuracy.Tolerance, stat
             & (table.done[:, :, None] == table.done[:, None, :]))  # [N, C, C]
     prob = jnp.exp(table.log_prob)
     event_prob = jnp.einsum("ncd,nd->nc", same.astype(jnp.float32), prob)
-    weight = jnp.where(prob > 0, 1.0 / same.sum(axis=2), 0.0) if count > 1 else jnp.ones_like(prob)
+    possible_same = (same & (prob > 0)[:, None, :]).sum(axis=2)  # an event's possible outcomes (itself included)
+    weight = jnp.where(prob > 0, 1.0 / jnp.maximum(possible_same, 1), 0.0) if count > 1 else jnp.ones_like(prob)
     return {"log_prob": log_prob, "event_prob": event_prob, "hit": hit, "weight": weight,
             "pred_next_state": table.next_state, "pred_reward": table.reward, "pred_done": table.done,
             "outcome_prob": prob}

@@ -128,6 +128,20 @@ def test_a_random_environment_is_flagged_when_its_transitions_are_recorded():
     assert source.collisions(rows).startswith("1 of 2 repeated")
 
 
+def test_an_environment_declared_random_is_routed_to_likelihood_without_a_warning():
+    import warnings
+
+    spec = envs.env_spec("gymnasium/Blackjack-v1")
+    assert spec.stochastic and "random" in spec.description
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeterminismWarning)
+        _, meta = data.collect(spec, "train")
+    assert meta["determinism"].startswith("not checked: the environment is declared random")
+    from cwm_jax.envs.gymnasium_blackjack import record_random
+
+    assert source.collisions(record_random(200, first_seed=0)) is not None  # random: undeclared, it would warn
+
+
 @pytest.mark.parametrize("env_id", ["gymnasium/CartPole-v1", "gymnasium/Pendulum-v1", "gymnasium/CliffWalking-v1"])
 def test_the_real_env_as_a_model_reproduces_its_recorded_transitions(env_id):
     import jax
