@@ -10,6 +10,8 @@ overall normalized return only.
 
 from __future__ import annotations
 
+import math
+
 __all__ = ["AVERAGES", "PER_ENV", "cwmb_section"]
 
 # paper id -> ((GPT-4 Turbo accuracy, return), (Llama 3 70B accuracy, return)); None: N/A in the paper.
@@ -37,6 +39,11 @@ AVERAGES = (
     ("Agent2World (2025)", "GPT-4o-mini", "0.917", "0.481 (all 18)", "-", "-"),
     ("GIF-MCTS (Agent2World's run)", "GPT-4o-mini", "0.914", "0.349 (all 18)", "-", "-"),
 )
+
+
+def _finite(value: float | None) -> float | None:
+    """None for a missing or NaN figure (an oracle that cannot run), the figure otherwise."""
+    return None if value is None or math.isnan(value) else value
 
 
 def _cell(value: float | None) -> str:
@@ -69,7 +76,7 @@ def cwmb_section(rows: list[dict], fmt) -> list[str]:
         note = next((r.get("note") for r in env_rows if r.get("note")), "")
         base = env_rows[0]
         baselines = ("-" if base.get("random_return") is None else
-                     f"{fmt(base['random_return'], None)} -> {fmt(base['oracle_return'], None)}")
+                     f"{fmt(_finite(base['random_return']), None)} -> {fmt(_finite(base['oracle_return']), None)}")
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {gpt4} | {llama} | {baselines} | {note} |")
         if found.differs:
             notes.setdefault(found.differs, []).append(found.gym_id)

@@ -206,7 +206,7 @@ def write_plots(records: list[dict], out: Path) -> None:
 
 
 def describe(record: dict) -> str:
-    if record.get("note"):
+    if record.get("note") and not record.get("has_program"):
         return f"N/A ({record['note']}); baselines {record.get('plan_seconds', 0.0):.1f} s"
     norm = record.get("normalized_return")
     norm_text = "N/A" if norm is None else f"{norm:.2f}"

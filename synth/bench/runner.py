@@ -157,8 +157,13 @@ def run_task(task: Task, shared: TaskResources, *, replay_from: Path | None = No
         record[f"{split}_weighted_accuracy"] = summary["weighted_accuracy"] if valid else 0.0
         record[f"{split}_strict_accuracy"] = summary["strict_accuracy"] if valid else 0.0
     record["error"] = None if valid or scored is None else scored.error
+    if valid and spec.stochastic:  # a chance program: its likelihood says what its most likely outcome cannot
+        test = scored.summaries["test"]
+        record["note"] = (f"chance program: held-out log-likelihood {test['log_likelihood']:.3f}, support "
+                          f"{test['support_accuracy']:.2f} (docs/chance.md); the accuracies are its most likely "
+                          "outcome's; the benchmark does not plan with chance programs")
     record.update(plan_task(shared, spec, program if valid else None))
-    if record.get("note"):  # nothing was scored or planned: N/A, not the 0 of a failed CWM
+    if program is None and record.get("note"):  # nothing was scored or planned: N/A, not the 0 of a failed CWM
         record.update({f"{split}_{kind}": None for split in ("train", "test")
                        for kind in ("accuracy", "weighted_accuracy", "strict_accuracy")}, normalized_return=None)
     # Synthesis time counts every session of a resumed task (synthesize keeps it in its checkpoint).
