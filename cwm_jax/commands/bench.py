@@ -32,17 +32,18 @@ from synth.bench.methods import METHOD_KINDS, parse_method
 
 __all__ = ["ENV_GROUPS", "add_arguments", "all_envs", "config_from_args", "resolve_envs", "run"]
 
-ENV_GROUPS = ("all", "discrete", "continuous", "unknown", "novel", "cwmb")
+ENV_GROUPS = ("all", "discrete", "continuous", "unknown", "novel", "novel-chance", "cwmb")
 
 
 def all_envs(kind: str = "all") -> tuple[str, ...]:
     """Registered env ids: "all", "discrete" or "continuous" (the default envs), "unknown"
     (the "-unknown" variants, whose constants have to be learned from the data), or "novel"
-    (generated worlds, seeds 0-4 of each family, whose rules have to be learned from the data)."""
-    if kind == "novel":
+    (generated worlds, seeds 0-4 of each family, whose rules have to be learned from the data), "novel-chance"
+    (seeds 0-4 of the generated grids whose moves slip) or "cwmb" (the paper's 18)."""
+    if kind in ("novel", "novel-chance"):
         from cwm_jax.envs import novel
 
-        return novel.bench_ids()
+        return novel.bench_ids() if kind == "novel" else novel.chance_ids()
     if kind == "cwmb":  # the paper's 18 gymnasium environments (cwm_jax/envs/cwmb.py)
         from cwm_jax.envs import cwmb
 
@@ -70,8 +71,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--envs", default="all",
                         help="comma-separated env ids, or all|discrete|continuous (the default envs), unknown "
-                             "(the -unknown variants) or novel (generated worlds: Novel-Physics-0..4, "
-                             "Novel-Grid-0..4) (default: all)")
+                             "(the -unknown variants), novel (generated worlds: Novel-Physics-0..4, "
+                             "Novel-Grid-0..4), novel-chance (Novel-Chance-0..4: grids whose moves slip) or cwmb "
+                             "(the paper's 18 gymnasium environments) (default: all)")
     parser.add_argument("--methods", default="gif-mcts,worldcoder,zero-shot",
                         help=f"comma-separated: {', '.join(METHOD_KINDS)}, with variant "
                              "flags such as 'gif-mcts --no-fix' or 'gif-mcts --no-fit' (the synthesis methods fit "

@@ -163,6 +163,8 @@ def run_task(task: Task, shared: TaskResources, *, replay_from: Path | None = No
                           f"{test['support_accuracy']:.2f} (docs/chance.md); the accuracies are its most likely "
                           "outcome's; the benchmark does not plan with chance programs")
     record.update(plan_task(shared, spec, program if valid else None))
+    if valid and spec.stochastic:  # not planned (above): N/A, not the 0 of a model that failed to plan
+        record["normalized_return"] = None
     if program is None and record.get("note"):  # nothing was scored or planned: N/A, not the 0 of a failed CWM
         record.update({f"{split}_{kind}": None for split in ("train", "test")
                        for kind in ("accuracy", "weighted_accuracy", "strict_accuracy")}, normalized_return=None)

@@ -1,4 +1,5 @@
-"""Generated worlds whose rules no model remembers: "gymnax/Novel-Physics-<seed>", "gymnax/Novel-Grid-<seed>".
+"""Generated worlds whose rules no model remembers: "gymnax/Novel-Physics-<seed>", "gymnax/Novel-Grid-<seed>",
+and with chance, "gymnax/Novel-Chance-<seed>" (a grid whose moves slip: `chance_grid`).
 
 Any non-negative seed names a world; the registry resolves these ids through
 `spec_for` (its pattern hook). Each world comes with its reference CWM, the
@@ -18,20 +19,25 @@ import functools
 import hashlib
 import re
 
-from cwm_jax.envs.novel import grid, grid_source, physics
+from cwm_jax.envs.novel import chance_grid, grid, grid_source, physics
 from cwm_jax.envs.spec import EnvSpec
 
-__all__ = ["BENCH_SEEDS", "FAMILIES", "GENERATOR_VERSION", "bench_ids", "spec_for"]
+__all__ = ["BENCH_SEEDS", "FAMILIES", "GENERATOR_VERSION", "bench_ids", "chance_ids", "spec_for"]
 
 FAMILIES = ("Physics", "Grid")
 BENCH_SEEDS = range(5)  # `--envs novel`: seeds 0-4 of each family
 GENERATOR_VERSION = 1  # bump when a seed's world changes: cached transitions are then collected again
-_PATTERN = re.compile(r"^(?:gymnax/)?novel-(physics|grid)-(\d{1,9})$", re.IGNORECASE)
+_PATTERN = re.compile(r"^(?:gymnax/)?novel-(physics|grid|chance)-(\d{1,9})$", re.IGNORECASE)
 
 
 def bench_ids() -> tuple[str, ...]:
     """The ids `--envs novel` stands for."""
     return tuple(f"gymnax/Novel-{family}-{seed}" for family in FAMILIES for seed in BENCH_SEEDS)
+
+
+def chance_ids() -> tuple[str, ...]:
+    """Seeds 0-4 of the chance family (`--envs novel-chance`): grids whose moves slip, scored by likelihood."""
+    return tuple(f"gymnax/Novel-Chance-{seed}" for seed in BENCH_SEEDS)
 
 
 def spec_for(env_id: str) -> EnvSpec | None:
@@ -51,6 +57,14 @@ def _spec(family: str, seed: int) -> EnvSpec:
         space = {"action_dim": world.action_dim, "action_low": -1.0, "action_high": 1.0}
         make = functools.cache(lambda: _env(world, name, 2 * world.n, physics.MAX_STEPS, action_dim=world.action_dim))
         obs_shape = (2 * world.n,)
+    elif family == "chance":
+        world = chance_grid.draw(seed)
+        name, source = f"Novel-Chance-{seed}", chance_grid.source(world)
+        description = chance_grid.describe(world.grid.height, world.grid.width)
+        space = {"num_actions": len(grid.ACTIONS), "stochastic": True}
+        make = functools.cache(lambda: _env(world, name, world.grid.obs_dim, grid.MAX_STEPS,
+                                            num_actions=len(grid.ACTIONS)))
+        obs_shape = (world.grid.obs_dim,)
     else:
         world = grid.draw(seed)
         name, source = f"Novel-Grid-{seed}", grid_source.source(world)
@@ -67,9 +81,10 @@ def _spec(family: str, seed: int) -> EnvSpec:
 
 
 def _env(world, name: str, obs_dim: int, max_steps: int, **space):
-    from cwm_jax.envs.novel.world_env import NovelEnv  # lazily: gymnax is imported only when an env is built
+    from cwm_jax.envs.novel.world_env import ChanceNovelEnv, NovelEnv  # lazily: gymnax only when an env is built
 
-    env = NovelEnv(world, name, obs_dim=obs_dim, max_steps=max_steps, **space)
+    kind = ChanceNovelEnv if isinstance(world, chance_grid.ChanceGridWorld) else NovelEnv
+    env = kind(world, name, obs_dim=obs_dim, max_steps=max_steps, **space)
     return env, env.default_params
 
 

@@ -1,6 +1,7 @@
 """A generated world as a gymnax `Environment` whose state is its observation.
 
-A generated world is deterministic given its observation by construction:
+A generated world (but the chance family, `ChanceNovelEnv`) is deterministic
+given its observation by construction:
 the gymnax state holds the observation (and the step count) and nothing
 else, `step_env` never reads its key, and `reset_env` is the only random
 part. So the oracle (`EnvSpec.oracle_step`) is the world's own step.
@@ -15,7 +16,7 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
 
-__all__ = ["NovelEnv", "NovelParams", "NovelState", "World"]
+__all__ = ["ChanceNovelEnv", "NovelEnv", "NovelParams", "NovelState", "World"]
 
 
 class World(Protocol):
@@ -81,3 +82,12 @@ class NovelEnv(environment.Environment[NovelState, NovelParams]):
 
     def observation_space(self, params=None) -> spaces.Box:
         return spaces.Box(-jnp.inf, jnp.inf, (self.obs_dim,), jnp.float32)
+
+
+class ChanceNovelEnv(NovelEnv):
+    """`NovelEnv` over a world with chance (`chance_grid.ChanceGridWorld`): its step draws from the key."""
+
+    def step_env(self, key: jax.Array, state: NovelState, action: Any, params: NovelParams):
+        del params
+        obs, reward, done = self.world.step(key, state.obs, action)
+        return obs, NovelState(time=state.time + 1, obs=obs), reward, done, {"discount": jnp.where(done, 0.0, 1.0)}
