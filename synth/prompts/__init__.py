@@ -17,6 +17,7 @@ from cwm_jax.envs import EnvSpec
 
 __all__ = [
     "ACTIONS",
+    "IMPROVE_WORDS",
     "PREFILLS",
     "Messages",
     "fix",
@@ -75,10 +76,24 @@ def generate(spec: EnvSpec, prefix: str = "", *, earlier: tuple[float, str] | No
     return _messages(template("generate").format(prefix_note=note, **_common(spec)))
 
 
+# The improve prompt's words around its feedback: (intro, goal), for deterministic and random environments.
+IMPROVE_WORDS = {
+    False: ("The program runs, but it predicts this recorded transition of the real\nenvironment wrongly:",
+            "Find the mistake and rewrite the whole program so that it predicts this\ntransition (and all others) "
+            "correctly."),
+    True: ("The program runs, but it predicts this recorded transition of the real\nenvironment as unlikely or "
+           "impossible. The environment is random, so what\ncounts is the probability the program gives to what "
+           "was recorded (its\nlikelihood), not whether its most likely outcome matches:",
+           "Find the mistake and rewrite the whole program so that its outcomes and\ntheir probabilities explain "
+           "this transition (and all others)."),
+}
+
+
 def improve(spec: EnvSpec, program: str, counterexample: str) -> Messages:
-    """Asks to rewrite a working program given one mispredicted transition."""
+    """Asks to rewrite a working program given its mispredicted transitions (least likely ones, with chance)."""
+    intro, goal = IMPROVE_WORDS[spec.stochastic]
     return _messages(template("improve").format(program=program.rstrip(), feedback=counterexample.strip(),
-                                                **_common(spec)))
+                                                feedback_intro=intro, goal=goal, **_common(spec)))
 
 
 def fix(spec: EnvSpec, program: str, error: str) -> Messages:

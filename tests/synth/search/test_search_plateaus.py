@@ -141,3 +141,15 @@ def test_the_prefix_prompt_says_what_the_earlier_program_scored_and_where_it_fai
     assert "Start your program with exactly these lines" in text
     assert "scored 0.988" in text and "Transition #0 is predicted wrongly." in text
     assert "scored" not in prefix_prompt(GifMcts(SPEC, paper_faithful=True))
+
+
+def test_the_improve_prompt_asks_for_likelihood_where_the_world_is_random():
+    from cwm_jax import envs
+    from synth import prompts
+
+    feedback = "Transition #3 is impossible under the model."
+    random_world = prompts.improve(envs.env_spec("gymnax/SlipperyGrid"), "x = 1", feedback)[-1]["content"]
+    fixed_world = prompts.improve(envs.env_spec("gymnax/CartPole"), "x = 1", feedback)[-1]["content"]
+    assert "probability the program gives to what was recorded" in random_world and feedback in random_world
+    assert "probabilit" not in fixed_world and "predicts this recorded transition of the real\nenvironment wrongly" \
+        in fixed_world
