@@ -194,6 +194,16 @@ def spec_for(env_id: str, *, twin_of: Callable[[str], EnvSpec | None]) -> EnvSpe
     return _spec(gym_id, twin_of(gym_id))
 
 
+def _blackjack_model():
+    from cwm_jax.envs import gymnasium_blackjack
+
+    return gymnasium_blackjack.table_model()
+
+
+# The true chance models of random environments (`EnvSpec.chance_oracle`): gymnasium's rules enumerated.
+_CHANCE_ORACLES = {"Blackjack-v1": _blackjack_model}
+
+
 @functools.cache
 def _spec(gym_id: str, twin: EnvSpec | None) -> EnvSpec:
     env = make_env(gym_id)
@@ -217,6 +227,7 @@ def _spec(gym_id: str, twin: EnvSpec | None) -> EnvSpec:
         reference=REFERENCES.get(gym_id, "" if twin is None else twin.reference),
         source="gymnasium",
         stochastic=gym_id in STOCHASTIC,
+        chance_oracle=_CHANCE_ORACLES.get(gym_id),
         planner_defaults=cwmb.planner_defaults(gym_id),
         episode_steps=cwmb.episode_steps(gym_id),
         data_version=f"gymnasium {importlib.metadata.version('gymnasium')}" + (f"; {cwmb.RECORDING}" if cwmb.entry(gym_id) else ""),
