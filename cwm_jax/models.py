@@ -49,7 +49,20 @@ def load_model(spec: EnvSpec, model: str, *, say: Callable[[str], None] = print,
         if not (spec.reference or spec.reference_source):
             raise UsageError(f"--model reference: {spec.id} has no reference CWM")
         where = f"cwm_jax/reference/{spec.reference}.py" if spec.reference else "its registered source"
+        if spec.stochastic:  # trusted, hand-written or generated: loaded here, as `load_reference` does
+            from cwm_jax import reference
+            from cwm_jax.validate import chance
+
+            return (chance.load_chance_cwm(reference.source(spec), spec, check_finite=False),
+                    f"reference chance CWM of {spec.name} ({where})")
         return loader.load_reference(spec), f"reference CWM of {spec.name} ({where})"
+    if model == "oracle" and spec.stochastic:
+        from cwm_jax.chance_planning import oracle_chance_model
+
+        truth = oracle_chance_model(spec)
+        if truth is None:
+            raise UsageError(f"--model oracle: no true chance model of {spec.id} is known")
+        return truth, f"oracle: the true chance model of {spec.name}"
     if model == "oracle" and spec.source == "gymnasium":
         from cwm_jax.gymnasium_eval import oracle_model
 
@@ -79,18 +92,21 @@ def load_model(spec: EnvSpec, model: str, *, say: Callable[[str], None] = print,
 def sandboxed_step(source: str, spec: EnvSpec) -> tuple[StepFn | None, ScoreResult]:
     """(step, result): `source` scored on train in the sandbox, and the artifact it scored, runnable here.
 
-    `step` is None when the program was rejected (`result.error` says why).
+    `step` is None when the program was rejected (`result.error` says why),
+    and a `ChanceModel` for a chance program (`chance_artifact.exported_chance`).
     It runs the StableHLO the worker exported and scored
     (`cwm_jax.sandbox.artifact.exported_step`): none of the program's Python runs in
     this process, so it cannot behave differently here than when scored.
     """
     from cwm_jax import sandbox
-    from cwm_jax.sandbox import artifact
+    from cwm_jax.sandbox import artifact, chance_artifact
 
     checked = sandbox.score_source(source, spec, counterexamples=0, export=True)
     if not checked.valid:
         return None, checked
     try:
+        if chance_artifact.is_chance_artifact(checked.artifact):  # a chance program: its three functions
+            return chance_artifact.exported_chance(checked.artifact, spec), checked
         return artifact.exported_step(artifact.decode(checked.artifact), spec), checked
     except ValueError as exc:
         return None, dataclasses.replace(checked, valid=False, error=str(exc), error_kind="load")

@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from cwm_jax.chance_planning import chance_baselines, is_chance_model, make_chance_planner
 from cwm_jax.commands import common as command
 from cwm_jax.commands import outputs
 from cwm_jax.commands.planner_options import add_planner_arguments, config_from_args
@@ -81,9 +82,6 @@ def plan(args: argparse.Namespace, say=say) -> tuple[dict[str, Any], Callable[[s
     if args.seeds < 1:
         raise UsageError(f"--seeds must be >= 1, got {args.seeds}")
     spec = envs.env_spec(args.env)
-    if spec.stochastic:
-        raise UsageError(f"{spec.id} is random: `plan` does not plan with chance CWMs yet; "
-                         "use planners.make_stochastic_mcts_planner (experiments/chance.py, docs/chance.md)")
     config = config_from_args(spec, args)
     entry = planner_of(config)
     learned_leaves = bool(args.value) and args.value[0] == "learned"
@@ -109,10 +107,19 @@ def plan(args: argparse.Namespace, say=say) -> tuple[dict[str, Any], Callable[[s
 
     keys = planners.seed_keys(args.seeds, args.seed)
     say(f"planning with {entry.label} over {args.seeds} seeds (compilation takes seconds per policy):")
+    chance = is_chance_model(step_fn)
+    if chance:
+        model_desc += "; planned with stochastic MCTS (mctx.stochastic_muzero_policy), outcomes sampled in rollouts"
+    if chance and (learned or entry.name != "mcts"):
+        raise UsageError("a chance model plans with stochastic MCTS and random rollouts: drop --value and "
+                         "--planner (docs/chance.md)")
     with command.progress("planning (compile, then the episodes)"):
-        model = evaluate(spec, make_planner(spec, step_fn, config, **learned), keys, "model", say)
-        baselines = evaluate_baselines(spec, config, keys, say, oracle=model if args.model == "oracle" else None,
-                                       **learned)
+        policy = make_chance_planner(spec, step_fn, config) if chance else make_planner(spec, step_fn, config,
+                                                                                          **learned)
+        model = evaluate(spec, policy, keys, "model", say)
+        reuse = model if args.model == "oracle" else None
+        baselines = (chance_baselines(spec, config, keys, say, oracle=reuse) if spec.stochastic
+                     else evaluate_baselines(spec, config, keys, say, oracle=reuse, **learned))
     random, oracle = baselines.random, baselines.oracle
 
     norm = normalized_return(model.mean, random.mean, oracle.mean)

@@ -194,6 +194,17 @@ def spec_for(env_id: str, *, twin_of: Callable[[str], EnvSpec | None]) -> EnvSpe
     return _spec(gym_id, twin_of(gym_id))
 
 
+# The true chance models of random environments (`EnvSpec.chance_oracle`), as "module:function" entry points
+# (gymnasium's own convention; the module uses this one, so it is imported only when the model is asked for).
+_CHANCE_ORACLES = {"Blackjack-v1": "cwm_jax.envs.gymnasium_blackjack:table_model"}
+
+
+def _entry_point(target: str) -> Callable[[], Any]:
+    """A function that imports "module:function" and calls it."""
+    module, name = target.split(":")
+    return lambda: getattr(importlib.import_module(module), name)()
+
+
 @functools.cache
 def _spec(gym_id: str, twin: EnvSpec | None) -> EnvSpec:
     env = make_env(gym_id)
@@ -217,6 +228,7 @@ def _spec(gym_id: str, twin: EnvSpec | None) -> EnvSpec:
         reference=REFERENCES.get(gym_id, "" if twin is None else twin.reference),
         source="gymnasium",
         stochastic=gym_id in STOCHASTIC,
+        chance_oracle=_entry_point(_CHANCE_ORACLES[gym_id]) if gym_id in _CHANCE_ORACLES else None,
         planner_defaults=cwmb.planner_defaults(gym_id),
         episode_steps=cwmb.episode_steps(gym_id),
         data_version=f"gymnasium {importlib.metadata.version('gymnasium')}" + (f"; {cwmb.RECORDING}" if cwmb.entry(gym_id) else ""),

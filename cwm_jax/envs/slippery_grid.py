@@ -179,4 +179,5 @@ SPEC = EnvSpec(
     docs_description=DOCS_DESCRIPTION,
     stochastic=True,
     make_env=_make_env,
+    chance_oracle=lambda: TRUE_MODEL,
 )

@@ -76,6 +76,9 @@ class EnvSpec:
       episode_steps: the length at which planning evaluations in a gymnasium
         environment stop an episode, below gymnasium's own time limit (None:
         gymnasium's).
+      chance_oracle: () -> the true dynamics of a random environment as a
+        chance model (afterstate, chance_log_probs, outcome, num_outcomes), the
+        oracle of planning it (`cwm_jax.chance_planning`); None: none known.
       from_records: this process knows the environment only by its cached
         transitions (`cwm_jax.envs.recorded`: a dataset, or an environment
         registered in another process, seen from a sandbox worker): nothing
@@ -105,6 +108,7 @@ class EnvSpec:
     from_records: bool = False
     planner_defaults: tuple[tuple[str, Any], ...] = ()
     episode_steps: int | None = None
+    chance_oracle: Callable[[], Any] | None = None
 
     @property
     def records_only(self) -> bool:

@@ -16,6 +16,7 @@ whose rule flattens any number of nested vmaps into its one batch axis.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +24,7 @@ from jax import export
 
 from cwm_jax.envs import EnvSpec, StepFn
 
-__all__ = ["MAX_ARTIFACT_BYTES", "decode", "encode", "export_step", "exported_step"]
+__all__ = ["MAX_ARTIFACT_BYTES", "batched_call", "decode", "encode", "export_step", "exported_step"]
 
 MAX_ARTIFACT_BYTES = 16 << 20  # a reference CWM's artifact is a few tens of KB
 # Platforms the artifact is lowered for: the worker is CPU-only, the caller may plan on a GPU.
@@ -74,23 +75,7 @@ def exported_step(exported: export.Exported, spec: EnvSpec) -> StepFn:
     gradients through it are not supported (planning needs none).
     """
     _check_signature(exported, spec)
-
-    @jax.custom_batching.custom_vmap
-    def batched(states, actions):
-        return tuple(exported.call(states, actions))
-
-    @batched.def_vmap
-    def _rule(axis_size, in_batched, states, actions):
-        # The outer vmap adds axis 0 to the batched inputs: broadcast the rest,
-        # fold [axis_size, n, ...] into [axis_size * n, ...], call, unfold.
-        n = states.shape[1] if in_batched[0] else states.shape[0]
-        if not in_batched[0]:
-            states = jnp.broadcast_to(states, (axis_size, *states.shape))
-        if not in_batched[1]:
-            actions = jnp.broadcast_to(actions, (axis_size, *actions.shape))
-        flat = batched(states.reshape(axis_size * n, *states.shape[2:]),
-                       actions.reshape(axis_size * n, *actions.shape[2:]))
-        return tuple(x.reshape(axis_size, n, *x.shape[1:]) for x in flat), (True, True, True)
+    batched = batched_call(exported)
 
     def step(state: jax.Array, action: jax.Array):
         state = jnp.asarray(state, jnp.float32)
@@ -100,3 +85,26 @@ def exported_step(exported: export.Exported, spec: EnvSpec) -> StepFn:
 
     step.num_actions = spec.num_actions
     return step
+
+
+def batched_call(exported: export.Exported) -> Callable[..., tuple]:
+    """The artifact's call (inputs and outputs batched on axis 0), vmappable to any nesting.
+
+    `jax.vmap` of `.call` has no batching rule: `custom_vmap` folds the outer
+    batch axes into the artifact's one symbolic batch axis and unfolds them.
+    """
+
+    @jax.custom_batching.custom_vmap
+    def batched(*args):
+        return tuple(exported.call(*args))
+
+    @batched.def_vmap
+    def _rule(axis_size, in_batched, *args):
+        # The outer vmap adds axis 0 to the batched inputs: broadcast the rest,
+        # fold [axis_size, n, ...] into [axis_size * n, ...], call, unfold.
+        n = args[0].shape[1] if in_batched[0] else args[0].shape[0]
+        args = [a if b else jnp.broadcast_to(a, (axis_size, *a.shape)) for a, b in zip(args, in_batched)]
+        flat = batched(*(a.reshape(axis_size * n, *a.shape[2:]) for a in args))
+        return tuple(x.reshape(axis_size, n, *x.shape[1:]) for x in flat), tuple(True for _ in flat)
+
+    return batched

@@ -117,7 +117,7 @@ def score_source(
     parts = [load_split(spec, split) for split in splits]  # a failure here is the sandbox's, not the program's
     try:
         if spec.stochastic or loader.is_chance_program(validator.validate(source)):
-            return _score_by_likelihood(source, spec, splits, parts, counterexamples, tolerance, start)
+            return _score_by_likelihood(source, spec, splits, parts, counterexamples, tolerance, export, start)
         step = loader.load_cwm(source, spec)
     except CWMError as exc:
         return rejected(exc, time.perf_counter() - start)
@@ -130,20 +130,28 @@ def score_source(
         return rejected(error, time.perf_counter() - start)
 
 
-def _score_by_likelihood(source, spec, splits, parts, counterexamples, tolerance, start) -> ScoreResult:
+def _score_by_likelihood(source, spec, splits, parts, counterexamples, tolerance, export, start) -> ScoreResult:
     """A stochastic environment or a program with chance: scored by likelihood (`cwm_jax.score.likelihood`).
 
-    Runs the program's Python (the worker is the sandbox); no artifact is exported.
+    Runs the program's Python (the worker is the sandbox). With `export`, its
+    three functions are exported first (`cwm_jax.sandbox.chance_artifact`)
+    and the exported ones are what is scored and returned.
     """
+    from cwm_jax.sandbox import chance_artifact
+
     model = chance.load_chance_cwm(source, spec)
+    text = ""
     try:
+        if export:
+            text = chance_artifact.encode_chance(chance_artifact.export_chance(model, spec), model.num_outcomes)
+            model = chance_artifact.exported_chance(text, spec)
         summaries, examples = likelihood.score_model(model, splits, parts, tolerance=tolerance,
                                                      counterexamples=counterexamples)
-    except Exception as exc:  # noqa: BLE001 - untrusted code may fail while compiling or running
+    except Exception as exc:  # noqa: BLE001 - untrusted code may fail while exporting, compiling or running
         raise loader.CWMRuntimeError(f"the chance functions failed while scoring: {type(exc).__name__}: "
                                      f"{exc}"[:600]) from None
     return ScoreResult(valid=True, summaries=summaries, counterexamples=examples,
-                       seconds=time.perf_counter() - start)
+                       seconds=time.perf_counter() - start, artifact=text)
 
 
 def _score(step, spec: EnvSpec, splits, parts, counterexamples: int, tolerance, export: bool, feedback: str,

@@ -58,10 +58,14 @@ class TaskResources:
 
         return evaluate(spec, policy, self.keys, label, lambda text: None, mesh=self.mesh)
 
-    def planner(self, spec, step_fn):
+    def planner(self, spec, model):
+        """The planner of a model: stochastic MCTS for a chance model (`cwm_jax.chance_planning`), else the registry's."""
+        from cwm_jax.chance_planning import is_chance_model, make_chance_planner
         from cwm_jax.planning import make_planner
 
-        return make_planner(spec, step_fn, self.planner_config(spec))
+        if is_chance_model(model):
+            return make_chance_planner(spec, model, self.planner_config(spec))
+        return make_planner(spec, model, self.planner_config(spec))
 
     def baselines(self, spec) -> dict:
         """Random and oracle returns for `spec` (call with plan_lock held); cached in baselines/."""
@@ -74,7 +78,12 @@ class TaskResources:
             cached = json.loads(path.read_text())
             if cached.get("key") == key:
                 return cached
-        base = evaluate_baselines(spec, config, self.keys, lambda text: None, mesh=self.mesh)
+        if spec.stochastic:  # the oracle is stochastic MCTS on the true chance model, where one is known
+            from cwm_jax.chance_planning import chance_baselines
+
+            base = chance_baselines(spec, config, self.keys, lambda text: None, mesh=self.mesh)
+        else:
+            base = evaluate_baselines(spec, config, self.keys, lambda text: None, mesh=self.mesh)
         record = {"key": key, "random_return": base.random.mean, "oracle_return": base.oracle.mean,
                   "random_returns": base.random.returns.tolist(), "oracle_returns": base.oracle.returns.tolist()}
         write_json(path, record)
@@ -161,10 +170,8 @@ def run_task(task: Task, shared: TaskResources, *, replay_from: Path | None = No
         test = scored.summaries["test"]
         record["note"] = (f"chance program: held-out log-likelihood {test['log_likelihood']:.3f}, support "
                           f"{test['support_accuracy']:.2f} (docs/chance.md); the accuracies are its most likely "
-                          "outcome's; the benchmark does not plan with chance programs")
+                          "outcome's; planned with stochastic MCTS")
     record.update(plan_task(shared, spec, program if valid else None))
-    if valid and spec.stochastic:  # not planned (above): N/A, not the 0 of a model that failed to plan
-        record["normalized_return"] = None
     if program is None and record.get("note"):  # nothing was scored or planned: N/A, not the 0 of a failed CWM
         record.update({f"{split}_{kind}": None for split in ("train", "test")
                        for kind in ("accuracy", "weighted_accuracy", "strict_accuracy")}, normalized_return=None)

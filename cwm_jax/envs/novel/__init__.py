@@ -61,7 +61,8 @@ def _spec(family: str, seed: int) -> EnvSpec:
         world = chance_grid.draw(seed)
         name, source = f"Novel-Chance-{seed}", chance_grid.source(world)
         description = chance_grid.describe(world.grid.height, world.grid.width)
-        space = {"num_actions": len(grid.ACTIONS), "stochastic": True}
+        space = {"num_actions": len(grid.ACTIONS), "stochastic": True,
+                 "chance_oracle": functools.partial(chance_grid.true_model, world)}
         make = functools.cache(lambda: _env(world, name, world.grid.obs_dim, grid.MAX_STEPS,
                                             num_actions=len(grid.ACTIONS)))
         obs_shape = (world.grid.obs_dim,)

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 
 from cwm_jax.envs.novel import grid, grid_source
 
-__all__ = ["SIDEWAYS", "ChanceGridWorld", "describe", "draw", "sideways", "source"]
+__all__ = ["SIDEWAYS", "ChanceGridWorld", "describe", "draw", "sideways", "source", "true_model"]
 
 # Outcome k of action a moves in direction SIDEWAYS[a][k]: as sent, its right-hand side, its left-hand side.
 SIDEWAYS = tuple((a, (a + 1) % 4, (a + 3) % 4) for a in range(len(grid.ACTIONS)))
@@ -59,6 +59,21 @@ class ChanceGridWorld:
 def sideways(action: jax.Array, chance: jax.Array) -> jax.Array:
     """int32 []: the direction moved when `action` meets outcome `chance` (0 as sent, 1 right of it, 2 left)."""
     return jnp.array(SIDEWAYS, jnp.int32)[action, chance]
+
+
+def true_model(world: ChanceGridWorld) -> tuple:
+    """(afterstate, chance_log_probs, outcome, 3): the world's own dynamics as a chance model (`EnvSpec.chance_oracle`)."""
+
+    def afterstate(state, action):
+        return jnp.concatenate([state, jnp.stack([jnp.asarray(action, jnp.float32)])])
+
+    def chance_log_probs(after):
+        return jnp.log(world.probabilities())
+
+    def outcome(after, chance):
+        return world.grid.step(after[:-1], sideways(after[-1].astype(jnp.int32), chance))
+
+    return afterstate, chance_log_probs, outcome, 3
 
 
 def draw(seed: int) -> ChanceGridWorld:

@@ -199,5 +199,7 @@ def test_synth_and_check_on_a_stochastic_env_score_by_likelihood(monkeypatch, us
     checked = json.loads(capsys.readouterr().out)
     assert checked["likelihood_value"] == pytest.approx(summary["values"]["test"]["paper"])
     assert checked["calibration_error"] < 0.02 and checked["accuracy"] < 0.9
-    assert cli.main(["plan", "--env", GRID, "--seeds", "1"]) == command.EXIT_USAGE  # not built: says so
-    assert "does not plan with chance CWMs yet" in capsys.readouterr().err
+    # The synthesized chance program plans, as the sandbox exported and scored it (stochastic MCTS).
+    assert cli.main(["plan", "--env", GRID, "--model", str(tmp_path / "best.py"), "--seeds", "2", "--simulations",
+                     "8", "--rollout-depth", "5", "--num-rollouts", "2"]) == command.EXIT_OK
+    assert "planned with stochastic MCTS" in capsys.readouterr().out

@@ -60,3 +60,29 @@ def test_likelihood_tells_what_the_papers_accuracy_cannot_and_the_fit_finds_the_
     (change,) = report.changed
     assert change["name"] == "SLIP" and abs(change["new"] - slip) < 0.02
     assert report.likelihood["test_after"] > report.likelihood["test_before"]
+
+
+def test_a_chance_program_is_exported_scored_and_planned_as_it_ran_in_the_sandbox(tmp_path, capsys):
+    """`plan --model FILE` on a random world: the worker exports the three chance functions, scores the exported
+    ones, and the planner runs those (stochastic MCTS), next to the same planner on the true chance model."""
+    import json
+
+    from cwm_jax.commands import main as cli
+    from cwm_jax.sandbox import chance_artifact
+
+    spec = envs.env_spec("gymnax/Novel-Chance-1")
+    source = reference.source(spec)
+    scored = score_source(source, spec, splits=("test",), export=True)
+    exported = chance_artifact.exported_chance(scored.artifact, spec)
+    report = likelihood.likelihood(exported, data.load_split(spec, "test"))
+    assert report.summary()["log_likelihood"] == pytest.approx(scored.summaries["test"]["log_likelihood"], abs=1e-6)
+    with pytest.raises(ValueError, match="cannot be read"):
+        chance_artifact.exported_chance('{"kind": "chance-cwm-1"}', spec)
+    path, out = tmp_path / "model.py", tmp_path / "plan.json"
+    path.write_text(source)
+    assert cli.main(["plan", "--env", spec.id, "--model", str(path), "--seeds", "4", "--simulations", "8",
+                     "--rollout-depth", "5", "--num-rollouts", "2", "--json", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "planned with stochastic MCTS" in said and "oracle: the true chance model of gymnax/Novel-Chance-1" in said
+    record = json.loads(out.read_text())
+    assert record["oracle_return"] > record["random_return"] and record["normalized_return"] > 0.5
