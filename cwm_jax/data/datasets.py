@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +28,10 @@ import numpy as np
 from cwm_jax import envs
 from cwm_jax.data.cache import FORMAT_VERSION, write_split_file
 from cwm_jax.data.dataset_spaces import ActionContract, action_contract, observation_size, space_json
-from cwm_jax.data.transitions import SPLITS, Transitions, cache_path
-from cwm_jax.envs.gymnasium_source import collisions
+from cwm_jax.data.transitions import SPLITS, Transitions, cache_path, determinism_finding
 from cwm_jax.envs.recorded import SPEC_KEY, spec_fields
 from cwm_jax.envs.spec import EnvSpec
-from cwm_jax.errors import DeterminismWarning, UsageError
+from cwm_jax.errors import UsageError
 
 __all__ = ["ARRAYS", "MINARI_PREFIX", "SPLIT_SEED", "DatasetError", "load_dataset", "save_npz", "split_episodes"]
 
@@ -94,10 +92,8 @@ def load_dataset(source: str | Path, *, name: str | None = None, description: st
     )
     rows = _rows(arrays, contract)
     episode, split_of = split_episodes(arrays["terminations"] | arrays["truncations"], where)
-    disagreement = collisions(rows)
-    if disagreement:
-        warnings.warn(f"{spec.id}: {disagreement}", DeterminismWarning, stacklevel=2)
-    _cache_splits(spec, rows, episode, split_of, origin=where, determinism=disagreement)
+    determinism = determinism_finding(spec, rows, spec.id)
+    _cache_splits(spec, rows, episode, split_of, origin=where, determinism=determinism)
     return envs.register(spec, overwrite=True)
 
 
@@ -228,7 +224,7 @@ def _rows(arrays: dict[str, np.ndarray], contract: ActionContract) -> dict[str, 
 
 
 def _cache_splits(spec: EnvSpec, rows: dict[str, np.ndarray], episode: np.ndarray, split_of: np.ndarray, *,
-                  origin: str, determinism: str | None) -> None:
+                  origin: str, determinism: str) -> None:
     for index, split in enumerate(SPLITS):
         mask = split_of == index
         numbers, within = np.unique(episode[mask], return_inverse=True)  # episodes renumbered 0.. in the split
@@ -237,7 +233,7 @@ def _cache_splits(spec: EnvSpec, rows: dict[str, np.ndarray], episode: np.ndarra
             "format_version": FORMAT_VERSION, "env": spec.id, "data_version": spec.data_version, "split": split,
             "origin": origin, "policy": "recorded by the dataset's author", "n_transitions": len(data),
             "n_episodes": len(numbers), "n_terminations": int(data.done.sum()),
-            "determinism": determinism or "no repeated (observation, action) pair disagreed",
+            "determinism": determinism,
             SPEC_KEY: spec_fields(spec),
         }
         write_split_file(cache_path(spec, split), data._asdict(), meta)

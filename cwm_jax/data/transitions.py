@@ -42,6 +42,7 @@ __all__ = [
     "cache_path",
     "check_splits",
     "collect",
+    "determinism_finding",
     "load_split",
     "load_split_with_metadata",
 ]
@@ -173,36 +174,44 @@ def collect(env_id: str | EnvSpec, split: str) -> tuple[Transitions, dict]:
 
 def _finish(spec: EnvSpec, split: str, data: Transitions, n_episodes: int) -> tuple[Transitions, dict]:
     """The metadata of a recorded split, and the determinism test's collision check on it (a warning if it fails)."""
-    from cwm_jax.envs.gymnasium_source import collisions
-
     meta = _metadata(spec, split)
     meta["n_transitions"] = len(data)
     meta["n_episodes"] = n_episodes
     meta["n_terminations"] = int(data.done.sum())
-    if spec.stochastic:  # chance is declared: CWMs follow the chance contract, scored by likelihood (docs/chance.md)
-        meta["determinism"] = "not checked: the environment is declared random (EnvSpec.stochastic)"
-    else:
-        disagreement = collisions(data._asdict())
-        meta["determinism"] = disagreement or "no repeated (observation, action) pair disagreed"
-        if disagreement:
-            warnings.warn(f"{spec.id}, {split} split: {disagreement}", DeterminismWarning, stacklevel=3)
+    meta["determinism"] = determinism_finding(spec, data._asdict(), f"{spec.id}, {split} split", stacklevel=4)
     return data, meta
+
+
+def determinism_finding(spec: EnvSpec, rows: dict[str, np.ndarray], where: str, *, stacklevel: int = 3) -> str:
+    """The determinism test's collision check on recorded transitions, as the split's metadata says it.
+
+    Warns (DeterminismWarning, naming `where`) when repeated (observation,
+    action) pairs disagree; a random environment (`EnvSpec.stochastic`) is
+    not checked: chance is declared, and CWMs are scored by likelihood.
+    """
+    from cwm_jax.envs.gymnasium_source import collisions
+
+    if spec.stochastic:
+        return "not checked: the environment is declared random (EnvSpec.stochastic)"
+    disagreement = collisions(rows)
+    if disagreement:
+        warnings.warn(f"{where}: {disagreement}", DeterminismWarning, stacklevel=stacklevel)
+    return disagreement or "no repeated (observation, action) pair disagreed"
 
 
 def _collect_gymnasium(spec: EnvSpec, split: str, n: int) -> tuple[Transitions, dict]:
     """One split stepped through gymnasium itself (`cwm_jax.envs.gymnasium_source`), seeds disjoint per split."""
+    from cwm_jax.data import cwmb_recording
     from cwm_jax.envs import cwmb
     from cwm_jax.envs.gymnasium_source import heuristic_or_random, record_episodes
 
-    if cwmb.entry(spec.name) is not None:  # one of the paper's 18: recorded its way
-        from cwm_jax.data import cwmb_recording
-
-        n = cwmb_recording.EPISODES
-        rows = cwmb_recording.record_cwmb(spec, [SPLIT_SEEDS[split] * 100_000 + i for i in range(n)])
-        data, meta = _finish(spec, split, Transitions(**rows), n)
+    paper_way = cwmb.entry(spec.name) is not None  # one of the paper's 18: recorded its way
+    n = cwmb_recording.EPISODES if paper_way else n
+    seeds = [SPLIT_SEEDS[split] * 100_000 + i for i in range(n)]
+    if paper_way:
+        data, meta = _finish(spec, split, Transitions(**cwmb_recording.record_cwmb(spec, seeds)), n)
         meta.update(policy=cwmb_recording.policy_name(spec), max_episode_steps=cwmb_recording.max_steps(spec))
         return data, meta
-    seeds = [SPLIT_SEEDS[split] * 100_000 + i for i in range(n)]
     heuristic = [i >= RANDOM_EPISODES for i in range(n)]
     rows = record_episodes(spec, seeds, heuristic_or_random(spec, seeds, heuristic), max_steps=MAX_EPISODE_STEPS)
     return _finish(spec, split, Transitions(**rows), n)
